@@ -1,0 +1,479 @@
+"""``ServerConfig``: every setting, frozen, validated once, shared read-only by every thread.
+
+Settings come from three sources, each turned into a plain mapping first: the command line
+(highest), ``POUNCE_*`` environment variables, then a file (``pounce.toml``, or
+``[tool.pounce]`` in ``pyproject.toml``). ``load_config`` merges them and builds one
+``ServerConfig``; a bad value is reported with the setting's name *and where it came from*
+(``--port``, ``POUNCE_PORT``, ``pounce.toml: port``), an unknown key with a "did you mean".
+
+Field names that chirp and bengal pass (see ``docs/compat.md``) are a public contract: keep
+them, their types and their defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
+
+from pounce.errors import ConfigError
+
+__all__ = ["DEFAULT_MAX_HEADER_COUNT", "ServerConfig", "load_config"]
+
+KIB: Final = 1024
+MIB: Final = 1024 * KIB
+
+# Limits, with where the numbers come from.
+# nginx answers 414/400 past 8 KiB per request line or header line (large_client_header_buffers
+# 4 8k); Node.js caps the whole head at 16 KiB, Apache at 8 KiB per line and 100 fields.
+DEFAULT_MAX_REQUEST_LINE_BYTES: Final = 8 * KIB
+DEFAULT_MAX_HEADER_BYTES: Final = 64 * KIB
+DEFAULT_MAX_HEADER_COUNT: Final = 100  # Apache LimitRequestFields
+
+_LOG_LEVELS: Final = frozenset({"trace", "debug", "info", "warning", "error", "critical"})
+_LOG_FORMATS: Final = frozenset({"auto", "text", "json"})
+_WORKER_MODES: Final = frozenset({"auto", "sync", "async", "subinterpreter"})
+_LOOPS: Final = frozenset({"auto", "asyncio", "uvloop"})
+_LIFESPAN: Final = frozenset({"auto", "on", "off"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    """Everything a server run needs to know. See ``docs/configuration.md`` for each field."""
+
+    # --- where to listen -------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: str | None = None
+    fd: int | None = None
+    backlog: int = 2048
+    reuse_port: bool = True
+
+    # --- workers -----------------------------------------------------------------------
+    workers: int = 1
+    worker_mode: str = "auto"
+    loop: str = "auto"
+    cpu_affinity: bool = False
+    accept_distributor: bool = False
+
+    # --- the app -----------------------------------------------------------------------
+    root_path: str = ""
+    lifespan: str = "auto"
+    startup_timeout: float = 30.0
+    debug: bool = False
+
+    # --- logging -----------------------------------------------------------------------
+    log_level: str = "info"
+    log_format: str = "auto"
+    access_log: bool = False
+    access_log_format: str | None = None
+    lifecycle_logging: bool = False
+    server_header: bool = True
+    date_header: bool = True
+
+    # --- timeouts (seconds) ------------------------------------------------------------
+    keep_alive_timeout: float = 5.0
+    header_timeout: float = 10.0
+    request_timeout: float = 30.0
+    write_timeout: float = 30.0
+    shutdown_timeout: float = 10.0
+    reload_timeout: float = 30.0
+
+    # --- limits ------------------------------------------------------------------------
+    max_connections: int = 10_000
+    max_request_size: int = 1 * MIB
+    max_request_line_size: int = DEFAULT_MAX_REQUEST_LINE_BYTES
+    max_header_size: int = DEFAULT_MAX_HEADER_BYTES
+    max_header_count: int = DEFAULT_MAX_HEADER_COUNT
+
+    # --- TLS -----------------------------------------------------------------------------
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+
+    # --- built-in features -----------------------------------------------------------------
+    compression: bool = True
+    compression_min_size: int = 500
+    health_check_path: str | None = None
+    metrics_enabled: bool = False
+    metrics_path: str = "/metrics"
+    request_id: bool = True
+    static_files: tuple[tuple[str, str], ...] = ()
+    static_cache_control: str = "public, max-age=3600"
+    static_precompress: bool = False
+    static_follow_symlinks: bool = False
+    static_allow_dotfiles: bool = False
+
+    # --- proxies and limits on clients -----------------------------------------------------
+    trusted_hosts: frozenset[str] = frozenset()
+    forwarded_for_trusted_hops: int = 1
+    rate_limit_enabled: bool = False
+    rate_limit_requests_per_second: float = 100.0
+    rate_limit_burst: int = 200
+    rate_limit_max_tracked_ips: int = 100_000
+    request_queue_enabled: bool = False
+    request_queue_max_depth: int = 1000
+
+    # --- reload (dev) ----------------------------------------------------------------------
+    reload: bool = False
+    reload_include: tuple[str, ...] = ()
+    reload_dirs: tuple[str, ...] = ()
+
+    # --- integrations ----------------------------------------------------------------------
+    sentry_dsn: str | None = None
+    sentry_environment: str | None = None
+    sentry_release: str | None = None
+    sentry_traces_sample_rate: float = 0.1
+    otel_endpoint: str | None = None
+    otel_service_name: str = "pounce"
+    websocket_compression: bool = True
+    websocket_max_message_size: int = 10 * MIB
+
+    # --- derived at build time (not settable) ----------------------------------------------
+    trusted_hosts_wildcard: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        # Normalise first (frozen: go through object.__setattr__), then validate.
+        set_ = object.__setattr__
+        set_(self, "worker_mode", _lower(self.worker_mode, "worker_mode"))
+        set_(self, "log_level", _lower(self.log_level, "log_level"))
+        set_(self, "log_format", _lower(self.log_format, "log_format"))
+        set_(self, "loop", _lower(self.loop, "loop"))
+        set_(self, "lifespan", _lower(self.lifespan, "lifespan"))
+        if isinstance(self.trusted_hosts, str):
+            set_(self, "trusted_hosts", frozenset(_split_list(self.trusted_hosts)))
+        elif not isinstance(self.trusted_hosts, frozenset):
+            set_(self, "trusted_hosts", frozenset(self.trusted_hosts))
+        set_(self, "trusted_hosts_wildcard", "*" in self.trusted_hosts)
+        set_(self, "reload_include", tuple(self.reload_include))
+        set_(self, "reload_dirs", tuple(self.reload_dirs))
+        static = self.static_files
+        pairs = static.items() if isinstance(static, Mapping) else static
+        set_(self, "static_files", tuple((str(u), str(d)) for u, d in pairs))
+        _validate(self)
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.ssl_certfile is not None
+
+    @property
+    def bind_description(self) -> str:
+        """Where we listen, as a user would write it."""
+        if self.uds:
+            return f"unix:{self.uds}"
+        if self.fd is not None:
+            return f"fd://{self.fd}"
+        scheme = "https" if self.tls_enabled else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+def _lower(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}", hint=name)
+    return value.lower()
+
+
+def _fail(name: str, value: object, why: str) -> None:
+    raise ConfigError(f"{name}={value!r}: {why}", hint=name)
+
+
+def _validate(c: ServerConfig) -> None:  # noqa: C901 - a flat list of checks reads best
+    if not c.host:
+        _fail("host", c.host, "must not be empty")
+    if not 0 <= c.port <= 65535:
+        _fail("port", c.port, "must be between 0 and 65535")
+    if c.fd is not None and c.fd < 0:
+        _fail("fd", c.fd, "must be a non-negative file descriptor")
+    if c.uds is not None and c.fd is not None:
+        _fail("uds", c.uds, "cannot be combined with fd; pick one")
+    if c.backlog <= 0:
+        _fail("backlog", c.backlog, "must be greater than 0")
+    if c.workers < 0:
+        _fail("workers", c.workers, "must be 0 (one per CPU) or more")
+    _one_of("worker_mode", c.worker_mode, _WORKER_MODES)
+    _one_of("loop", c.loop, _LOOPS)
+    _one_of("lifespan", c.lifespan, _LIFESPAN)
+    _one_of("log_level", c.log_level, _LOG_LEVELS)
+    _one_of("log_format", c.log_format, _LOG_FORMATS)
+    if c.root_path and (not c.root_path.startswith("/") or c.root_path.endswith("/")):
+        _fail("root_path", c.root_path, "must start with '/' and not end with '/' (e.g. '/api')")
+    for name in (
+        "keep_alive_timeout",
+        "header_timeout",
+        "request_timeout",
+        "write_timeout",
+        "shutdown_timeout",
+        "reload_timeout",
+        "startup_timeout",
+    ):
+        value = getattr(c, name)
+        if not value > 0:
+            _fail(name, value, "must be greater than 0 seconds")
+    if c.max_connections < 0:
+        _fail("max_connections", c.max_connections, "must be 0 (unlimited) or more")
+    for name in (
+        "max_request_size",
+        "max_request_line_size",
+        "max_header_size",
+        "max_header_count",
+        "rate_limit_burst",
+        "rate_limit_max_tracked_ips",
+        "websocket_max_message_size",
+    ):
+        value = getattr(c, name)
+        if value < 1:
+            _fail(name, value, "must be greater than 0")
+    if c.max_request_line_size > c.max_header_size:
+        _fail(
+            "max_request_line_size",
+            c.max_request_line_size,
+            f"must not exceed max_header_size ({c.max_header_size})",
+        )
+    if c.compression_min_size < 0:
+        _fail("compression_min_size", c.compression_min_size, "must be 0 or more")
+    if (c.ssl_certfile is None) != (c.ssl_keyfile is None):
+        _fail(
+            "ssl_certfile" if c.ssl_certfile is None else "ssl_keyfile",
+            None,
+            "ssl_certfile and ssl_keyfile must be given together",
+        )
+    for name in ("metrics_path", "health_check_path"):
+        value = getattr(c, name)
+        if value is not None and not value.startswith("/"):
+            _fail(name, value, "must start with '/'")
+    if not c.rate_limit_requests_per_second > 0:
+        _fail(
+            "rate_limit_requests_per_second",
+            c.rate_limit_requests_per_second,
+            "must be greater than 0",
+        )
+    if c.request_queue_max_depth < 0:
+        _fail("request_queue_max_depth", c.request_queue_max_depth, "must be 0 or more")
+    if c.forwarded_for_trusted_hops < 1:
+        _fail("forwarded_for_trusted_hops", c.forwarded_for_trusted_hops, "must be 1 or more")
+    if not 0.0 <= c.sentry_traces_sample_rate <= 1.0:
+        _fail(
+            "sentry_traces_sample_rate", c.sentry_traces_sample_rate, "must be between 0 and 1"
+        )
+    for url, directory in c.static_files:
+        if not url.startswith("/"):
+            _fail("static_files", url, "mount URL paths must start with '/'")
+        if not directory:
+            _fail("static_files", url, "needs a directory")
+
+
+def _one_of(name: str, value: str, allowed: frozenset[str]) -> None:
+    if value not in allowed:
+        _fail(name, value, f"must be one of {', '.join(sorted(allowed))}")
+
+
+# ---------------------------------------------------------------------------------------
+# Loading from CLI, environment and files
+# ---------------------------------------------------------------------------------------
+
+ENV_PREFIX: Final = "POUNCE_"
+_SETTABLE: Final = frozenset(f.name for f in fields(ServerConfig) if f.init)
+# Environment variables that are not ServerConfig fields but are read by the CLI.
+_ENV_NON_FIELDS: Final = frozenset({"APP", "FACTORY", "APP_DIR", "CONFIG"})
+
+
+def load_config(
+    cli: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    cwd: str | Path | None = None,
+) -> ServerConfig:
+    """Merge file < environment < CLI into one validated ``ServerConfig``.
+
+    ``config_file`` is an explicit ``--config`` path; without one, ``pounce.toml`` and then
+    ``pyproject.toml`` (``[tool.pounce]``) in ``cwd`` are used if present.
+    """
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    file_values, file_label = _read_config_file(config_file, base)
+    for key, value in file_values.items():
+        merged[key] = _coerce(key, value, f"{file_label}: {key}")
+        sources[key] = f"{file_label}: {key}"
+    env = os.environ if environ is None else environ
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key.upper() in _ENV_NON_FIELDS:
+            continue
+        _check_known(key, f"environment variable {name}")
+        merged[key] = _coerce(key, raw, name)
+        sources[key] = name
+    for key, value in (cli or {}).items():
+        if value is None:
+            continue
+        _check_known(key, f"--{key.replace('_', '-')}")
+        merged[key] = value
+        sources[key] = f"--{key.replace('_', '-')}"
+    try:
+        return ServerConfig(**merged)
+    except ConfigError as exc:
+        origin = sources.get(exc.hint or "")
+        if origin is None:
+            raise
+        raise ConfigError(f"{exc.message} (from {origin})", hint=exc.hint) from None
+
+
+def _read_config_file(explicit: str | Path | None, base: Path) -> tuple[dict[str, Any], str]:
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_absolute():
+            path = base / path
+        if not path.is_file():
+            raise ConfigError(f"config file {str(explicit)!r} does not exist", hint="config")
+        candidates = [path]
+    else:
+        candidates = [base / "pounce.toml", base / "pyproject.toml"]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path.name} is not valid TOML: {exc}", hint="config") from exc
+        if path.name == "pyproject.toml":
+            section = data.get("tool", {}).get("pounce")
+            if section is None:
+                if explicit is not None:
+                    raise ConfigError(f"{path} has no [tool.pounce] table", hint="config")
+                continue
+            label = f"{path.name} [tool.pounce]"
+        else:
+            section = data.get("pounce", data) if path.name != "pounce.toml" else data
+            label = path.name
+        if not isinstance(section, dict):
+            raise ConfigError(f"{label} must be a table of settings", hint="config")
+        values = {str(k).replace("-", "_"): v for k, v in section.items()}
+        for key in values:
+            _check_known(key, f"{label}: {key}")
+        return values, label
+    return {}, ""
+
+
+def _check_known(key: str, origin: str) -> None:
+    if key in _SETTABLE:
+        return
+    close = difflib.get_close_matches(key, sorted(_SETTABLE), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"unknown setting {key!r} ({origin}){hint}", hint=key)
+
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off", ""})
+
+
+def _coerce(key: str, value: Any, origin: str) -> Any:
+    """Turn a string (env) or TOML value into the field's type, or fail naming ``origin``."""
+    annotation = _FIELD_TYPES[key]
+    try:
+        return _coerce_to(annotation, value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{key}={value!r} is not a valid {_describe(annotation)} (from {origin})", hint=key
+        ) from None
+
+
+def _coerce_to(annotation: Any, value: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (types.UnionType, typing.Union):
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
+            return None
+        inner = next(a for a in args if a is not type(None))
+        return _coerce_to(inner, value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(value)
+    if annotation is int:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        return int(value)
+    if annotation is float:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    if origin is tuple and typing.get_origin(args[0]) is tuple:  # URL=DIR pairs
+        if isinstance(value, Mapping):
+            return tuple((str(k), str(v)) for k, v in value.items())
+        items = _split_list(value) if isinstance(value, str) else list(value)
+        return tuple(_mount_pair(i) for i in items)
+    if origin in (tuple, frozenset):
+        items = _split_list(value) if isinstance(value, str) else list(value)
+        return origin(str(i) for i in items)
+    return value
+
+
+def _mount_pair(item: Any) -> tuple[str, str]:
+    if isinstance(item, str):
+        url, sep, directory = item.partition("=")
+        if not sep:  # a bare directory is served at the root
+            return ("/", url)
+        return (url, directory)
+    url, directory = item
+    return (str(url), str(directory))
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _describe(annotation: Any) -> str:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if args and typing.get_origin(annotation) in (types.UnionType, typing.Union):
+        annotation = args[0]
+    names = {bool: "boolean (true/false)", int: "integer", float: "number", str: "string"}
+    if annotation in names:
+        return names[annotation]
+    if typing.get_origin(annotation) in (tuple, frozenset):
+        return "comma-separated list"
+    return "value"
+
+
+def _resolve_field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(ServerConfig)
+    return {f.name: hints[f.name] for f in fields(ServerConfig) if f.init}
+
+
+_FIELD_TYPES: Final = _resolve_field_types()
+
+
+def field_defaults() -> dict[str, Any]:
+    """Default value of every settable field (for ``--help`` and the docs)."""
+    out: dict[str, Any] = {}
+    for f in fields(ServerConfig):
+        if not f.init:
+            continue
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def iter_settings() -> Iterable[str]:
+    return sorted(_SETTABLE)

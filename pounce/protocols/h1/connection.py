@@ -1,0 +1,442 @@
+"""The server side of one HTTP/1.1 connection, as a sans-I/O state machine.
+
+Verbs (shared by every protocol object in pounce): ``receive_data(data)`` feeds bytes
+(``b""`` means the peer closed), ``next_event()`` returns a ``Request``, ``Data``,
+``ConnectionClosed`` or one of the sentinels ``NEED_DATA`` / ``PAUSED``; ``send_response``,
+``send_body`` and ``send_trailers`` return the bytes to write.
+
+Two parties, two states (``their_state`` for the client, ``our_state`` for us), named for what
+that party may do next:
+
+    their_state: IDLE --Request--> SEND_BODY --last Data--> DONE
+                 IDLE --Request without body-------------> DONE
+    our_state:   IDLE --send_response(more)--> SEND_BODY --send_body(more=False)--> DONE
+                 IDLE --send_response(final)---------------------------------------> DONE
+
+When both are DONE the driver calls ``start_next_cycle()`` (keep-alive) or closes
+(``keep_alive`` is False). While their side is DONE and ours is not, ``next_event()`` answers
+``PAUSED``: pipelined requests wait in the buffer and are answered strictly in order.
+A bodyless request is complete on its own: no ``Data`` event follows it.
+
+After a ``RemoteProtocolError`` the connection is in ``ERROR`` and refuses further use; the
+driver writes ``error_response(exc.status_hint, ...)`` and closes. Carrying on with a
+half-updated parser is how smuggling bugs are born.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import Enum
+from typing import Final
+
+from pounce.errors import LocalProtocolError, RemoteProtocolError
+from pounce.protocols.events import NEED_DATA, PAUSED, ConnectionClosed, Data, Request, Sentinel
+from pounce.protocols.h1.parser import ChunkedReader, H1Limits, maybe_parse_request_head
+from pounce.protocols.h1.serializer import (
+    CONTINUE_RESPONSE,
+    LAST_CHUNK,
+    ResponseDefaults,
+    status_line,
+)
+
+__all__ = ["H1Connection", "PartyState"]
+
+
+class PartyState(Enum):
+    IDLE = "idle"
+    SEND_BODY = "send body"
+    DONE = "done"
+    ERROR = "error"
+
+
+IDLE: Final = PartyState.IDLE
+SEND_BODY: Final = PartyState.SEND_BODY
+DONE: Final = PartyState.DONE
+ERROR: Final = PartyState.ERROR
+
+# How our response body is delimited.
+_LENGTH: Final = 0  # content-length; counted down
+_CHUNKED: Final = 1
+_NO_BODY: Final = 2  # HEAD, 1xx, 204, 304: nothing may follow the head
+_UNTIL_CLOSE: Final = 3  # HTTP/1.0 client and unknown length: the close ends the body
+
+_RESPONSE_SPECIAL: Final = frozenset(
+    {b"content-length", b"transfer-encoding", b"connection", b"date", b"server"}
+)
+_MAX_READ_CHUNK: Final = 256 * 1024  # largest Data event handed out at once
+
+type HeaderPairs = Iterable[Sequence[bytes]]
+
+
+class H1Connection:
+    """One client connection; owned by a single thread at a time (handed over, never shared)."""
+
+    __slots__ = (
+        "_body_left",
+        "_buf",
+        "_chunked",
+        "_continue_sent",
+        "_eof",
+        "_framing",
+        "_pos",
+        "_send_left",
+        "_trailers_allowed",
+        "defaults",
+        "keep_alive",
+        "limits",
+        "our_state",
+        "request",
+        "requests_seen",
+        "their_state",
+    )
+
+    def __init__(self, limits: H1Limits, defaults: ResponseDefaults) -> None:
+        self.limits = limits
+        self.defaults = defaults
+        self.their_state = IDLE
+        self.our_state = IDLE
+        self.keep_alive = True
+        self.request: Request | None = None
+        self.requests_seen = 0
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._body_left = 0
+        self._chunked: ChunkedReader | None = None
+        self._continue_sent = False
+        self._framing = _LENGTH
+        self._send_left = 0
+        self._trailers_allowed = False
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the socket; ``b""`` means the peer closed its side."""
+        if not data:
+            self._eof = True
+            return
+        if self._pos >= len(self._buf):
+            self._buf = data
+        else:
+            self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received but not consumed (for a protocol switch or a hand-off)."""
+        return self._buf[self._pos :]
+
+    @property
+    def has_buffered_data(self) -> bool:
+        return self._pos < len(self._buf)
+
+    @property
+    def peer_closed(self) -> bool:
+        return self._eof
+
+    def next_event(self) -> Request | Data | ConnectionClosed | Sentinel:
+        state = self.their_state
+        if state is IDLE:
+            if self.our_state is not IDLE:
+                return PAUSED
+            try:
+                parsed = maybe_parse_request_head(self._buf, self._pos, self.limits)
+            except RemoteProtocolError:
+                self.their_state = ERROR
+                self.keep_alive = False
+                raise
+            if parsed is None:
+                if self._eof:
+                    return ConnectionClosed()
+                return NEED_DATA
+            request, self._pos = parsed
+            self.request = request
+            self.requests_seen += 1
+            if not request.keep_alive:
+                self.keep_alive = False
+            length = request.body_length
+            if length == 0:
+                self.their_state = DONE
+            elif length > 0:
+                self._body_left = length
+                self.their_state = SEND_BODY
+            else:
+                self._chunked = ChunkedReader(self.limits)
+                self.their_state = SEND_BODY
+            return request
+        if state is SEND_BODY:
+            return self._next_body_event()
+        if state is DONE:
+            return PAUSED
+        raise RemoteProtocolError("connection is in an error state")
+
+    def _next_body_event(self) -> Data | ConnectionClosed | Sentinel:
+        buf = self._buf
+        pos = self._pos
+        chunked = self._chunked
+        if chunked is None:
+            available = len(buf) - pos
+            if available <= 0:
+                return ConnectionClosed() if self._eof else NEED_DATA
+            take = min(available, self._body_left, _MAX_READ_CHUNK)
+            data = buf[pos : pos + take] if (pos or take != len(buf)) else buf
+            self._pos = pos + take
+            self._body_left -= take
+            if self._body_left == 0:
+                self.their_state = DONE
+                return Data(data, False)
+            return Data(data, True)
+        try:
+            result = chunked.read(buf, pos)
+        except RemoteProtocolError:
+            self.their_state = ERROR
+            self.keep_alive = False
+            raise
+        if result is None:
+            return ConnectionClosed() if self._eof else NEED_DATA
+        data, self._pos, done = result
+        if done:
+            self._chunked = None
+            self.their_state = DONE
+            return Data(data, False)
+        if not data:
+            return self._next_body_event()
+        return Data(data, True)
+
+    def continue_response(self) -> bytes:
+        """``100 Continue`` bytes if the client is waiting for them, else ``b""``.
+
+        Called by the driver when the app first asks for the body (RFC 9110 10.1.1: a server
+        may skip it if it answers without reading the body).
+        """
+        request = self.request
+        if (
+            request is not None
+            and request.expect_continue
+            and not self._continue_sent
+            and self.their_state is SEND_BODY
+            and self.our_state is IDLE
+        ):
+            self._continue_sent = True
+            return CONTINUE_RESPONSE
+        return b""
+
+    # ------------------------------------------------------------------ sending
+
+    def send_response(
+        self,
+        status: int,
+        headers: HeaderPairs,
+        body: bytes = b"",
+        *,
+        more: bool = False,
+        trailers: bool = False,
+    ) -> bytes:
+        """The response head, plus ``body`` framed, as bytes to write.
+
+        ``more=False`` means ``body`` is the whole body: a missing ``content-length`` is then
+        filled in instead of falling back to chunked encoding. ``trailers=True`` announces
+        that ``send_trailers`` will follow (chunked framing only; dropped otherwise).
+        """
+        request = self.request
+        if self.our_state is not IDLE or request is None:
+            raise LocalProtocolError("response already started")
+        if status < 200:
+            raise LocalProtocolError("use send_interim() for 1xx responses")
+        keep_alive = self.keep_alive
+        parts: list[bytes] = [status_line(status), self.defaults.prefix]
+        content_length = -1
+        app_chunked = False
+        for pair in headers:
+            name, value = pair
+            lname = name.lower()
+            if lname in _RESPONSE_SPECIAL:
+                if lname == b"content-length":
+                    try:
+                        length = int(value)
+                    except ValueError:
+                        raise LocalProtocolError(f"invalid content-length {value!r}") from None
+                    if length < 0 or (content_length >= 0 and length != content_length):
+                        raise LocalProtocolError(f"invalid content-length {value!r}")
+                    content_length = length
+                    continue
+                if lname == b"transfer-encoding":
+                    app_chunked = True  # we frame the body ourselves, exactly once
+                    continue
+                if lname == b"connection":
+                    if b"close" in value.lower():
+                        keep_alive = False
+                    if status != 101:
+                        continue
+                else:  # the app's own date or server header replaces ours
+                    parts[1] = parts[1].replace(self.defaults.line_for(lname), b"")
+            parts.append(name)
+            parts.append(b": ")
+            parts.append(value)
+            parts.append(b"\r\n")
+
+        no_body = (
+            request.method == b"HEAD" or status in (204, 304) or (status < 200)
+        )
+        if no_body:
+            framing = _NO_BODY
+            if content_length >= 0 and status != 204:
+                parts.append(b"content-length: %d\r\n" % content_length)
+        elif content_length >= 0:
+            framing = _LENGTH
+            parts.append(b"content-length: %d\r\n" % content_length)
+        elif not more and not app_chunked and not trailers:
+            framing = _LENGTH
+            content_length = len(body)
+            parts.append(b"content-length: %d\r\n" % content_length)
+        elif request.http_version == "1.1":
+            framing = _CHUNKED
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            framing = _UNTIL_CLOSE
+            keep_alive = False
+
+        if self.their_state is SEND_BODY and (request.expect_continue and not self._continue_sent):
+            keep_alive = False  # the client never sent the body; we cannot find the next request
+        if not keep_alive:
+            parts.append(b"connection: close\r\n\r\n")
+        elif request.http_version == "1.0":
+            parts.append(b"connection: keep-alive\r\n\r\n")
+        else:
+            parts.append(b"\r\n")
+        head = b"".join(parts)
+        # Counting line ends catches CR or LF smuggled into a header name or value by the app.
+        if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
+            raise LocalProtocolError("CR or LF in a response header")
+
+        self.keep_alive = keep_alive
+        self._framing = framing
+        self._send_left = content_length
+        self._trailers_allowed = trailers and framing == _CHUNKED
+        self.our_state = SEND_BODY
+        if body or not more:
+            return head + self.send_body(body, more=more)
+        return head
+
+    def send_interim(self, status: int, headers: HeaderPairs) -> bytes:
+        """A 1xx response (103 Early Hints, 100 Continue); the final response still follows."""
+        if self.our_state is not IDLE:
+            raise LocalProtocolError("interim response after the final response started")
+        if not 100 <= status < 200 or status == 101:
+            raise LocalProtocolError(f"{status} is not an interim status")
+        if self.request is not None and self.request.http_version == "1.0":
+            return b""  # HTTP/1.0 clients do not understand 1xx (RFC 9110 15.2)
+        parts = [status_line(status)]
+        for name, value in headers:
+            parts.extend((name, b": ", value, b"\r\n"))
+        parts.append(b"\r\n")
+        head = b"".join(parts)
+        if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
+            raise LocalProtocolError("CR or LF in a response header")
+        if status == 100:
+            self._continue_sent = True
+        return head
+
+    def send_body(self, data: bytes, *, more: bool = False) -> bytes:
+        """Frame a piece of the response body. Raises ``LocalProtocolError`` when the app
+        writes more or fewer bytes than its ``content-length`` promised."""
+        if self.our_state is not SEND_BODY:
+            raise LocalProtocolError("body sent before the response start or after its end")
+        framing = self._framing
+        if framing == _LENGTH:
+            left = self._send_left - len(data)
+            if left < 0:
+                self._fail_send()
+                raise LocalProtocolError("response body longer than its content-length")
+            self._send_left = left
+            if not more:
+                if left:
+                    self._fail_send()
+                    raise LocalProtocolError(
+                        f"response body {left} bytes shorter than its content-length"
+                    )
+                self.our_state = DONE
+            return data
+        if framing == _CHUNKED:
+            if more:
+                return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
+            if self._trailers_allowed:
+                # Body is done but the trailer block still has to come.
+                self._framing = -1
+                return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
+            self.our_state = DONE
+            if data:
+                return b"%x\r\n%b\r\n0\r\n\r\n" % (len(data), data)
+            return LAST_CHUNK
+        if framing == _NO_BODY:
+            if not more:
+                self.our_state = DONE
+            return b""
+        if framing == _UNTIL_CLOSE:
+            if not more:
+                self.our_state = DONE
+            return data
+        raise LocalProtocolError("body sent after the body ended; trailers expected")
+
+    def send_trailers(self, headers: HeaderPairs, *, more: bool = False) -> bytes:
+        """Trailer fields after a chunked body (ASGI ``http.response.trailers``)."""
+        if self.our_state is not SEND_BODY:
+            raise LocalProtocolError("trailers sent outside a response")
+        if self._framing not in (-1, _CHUNKED) or not self._trailers_allowed:
+            # Not chunked (e.g. content-length or HTTP/1.0): trailers cannot be sent; drop them.
+            if not more and self._framing == -1:
+                self.our_state = DONE
+            return b""
+        parts = [b"0\r\n"]
+        for name, value in headers:
+            parts.extend((name, b": ", value, b"\r\n"))
+        if more:
+            raise LocalProtocolError("more_trailers is not supported on HTTP/1.1")
+        parts.append(b"\r\n")
+        block = b"".join(parts)
+        if block.count(b"\n") != block.count(b"\r\n") or block.count(b"\r") != block.count(b"\r\n"):
+            raise LocalProtocolError("CR or LF in a trailer field")
+        self.our_state = DONE
+        return block
+
+    def _fail_send(self) -> None:
+        self.our_state = ERROR
+        self.keep_alive = False
+
+    # ------------------------------------------------------------------ cycle
+
+    @property
+    def response_started(self) -> bool:
+        return self.our_state is not IDLE
+
+    @property
+    def cycle_done(self) -> bool:
+        return self.our_state is DONE and self.their_state is DONE
+
+    def start_next_cycle(self) -> None:
+        """Reset for the next request on a keep-alive connection."""
+        if self.our_state is not DONE or self.their_state is not DONE or not self.keep_alive:
+            raise LocalProtocolError("cannot reuse the connection now")
+        self.their_state = IDLE
+        self.our_state = IDLE
+        self.request = None
+        self._continue_sent = False
+        self._trailers_allowed = False
+
+    def abandon_request_body(self) -> None:
+        """The response ended before the body was read: the connection cannot be reused
+        unless the rest of the body is already buffered, in which case we skip it."""
+        if self.their_state is not SEND_BODY:
+            return
+        while True:
+            try:
+                event = self._next_body_event()
+            except RemoteProtocolError:
+                self.keep_alive = False
+                return
+            if not isinstance(event, Data):
+                self.keep_alive = False
+                self.their_state = DONE  # nothing more will be read from this connection
+                return
+            if not event.more:
+                return

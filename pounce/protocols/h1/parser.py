@@ -1,0 +1,382 @@
+"""HTTP/1.1 request parsing (RFC 9112): request heads and chunked bodies.
+
+Contract: every reader takes the receive buffer and a start offset and returns either
+``None`` ("need more data") or the parsed value plus the offset just past what it consumed;
+it raises ``RemoteProtocolError`` (with a status hint) when the bytes can never become a valid
+request. Readers keep no state of their own except ``ChunkedReader``, which must remember
+where in the chunk stream it is.
+
+Strategy: the hot path is "one complete head in one buffer". We find the blank line with one
+``bytes.find``, reject forbidden bytes in the whole head with one ``bytes.translate``, count
+line endings once to catch bare CR/LF, then split lines. Header names are lower-cased through a
+small memo, whose hit also proves the name is a valid token. Everything unusual (obs-fold,
+odd framing, non-ASCII targets) falls out of those checks into slow, explicit error paths.
+
+We are deliberately stricter than h11 where leniency enables request smuggling: a bare LF line
+ending, whitespace between a field name and the colon, a duplicated ``Content-Length`` with
+different values, ``Content-Length`` together with ``Transfer-Encoding``, and any transfer
+coding other than a final ``chunked``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from pounce.errors import RemoteProtocolError
+from pounce.protocols.events import Request
+
+__all__ = ["ChunkedReader", "H1Limits", "maybe_parse_request_head"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class H1Limits:
+    """The parser's limits, a narrow frozen slice of ``ServerConfig``."""
+
+    max_request_line_size: int = 8 * 1024
+    max_header_size: int = 64 * 1024
+    max_header_count: int = 100
+    max_body_size: int = 1024 * 1024
+    # A chunk-size line is tiny; anything longer is abuse (h11 allows 16 KiB per head line).
+    max_chunk_line_size: int = 4 * 1024
+
+
+# RFC 9110 5.6.2: token = 1*tchar
+_TOKEN_RE: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9112 3.2 origin-form / absolute-form / asterisk-form: visible ASCII only.
+_TARGET_RE: Final = re.compile(rb"[\x21-\x7e]+")
+_VERSION_RE: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
+_BARE_LF_RE: Final = re.compile(rb"(?<!\r)\n")
+# RFC 9112 7.1.1: chunk-size [ chunk-ext ], chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS val ] ),
+# val = token / quoted-string. At most 16 hex digits: larger sizes overflow 64 bits.
+_TCHAR: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_QUOTED: Final = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_CHUNK_LINE_RE: Final = re.compile(
+    rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TCHAR + rb"+(?:[ \t]*=[ \t]*(?:"
+    + _TCHAR + rb"+|" + _QUOTED + rb"))?)*"
+)
+
+# Bytes that may never appear in a request head: every control byte except HTAB, CR and LF
+# (CR and LF are checked separately: they may only appear as CRLF pairs).
+_FORBIDDEN_HEAD_BYTES: Final = bytes(b for b in range(256) if (b < 0x20 or b == 0x7F) and b not in (9, 10, 13))
+_ALLOWED_HEAD_BYTES: Final = bytes(b for b in range(256) if bytes([b]) not in _FORBIDDEN_HEAD_BYTES)
+
+_KNOWN_METHODS: Final = frozenset(
+    {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"TRACE", b"QUERY"}
+)
+_HTTP_11: Final = b"HTTP/1.1"
+_HTTP_10: Final = b"HTTP/1.0"
+_OWS: Final = b" \t"
+
+# Lower-cased names of the headers that decide framing and connection handling.
+_CONTENT_LENGTH: Final = b"content-length"
+_TRANSFER_ENCODING: Final = b"transfer-encoding"
+_CONNECTION: Final = b"connection"
+_EXPECT: Final = b"expect"
+_HOST: Final = b"host"
+_UPGRADE: Final = b"upgrade"
+_SPECIAL: Final = frozenset({_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _EXPECT, _HOST, _UPGRADE})
+
+# Memo of header name -> lower-cased name. A hit proves the name was a valid token.
+# Shared by every thread: it memoises a pure function, single dict operations are atomic on
+# 3.14t, and two threads racing to insert the same key store the same value. Bounded so that
+# clients sending random names cannot grow it.
+_NAME_MEMO: dict[bytes, bytes] = {}
+_NAME_MEMO_MAX: Final = 2048
+
+
+def _lower_name(name: bytes) -> bytes:
+    lowered = _NAME_MEMO.get(name)
+    if lowered is not None:
+        return lowered
+    if not _TOKEN_RE.fullmatch(name):
+        if name[:1] in (b" ", b"\t"):
+            raise RemoteProtocolError("obsolete line folding (obs-fold) is not allowed")
+        if name.rstrip(_OWS) != name:
+            raise RemoteProtocolError("whitespace between header name and colon")
+        raise RemoteProtocolError(f"invalid header name {name[:40]!r}")
+    lowered = name.lower()
+    if len(_NAME_MEMO) < _NAME_MEMO_MAX:
+        _NAME_MEMO[name] = lowered
+    return lowered
+
+
+def maybe_parse_request_head(
+    buf: bytes, start: int, limits: H1Limits
+) -> tuple[Request, int] | None:
+    """Parse the request head starting at ``buf[start]``.
+
+    Returns ``(request, end)`` where ``end`` is the offset of the first body byte, or ``None``
+    when the head is not complete yet. Raises ``RemoteProtocolError`` for invalid heads.
+    """
+    end = buf.find(b"\r\n\r\n", start)
+    if end < 0:
+        _check_incomplete_head(buf, start, limits)
+        return None
+    head = buf[start:end]
+    if len(head) > limits.max_header_size:
+        raise RemoteProtocolError("request header section too large", status_hint=431)
+    if len(head.translate(None, _FORBIDDEN_HEAD_BYTES)) != len(head):
+        raise RemoteProtocolError("control character in request head")
+    crlf = head.count(b"\r\n")
+    if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
+        raise RemoteProtocolError("bare CR or LF in request head; lines must end with CRLF")
+    lines = head.split(b"\r\n")
+    request_line = lines[0]
+    if len(request_line) > limits.max_request_line_size:
+        raise RemoteProtocolError("request line too long", status_hint=414)
+    parts = request_line.split(b" ")
+    if len(parts) != 3:
+        if not request_line:
+            raise RemoteProtocolError("empty request line")
+        raise RemoteProtocolError("malformed request line")
+    method, target, version = parts
+    if version == _HTTP_11:
+        http_version = "1.1"
+    elif version == _HTTP_10:
+        http_version = "1.0"
+    elif _VERSION_RE.fullmatch(version):
+        raise RemoteProtocolError("HTTP version not supported", status_hint=505)
+    else:
+        raise RemoteProtocolError("malformed HTTP version")
+    if method not in _KNOWN_METHODS and not _TOKEN_RE.fullmatch(method):
+        raise RemoteProtocolError("invalid method")
+    if not _TARGET_RE.fullmatch(target):
+        raise RemoteProtocolError("invalid request target")
+    path, query = _split_target(method, target)
+
+    if len(lines) - 1 > limits.max_header_count:
+        raise RemoteProtocolError("too many header fields", status_hint=431)
+    headers: list[tuple[bytes, bytes]] = []
+    append = headers.append
+    specials: list[tuple[bytes, bytes]] | None = None
+    memo_get = _NAME_MEMO.get
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon:
+            if line[:1] in (b" ", b"\t"):
+                raise RemoteProtocolError("obsolete line folding (obs-fold) is not allowed")
+            raise RemoteProtocolError("header line without a colon")
+        lname = memo_get(name) or _lower_name(name)
+        value = value.strip(_OWS)
+        append((lname, value))
+        if lname in _SPECIAL:
+            if specials is None:
+                specials = []
+            specials.append((lname, value))
+
+    keep_alive = http_version == "1.1"
+    body_length = 0
+    expect_continue = False
+    upgrade: bytes | None = None
+    host_count = 0
+    if specials is not None:
+        content_length: bytes | None = None
+        codings: list[bytes] | None = None
+        for lname, value in specials:
+            if lname == _HOST:
+                host_count += 1
+            elif lname == _CONTENT_LENGTH:
+                content_length = _merge_content_length(content_length, value)
+            elif lname == _TRANSFER_ENCODING:
+                if codings is None:
+                    codings = []
+                codings.extend(c.strip(_OWS).lower() for c in value.split(b","))
+            elif lname == _CONNECTION:
+                tokens = {t.strip(_OWS).lower() for t in value.split(b",")}
+                if b"close" in tokens:
+                    keep_alive = False
+                elif b"keep-alive" in tokens and http_version == "1.0":
+                    keep_alive = True
+            elif lname == _EXPECT:
+                if value.lower() != b"100-continue":
+                    raise RemoteProtocolError("unsupported expectation", status_hint=417)
+                expect_continue = http_version == "1.1"
+            else:  # upgrade
+                upgrade = value
+        if codings is not None:
+            if content_length is not None:
+                raise RemoteProtocolError("both Content-Length and Transfer-Encoding")
+            if http_version == "1.0":
+                raise RemoteProtocolError("Transfer-Encoding in an HTTP/1.0 request")
+            if not codings or codings[-1] != b"chunked":
+                raise RemoteProtocolError("chunked must be the final transfer coding")
+            if len(codings) > 1:
+                raise RemoteProtocolError("transfer coding not implemented", status_hint=501)
+            body_length = -1
+        elif content_length is not None:
+            body_length = int(content_length)
+            if body_length > limits.max_body_size:
+                raise RemoteProtocolError("request body too large", status_hint=413)
+    if host_count != 1 and (http_version == "1.1" or host_count > 1):
+        raise RemoteProtocolError(
+            "missing Host header" if host_count == 0 else "more than one Host header"
+        )
+    request = Request(
+        method,
+        target,
+        path,
+        query,
+        headers,
+        http_version,
+        keep_alive,
+        body_length,
+        expect_continue,
+        upgrade,
+    )
+    return request, end + 4
+
+
+def _split_target(method: bytes, target: bytes) -> tuple[bytes, bytes]:
+    """Split the request-target into raw path and query (RFC 9112 3.2)."""
+    first = target[0]
+    if first == 0x2F:  # "/": origin-form, the usual case
+        path, _, query = target.partition(b"?")
+        return path, query
+    if target == b"*":
+        if method != b"OPTIONS":
+            raise RemoteProtocolError("asterisk-form target is only allowed with OPTIONS")
+        return target, b""
+    if method == b"CONNECT":
+        raise RemoteProtocolError("CONNECT is not supported", status_hint=405)
+    lower = target[:8].lower()
+    if lower.startswith((b"http://", b"https://")):  # absolute-form (RFC 9112 3.2.2)
+        rest = target.split(b"://", 1)[1]
+        slash = rest.find(b"/")
+        origin_form = rest[slash:] if slash >= 0 else b"/"
+        if not rest or rest[0] in b"/?":
+            raise RemoteProtocolError("absolute-form target without authority")
+        path, _, query = origin_form.partition(b"?")
+        if not path.startswith(b"/"):
+            path = b"/" + path
+        return path, query
+    raise RemoteProtocolError("invalid request target")
+
+
+def _merge_content_length(previous: bytes | None, value: bytes) -> bytes:
+    """RFC 9110 8.6: a list of identical values may be merged; anything else is an error."""
+    values = {v.strip(_OWS) for v in value.split(b",")} if b"," in value else {value}
+    if previous is not None:
+        values.add(previous)
+    if len(values) != 1:
+        raise RemoteProtocolError("conflicting Content-Length values")
+    (only,) = values
+    if not only or not only.isdigit() or len(only) > 18:
+        raise RemoteProtocolError("invalid Content-Length")
+    return only
+
+
+def _check_incomplete_head(buf: bytes, start: int, limits: H1Limits) -> None:
+    """Reject early what can never become a valid head, so slow attackers learn quickly."""
+    pending = len(buf) - start
+    if pending == 0:
+        return
+    if pending > limits.max_header_size:
+        raise RemoteProtocolError("request header section too large", status_hint=431)
+    if _BARE_LF_RE.search(buf, start):
+        raise RemoteProtocolError("bare LF in request head; lines must end with CRLF")
+    line_end = buf.find(b"\r\n", start)
+    if line_end < 0 and pending > limits.max_request_line_size:
+        raise RemoteProtocolError("request line too long", status_hint=414)
+    if buf.find(b"\x00", start) >= 0:
+        raise RemoteProtocolError("control character in request head")
+
+
+class ChunkedReader:
+    """Decodes a chunked request body (RFC 9112 7.1) incrementally.
+
+    ``read(buf, start)`` returns ``(data, new_start, done)`` or ``None`` when more bytes are
+    needed before anything can be returned. Trailer fields are validated and discarded: ASGI
+    has no way to deliver request trailers.
+    """
+
+    __slots__ = ("_in_trailers", "_limits", "_remaining", "_total", "_trailer_bytes")
+
+    def __init__(self, limits: H1Limits) -> None:
+        self._limits = limits
+        self._remaining = 0  # bytes left in the current chunk; -1 = expecting CRLF after data
+        self._total = 0
+        self._in_trailers = False
+        self._trailer_bytes = 0
+
+    def read(self, buf: bytes, start: int) -> tuple[bytes, int, bool] | None:
+        pos = start
+        size = len(buf)
+        pieces: list[bytes] = []
+        while True:
+            if self._in_trailers:
+                done_at = self._read_trailers(buf, pos)
+                if done_at is None:
+                    return (b"".join(pieces), size, False) if pieces else None
+                return b"".join(pieces), done_at, True
+            if self._remaining > 0:
+                take = min(self._remaining, size - pos)
+                if take <= 0:
+                    break
+                pieces.append(buf[pos : pos + take])
+                pos += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._remaining = -1
+                continue
+            if self._remaining == -1:  # CRLF after chunk data
+                if size - pos < 2:
+                    break
+                if buf[pos : pos + 2] != b"\r\n":
+                    raise RemoteProtocolError("chunk data not followed by CRLF")
+                pos += 2
+                self._remaining = 0
+                continue
+            line_end = buf.find(b"\r\n", pos)
+            if line_end < 0:
+                if size - pos > self._limits.max_chunk_line_size:
+                    raise RemoteProtocolError("chunk size line too long")
+                if b"\n" in buf[pos:]:
+                    raise RemoteProtocolError("bare LF in chunk size line")
+                break
+            line = buf[pos:line_end]
+            if len(line) > self._limits.max_chunk_line_size:
+                raise RemoteProtocolError("chunk size line too long")
+            match = _CHUNK_LINE_RE.fullmatch(line)
+            if match is None:
+                raise RemoteProtocolError("invalid chunk size or chunk extension")
+            chunk_size = int(match.group(1), 16)
+            pos = line_end + 2
+            if chunk_size == 0:
+                self._in_trailers = True
+                continue
+            self._total += chunk_size
+            if self._total > self._limits.max_body_size:
+                raise RemoteProtocolError("request body too large", status_hint=413)
+            self._remaining = chunk_size
+        if pieces:
+            return b"".join(pieces), pos, False
+        if pos != start:  # consumed framing only
+            return b"", pos, False
+        return None
+
+    def _read_trailers(self, buf: bytes, pos: int) -> int | None:
+        """Consume trailer lines up to the empty line; return the offset after it."""
+        while True:
+            line_end = buf.find(b"\r\n", pos)
+            if line_end < 0:
+                rest = buf[pos:]
+                if b"\n" in rest:
+                    raise RemoteProtocolError("bare LF in trailer section")
+                if len(rest) + self._trailer_bytes > self._limits.max_header_size:
+                    raise RemoteProtocolError("trailer section too large", status_hint=431)
+                return None
+            line = buf[pos:line_end]
+            pos = line_end + 2
+            if not line:
+                return pos
+            self._trailer_bytes += len(line) + 2
+            if self._trailer_bytes > self._limits.max_header_size:
+                raise RemoteProtocolError("trailer section too large", status_hint=431)
+            if len(line.translate(None, _FORBIDDEN_HEAD_BYTES)) != len(line) or b"\r" in line:
+                raise RemoteProtocolError("control character in trailer")
+            name, colon, _ = line.partition(b":")
+            if not colon:
+                raise RemoteProtocolError("trailer line without a colon")
+            _lower_name(name)

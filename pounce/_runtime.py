@@ -77,7 +77,7 @@ def _cgroup_cpu_quota() -> int | None:
     try:
         with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
             quota, period = f.read().split()[:2]
-    except (OSError, ValueError):
+    except OSError, ValueError:
         return None
     if quota == "max":
         return None

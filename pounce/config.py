@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from pounce.errors import ConfigError
 
-__all__ = ["DEFAULT_MAX_HEADER_COUNT", "ServerConfig", "load_config"]
+__all__ = ["DEFAULT_MAX_HEADER_COUNT", "ServerConfig", "load_config", "load_config_with_sources"]
 
 KIB: Final = 1024
 MIB: Final = 1024 * KIB
@@ -260,9 +260,7 @@ def _validate(c: ServerConfig) -> None:  # noqa: C901 - a flat list of checks re
     if c.forwarded_for_trusted_hops < 1:
         _fail("forwarded_for_trusted_hops", c.forwarded_for_trusted_hops, "must be 1 or more")
     if not 0.0 <= c.sentry_traces_sample_rate <= 1.0:
-        _fail(
-            "sentry_traces_sample_rate", c.sentry_traces_sample_rate, "must be between 0 and 1"
-        )
+        _fail("sentry_traces_sample_rate", c.sentry_traces_sample_rate, "must be between 0 and 1")
     for url, directory in c.static_files:
         if not url.startswith("/"):
             _fail("static_files", url, "mount URL paths must start with '/'")
@@ -297,6 +295,27 @@ def load_config(
     ``config_file`` is an explicit ``--config`` path; without one, ``pounce.toml`` and then
     ``pyproject.toml`` (``[tool.pounce]``) in ``cwd`` are used if present.
     """
+    config, _sources = load_config_with_sources(
+        cli, environ=environ, config_file=config_file, cwd=cwd
+    )
+    return config
+
+
+def load_config_with_sources(
+    cli: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    cwd: str | Path | None = None,
+    cli_flags: Mapping[str, str] | None = None,
+) -> tuple[ServerConfig, dict[str, str]]:
+    """``load_config``, plus where each explicitly set key came from (``pounce check`` shows it).
+
+    The sources map a field name to ``--flag``, ``POUNCE_NAME`` or ``<file label>: key``; fields
+    left at their defaults are absent. ``cli_flags`` names the flag behind a ``cli`` key when it
+    is not simply ``--key-with-dashes`` (``metrics_enabled`` is set by ``--metrics``).
+    """
+    flags = cli_flags or {}
     base = Path(cwd) if cwd is not None else Path.cwd()
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -317,11 +336,12 @@ def load_config(
     for key, value in (cli or {}).items():
         if value is None:
             continue
-        _check_known(key, f"--{key.replace('_', '-')}")
+        flag = flags.get(key) or f"--{key.replace('_', '-')}"
+        _check_known(key, flag)
         merged[key] = value
-        sources[key] = f"--{key.replace('_', '-')}"
+        sources[key] = flag
     try:
-        return ServerConfig(**merged)
+        return ServerConfig(**merged), sources
     except ConfigError as exc:
         origin = sources.get(exc.hint or "")
         if origin is None:
@@ -382,7 +402,7 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
     annotation = _FIELD_TYPES[key]
     try:
         return _coerce_to(annotation, value)
-    except (TypeError, ValueError):
+    except TypeError, ValueError:
         raise ConfigError(
             f"{key}={value!r} is not a valid {_describe(annotation)} (from {origin})", hint=key
         ) from None

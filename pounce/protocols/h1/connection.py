@@ -59,6 +59,7 @@ _LENGTH: Final = 0  # content-length; counted down
 _CHUNKED: Final = 1
 _NO_BODY: Final = 2  # HEAD, 1xx, 204, 304: nothing may follow the head
 _UNTIL_CLOSE: Final = 3  # HTTP/1.0 client and unknown length: the close ends the body
+_AWAIT_TRAILERS: Final = -1  # body complete; the announced trailers must still come
 
 _RESPONSE_SPECIAL: Final = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"date", b"server"}
@@ -81,6 +82,7 @@ class H1Connection:
         "_pos",
         "_send_left",
         "_trailers_allowed",
+        "_trailers_expected",
         "defaults",
         "keep_alive",
         "limits",
@@ -106,7 +108,8 @@ class H1Connection:
         self._continue_sent = False
         self._framing = _LENGTH
         self._send_left = 0
-        self._trailers_allowed = False
+        self._trailers_allowed = False  # trailers announced and the framing can carry them
+        self._trailers_expected = False  # trailers announced: the response ends with them
 
     # ------------------------------------------------------------------ receiving
 
@@ -241,8 +244,10 @@ class H1Connection:
         request = self.request
         if self.our_state is not IDLE or request is None:
             raise LocalProtocolError("response already started")
-        if status < 200:
-            raise LocalProtocolError("use send_interim() for 1xx responses")
+        if not 200 <= status <= 999:
+            if status < 200:
+                raise LocalProtocolError("use send_interim() for 1xx responses")
+            raise LocalProtocolError(f"invalid status code {status}")
         keep_alive = self.keep_alive
         parts: list[bytes] = [status_line(status), self.defaults.prefix]
         content_length = -1
@@ -274,10 +279,9 @@ class H1Connection:
             parts.append(b": ")
             parts.append(value)
             parts.append(b"\r\n")
+        app_end = len(parts)
 
-        no_body = (
-            request.method == b"HEAD" or status in (204, 304) or (status < 200)
-        )
+        no_body = request.method == b"HEAD" or status in (204, 304) or (status < 200)
         if no_body:
             framing = _NO_BODY
             if content_length >= 0 and status != 204:
@@ -299,20 +303,24 @@ class H1Connection:
         if self.their_state is SEND_BODY and (request.expect_continue and not self._continue_sent):
             keep_alive = False  # the client never sent the body; we cannot find the next request
         if not keep_alive:
-            parts.append(b"connection: close\r\n\r\n")
+            parts.append(b"connection: close\r\n")
         elif request.http_version == "1.0":
-            parts.append(b"connection: keep-alive\r\n\r\n")
-        else:
-            parts.append(b"\r\n")
+            parts.append(b"connection: keep-alive\r\n")
+        parts.append(b"\r\n")
         head = b"".join(parts)
-        # Counting line ends catches CR or LF smuggled into a header name or value by the app.
-        if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
+        # Counting line ends catches CR or LF (paired or not) smuggled into a header name or
+        # value by the app: the head must hold exactly one CR and one LF per line we meant to
+        # write. Lines: the status line, our default lines, one per app header (four parts
+        # each), and one per part appended after them.
+        lines = 1 + parts[1].count(b"\n") + (app_end - 2) // 4 + (len(parts) - app_end)
+        if head.count(b"\n") != lines or head.count(b"\r") != lines:
             raise LocalProtocolError("CR or LF in a response header")
 
         self.keep_alive = keep_alive
         self._framing = framing
         self._send_left = content_length
         self._trailers_allowed = trailers and framing == _CHUNKED
+        self._trailers_expected = trailers
         self.our_state = SEND_BODY
         if body or not more:
             return head + self.send_body(body, more=more)
@@ -331,7 +339,8 @@ class H1Connection:
             parts.extend((name, b": ", value, b"\r\n"))
         parts.append(b"\r\n")
         head = b"".join(parts)
-        if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
+        lines = 2 + (len(parts) - 2) // 4  # status line, one per header, the empty line
+        if head.count(b"\n") != lines or head.count(b"\r") != lines:
             raise LocalProtocolError("CR or LF in a response header")
         if status == 100:
             self._continue_sent = True
@@ -355,14 +364,14 @@ class H1Connection:
                     raise LocalProtocolError(
                         f"response body {left} bytes shorter than its content-length"
                     )
-                self.our_state = DONE
+                self._end_body()
             return data
         if framing == _CHUNKED:
             if more:
                 return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
             if self._trailers_allowed:
                 # Body is done but the trailer block still has to come.
-                self._framing = -1
+                self._framing = _AWAIT_TRAILERS
                 return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
             self.our_state = DONE
             if data:
@@ -370,11 +379,11 @@ class H1Connection:
             return LAST_CHUNK
         if framing == _NO_BODY:
             if not more:
-                self.our_state = DONE
+                self._end_body()
             return b""
         if framing == _UNTIL_CLOSE:
             if not more:
-                self.our_state = DONE
+                self._end_body()
             return data
         raise LocalProtocolError("body sent after the body ended; trailers expected")
 
@@ -382,9 +391,9 @@ class H1Connection:
         """Trailer fields after a chunked body (ASGI ``http.response.trailers``)."""
         if self.our_state is not SEND_BODY:
             raise LocalProtocolError("trailers sent outside a response")
-        if self._framing not in (-1, _CHUNKED) or not self._trailers_allowed:
+        if self._framing not in (_AWAIT_TRAILERS, _CHUNKED) or not self._trailers_allowed:
             # Not chunked (e.g. content-length or HTTP/1.0): trailers cannot be sent; drop them.
-            if not more and self._framing == -1:
+            if not more and self._framing == _AWAIT_TRAILERS:
                 self.our_state = DONE
             return b""
         parts = [b"0\r\n"]
@@ -394,10 +403,42 @@ class H1Connection:
             raise LocalProtocolError("more_trailers is not supported on HTTP/1.1")
         parts.append(b"\r\n")
         block = b"".join(parts)
-        if block.count(b"\n") != block.count(b"\r\n") or block.count(b"\r") != block.count(b"\r\n"):
+        lines = 2 + (len(parts) - 2) // 4  # last-chunk line, one per field, the empty line
+        if block.count(b"\n") != lines or block.count(b"\r") != lines:
             raise LocalProtocolError("CR or LF in a trailer field")
         self.our_state = DONE
         return block
+
+    @property
+    def body_is_length_delimited(self) -> bool:
+        """True when body bytes go on the wire unframed (content-length or until close), so
+        the driver may write them itself, e.g. with ``sendfile``."""
+        return self.our_state is SEND_BODY and self._framing in (_LENGTH, _UNTIL_CLOSE)
+
+    @property
+    def response_in_progress(self) -> bool:
+        return self.our_state is SEND_BODY
+
+    def account_external_body(self, count: int, *, more: bool) -> None:
+        """Record ``count`` body bytes the driver wrote itself (sendfile)."""
+        if not self.body_is_length_delimited:
+            raise LocalProtocolError("only length-delimited bodies can be written externally")
+        if self._framing == _LENGTH:
+            left = self._send_left - count
+            if left < 0 or (not more and left):
+                self._fail_send()
+                raise LocalProtocolError("file body does not match its content-length")
+            self._send_left = left
+        if not more:
+            self.our_state = DONE
+
+    def _end_body(self) -> None:
+        """The last body byte is out: done, unless announced trailers must still follow
+        (they are then dropped by ``send_trailers`` when the framing cannot carry them)."""
+        if self._trailers_expected:
+            self._framing = _AWAIT_TRAILERS
+        else:
+            self.our_state = DONE
 
     def _fail_send(self) -> None:
         self.our_state = ERROR

@@ -49,17 +49,21 @@ _TARGET_RE: Final = re.compile(rb"[\x21-\x7e]+")
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _BARE_LF_RE: Final = re.compile(rb"(?<!\r)\n")
 # RFC 9112 7.1.1: chunk-size [ chunk-ext ], chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS val ] ),
-# val = token / quoted-string. At most 16 hex digits: larger sizes overflow 64 bits.
+# val = token / quoted-string. At most 16 hex digits: larger sizes overflow 64 bits. We refuse
+# the BWS between the size and the first ";" that the grammar tolerates: h11 rejects it too, and
+# whitespace after the size is a known smuggling vector ("5 ;x" must not be read two ways).
 _TCHAR: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 _QUOTED: Final = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_CHUNK_EXT: Final = _TCHAR + rb"+(?:[ \t]*=[ \t]*(?:" + _TCHAR + rb"+|" + _QUOTED + rb"))?"
 _CHUNK_LINE_RE: Final = re.compile(
-    rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*" + _TCHAR + rb"+(?:[ \t]*=[ \t]*(?:"
-    + _TCHAR + rb"+|" + _QUOTED + rb"))?)*"
+    rb"([0-9A-Fa-f]{1,16})(?:;[ \t]*" + _CHUNK_EXT + rb"(?:[ \t]*;[ \t]*" + _CHUNK_EXT + rb")*)?"
 )
 
 # Bytes that may never appear in a request head: every control byte except HTAB, CR and LF
 # (CR and LF are checked separately: they may only appear as CRLF pairs).
-_FORBIDDEN_HEAD_BYTES: Final = bytes(b for b in range(256) if (b < 0x20 or b == 0x7F) and b not in (9, 10, 13))
+_FORBIDDEN_HEAD_BYTES: Final = bytes(
+    b for b in range(256) if (b < 0x20 or b == 0x7F) and b not in (9, 10, 13)
+)
 _ALLOWED_HEAD_BYTES: Final = bytes(b for b in range(256) if bytes([b]) not in _FORBIDDEN_HEAD_BYTES)
 
 _KNOWN_METHODS: Final = frozenset(
@@ -76,7 +80,9 @@ _CONNECTION: Final = b"connection"
 _EXPECT: Final = b"expect"
 _HOST: Final = b"host"
 _UPGRADE: Final = b"upgrade"
-_SPECIAL: Final = frozenset({_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _EXPECT, _HOST, _UPGRADE})
+_SPECIAL: Final = frozenset(
+    {_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _EXPECT, _HOST, _UPGRADE}
+)
 
 # Memo of header name -> lower-cased name. A hit proves the name was a valid token.
 # Shared by every thread: it memoises a pure function, single dict operations are atomic on
@@ -174,6 +180,7 @@ def maybe_parse_request_head(
     if specials is not None:
         content_length: bytes | None = None
         codings: list[bytes] | None = None
+        connection_close = False
         for lname, value in specials:
             if lname == _HOST:
                 host_count += 1
@@ -186,7 +193,7 @@ def maybe_parse_request_head(
             elif lname == _CONNECTION:
                 tokens = {t.strip(_OWS).lower() for t in value.split(b",")}
                 if b"close" in tokens:
-                    keep_alive = False
+                    connection_close = True
                 elif b"keep-alive" in tokens and http_version == "1.0":
                     keep_alive = True
             elif lname == _EXPECT:
@@ -195,6 +202,8 @@ def maybe_parse_request_head(
                 expect_continue = http_version == "1.1"
             else:  # upgrade
                 upgrade = value
+        if connection_close:  # "close" wins over "keep-alive" in any other Connection field
+            keep_alive = False
         if codings is not None:
             if content_length is not None:
                 raise RemoteProtocolError("both Content-Length and Transfer-Encoding")
@@ -244,7 +253,11 @@ def _split_target(method: bytes, target: bytes) -> tuple[bytes, bytes]:
     if lower.startswith((b"http://", b"https://")):  # absolute-form (RFC 9112 3.2.2)
         rest = target.split(b"://", 1)[1]
         slash = rest.find(b"/")
-        origin_form = rest[slash:] if slash >= 0 else b"/"
+        question = rest.find(b"?")
+        if question >= 0 and (slash < 0 or question < slash):  # "http://host?q": empty path
+            origin_form = b"/" + rest[question:]
+        else:
+            origin_form = rest[slash:] if slash >= 0 else b"/"
         if not rest or rest[0] in b"/?":
             raise RemoteProtocolError("absolute-form target without authority")
         path, _, query = origin_form.partition(b"?")
@@ -272,12 +285,15 @@ def _check_incomplete_head(buf: bytes, start: int, limits: H1Limits) -> None:
     pending = len(buf) - start
     if pending == 0:
         return
-    if pending > limits.max_header_size:
+    # The last bytes may be the start of the terminator ("\r\n\r" / "\r"), so the head or
+    # line is only known to be too long once it exceeds its limit by more than that; otherwise
+    # the verdict would depend on how the bytes were split.
+    if pending > limits.max_header_size + 3:
         raise RemoteProtocolError("request header section too large", status_hint=431)
     if _BARE_LF_RE.search(buf, start):
         raise RemoteProtocolError("bare LF in request head; lines must end with CRLF")
     line_end = buf.find(b"\r\n", start)
-    if line_end < 0 and pending > limits.max_request_line_size:
+    if line_end < 0 and pending > limits.max_request_line_size + 1:
         raise RemoteProtocolError("request line too long", status_hint=414)
     if buf.find(b"\x00", start) >= 0:
         raise RemoteProtocolError("control character in request head")
@@ -306,10 +322,12 @@ class ChunkedReader:
         pieces: list[bytes] = []
         while True:
             if self._in_trailers:
-                done_at = self._read_trailers(buf, pos)
-                if done_at is None:
-                    return (b"".join(pieces), size, False) if pieces else None
-                return b"".join(pieces), done_at, True
+                # Only complete trailer lines are consumed: a partial line stays in the buffer
+                # and is read again, whole, once the rest of it arrives.
+                pos, done = self._read_trailers(buf, pos)
+                if done or pieces or pos != start:
+                    return b"".join(pieces), pos, done
+                return None
             if self._remaining > 0:
                 take = min(self._remaining, size - pos)
                 if take <= 0:
@@ -330,7 +348,8 @@ class ChunkedReader:
                 continue
             line_end = buf.find(b"\r\n", pos)
             if line_end < 0:
-                if size - pos > self._limits.max_chunk_line_size:
+                # +1: a trailing CR may be the start of the line's CRLF.
+                if size - pos > self._limits.max_chunk_line_size + 1:
                     raise RemoteProtocolError("chunk size line too long")
                 if b"\n" in buf[pos:]:
                     raise RemoteProtocolError("bare LF in chunk size line")
@@ -356,27 +375,32 @@ class ChunkedReader:
             return b"", pos, False
         return None
 
-    def _read_trailers(self, buf: bytes, pos: int) -> int | None:
-        """Consume trailer lines up to the empty line; return the offset after it."""
+    def _read_trailers(self, buf: bytes, pos: int) -> tuple[int, bool]:
+        """Consume complete trailer lines; return the offset after the last one consumed and
+        whether it was the empty line that ends the message."""
         while True:
             line_end = buf.find(b"\r\n", pos)
             if line_end < 0:
                 rest = buf[pos:]
                 if b"\n" in rest:
                     raise RemoteProtocolError("bare LF in trailer section")
-                if len(rest) + self._trailer_bytes > self._limits.max_header_size:
+                # A lone CR may start the empty line that ends the trailers; any other
+                # partial line will count at least len(rest) + 1 once complete.
+                if rest != b"\r" and len(rest) + self._trailer_bytes > self._limits.max_header_size:
                     raise RemoteProtocolError("trailer section too large", status_hint=431)
-                return None
+                return pos, False
             line = buf[pos:line_end]
-            pos = line_end + 2
             if not line:
-                return pos
+                return line_end + 2, True
             self._trailer_bytes += len(line) + 2
             if self._trailer_bytes > self._limits.max_header_size:
                 raise RemoteProtocolError("trailer section too large", status_hint=431)
-            if len(line.translate(None, _FORBIDDEN_HEAD_BYTES)) != len(line) or b"\r" in line:
+            if len(line.translate(None, _FORBIDDEN_HEAD_BYTES)) != len(line):
                 raise RemoteProtocolError("control character in trailer")
+            if b"\r" in line or b"\n" in line:
+                raise RemoteProtocolError("bare CR or LF in trailer section")
             name, colon, _ = line.partition(b":")
             if not colon:
                 raise RemoteProtocolError("trailer line without a colon")
             _lower_name(name)
+            pos = line_end + 2

@@ -93,7 +93,9 @@ class ResponseDefaults:
         return self._date_line if lower_name == b"date" else self._server_line
 
 
-def error_response(status: int, reason: str, *, close: bool = True, defaults: ResponseDefaults | None = None) -> bytes:
+def error_response(
+    status: int, reason: str, *, close: bool = True, defaults: ResponseDefaults | None = None
+) -> bytes:
     """A short plain-text response for protocol errors and limits (400, 413, 431, 505 ...)."""
     body = (reason or reason_phrase(status)).encode("utf-8", "replace") + b"\n"
     return b"".join(

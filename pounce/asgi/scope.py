@@ -1,0 +1,76 @@
+"""Building ASGI ``http`` scopes from parsed requests (ASGI HTTP spec 2.x/3.0).
+
+A ``ScopeFactory`` is made once per connection with everything that does not change between
+requests on it (client, server, scheme, extensions template, root path), so each request
+costs one dict literal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import unquote
+
+from pounce.protocols.events import Request
+
+__all__ = ["ASGI_VERSION", "ScopeFactory", "decode_path"]
+
+ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.4"}
+
+
+def decode_path(raw_path: bytes) -> str:
+    """Percent-decode a raw path into the ``str`` ASGI puts in ``scope["path"]``.
+
+    Decoded bytes are read as UTF-8; invalid sequences become U+FFFD (as uvicorn and
+    hypercorn do), which can never smuggle a ``/`` or ``..`` that was not on the wire.
+    """
+    if b"%" not in raw_path:
+        return raw_path.decode("ascii")  # the parser only admits visible ASCII targets
+    return unquote(raw_path.decode("ascii"), encoding="utf-8", errors="replace")
+
+
+class ScopeFactory:
+    """Per-connection constant parts of the scope. Owned by the connection's thread."""
+
+    __slots__ = ("_client", "_extensions", "_root", "_root_bytes", "_scheme", "_server", "_state")
+
+    def __init__(
+        self,
+        *,
+        client: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+        scheme: str,
+        root_path: str,
+        state: dict[str, Any],
+        extensions: dict[str, Any],
+    ) -> None:
+        self._client = client
+        self._server = server
+        self._scheme = scheme
+        self._root = root_path
+        self._root_bytes = root_path.encode("ascii")
+        self._state = state
+        self._extensions = extensions
+
+    def http(self, request: Request, request_id: str | None) -> dict[str, Any]:
+        raw_path = request.path
+        path = raw_path.decode("ascii") if b"%" not in raw_path else decode_path(raw_path)
+        extensions = self._extensions.copy()
+        if request_id is not None:
+            extensions["request_id"] = request_id
+        root = self._root
+        return {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": request.http_version,
+            "method": request.method.decode("ascii"),
+            "scheme": self._scheme,
+            "path": root + path if root else path,
+            "raw_path": self._root_bytes + raw_path if root else raw_path,
+            "query_string": request.query,
+            "root_path": root,
+            "headers": request.headers,
+            "client": self._client,
+            "server": self._server,
+            "state": self._state.copy(),
+            "extensions": extensions,
+        }

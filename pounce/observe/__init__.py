@@ -1,0 +1,1 @@
+"""Observability: logging set-up, the access log, error pages, lifecycle collectors."""

@@ -1,0 +1,257 @@
+"""``Server``: the public entry point chirp, bengal and the CLI use. ``run()`` and ``shutdown()``.
+
+``run()`` walks the lifecycle (see ``supervisor/lifecycle.py``): detect the worker model,
+bind, start workers (threads when the GIL is off or there is one worker, processes when the
+GIL is on and there are several), serve until asked to stop, drain, return. It works on any
+thread; signal handlers are installed only on the main thread, and the previous handlers
+are put back afterwards.
+
+``shutdown()`` is thread-safe, idempotent, non-blocking and may come before ``run()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import sys
+import sysconfig
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, Final
+
+from pounce import __version__
+from pounce._runtime import (
+    WorkerExecutionMode,
+    WorkerModel,
+    gil_enabled,
+    resolve_worker_execution_mode,
+    resolve_worker_model,
+    usable_cpu_count,
+)
+from pounce._types import ASGIApp
+from pounce.config import ServerConfig
+from pounce.errors import ConfigError, SupervisorError
+from pounce.lifecycle import LifecycleCollector, LoggingCollector
+from pounce.net.listeners import Listener, bind_listeners
+from pounce.net.tls import build_ssl_context
+from pounce.observe.logs import configure_logging
+from pounce.pipeline.build import build_asgi_pipeline
+from pounce.supervisor.lifecycle import Phase, ServerLifecycle
+from pounce.supervisor.threads import STOP, ThreadSupervisor
+from pounce.sync_protocol import SyncApp
+from pounce.workers.factory import WorkerFactory
+from pounce.workers.loops import loop_name
+
+__all__ = ["LifecycleCollector", "Server"]
+
+_logger = logging.getLogger("pounce.server")
+
+_STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+
+
+class Server:
+    """One server run. Construct, then ``run()`` (blocking); ``shutdown()`` from anywhere."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        app: ASGIApp | None = None,
+        *,
+        app_path: str | None = None,
+        lifecycle_collector: LifecycleCollector | None = None,
+        sync_app: SyncApp | None = None,
+        cli_display: Any = None,
+    ) -> None:
+        if config.worker_mode == "subinterpreter" and app_path is None:
+            raise SupervisorError(
+                "worker_mode='subinterpreter' needs app_path (the app is re-imported in each "
+                "interpreter)",
+                hint="pass app_path='module:attr' or choose worker_mode='auto'",
+            )
+        if app is None and sync_app is None and not config.static_files:
+            raise ConfigError("Server needs an app, a sync_app or static_files to serve")
+        if app is None and sync_app is not None and callable(sync_app):
+            app = sync_app  # type: ignore[assignment]
+        self.config = config
+        self.app = app
+        self.app_path = app_path
+        self.sync_app = sync_app
+        if lifecycle_collector is None and config.lifecycle_logging:
+            lifecycle_collector = LoggingCollector()
+        self.collector = lifecycle_collector
+        self.lifecycle = ServerLifecycle()
+        # Every event the supervisor acts on goes through this queue (see supervisor/threads).
+        self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        # Set once shutdown was requested; read by the health endpoint on worker threads.
+        self.draining = threading.Event()
+        self._listeners: list[Listener] = []
+        self._bound = threading.Event()
+        self._signals_seen = 0
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def bound_addr(self) -> tuple[str, int] | None:
+        """``(host, port)`` actually bound (useful with port 0), once ``run()`` has bound."""
+        if not self._listeners:
+            return None
+        first = self._listeners[0]
+        return (first.host, first.port)
+
+    def wait_until_bound(self, timeout: float) -> bool:
+        return self._bound.wait(timeout)
+
+    def wait_until_serving(self, timeout: float) -> bool:
+        return self.lifecycle.wait_for(Phase.SERVING, timeout)
+
+    def shutdown(self) -> None:
+        """Ask for a graceful shutdown. Thread-safe, idempotent, never blocks."""
+        if self.draining.is_set():
+            return
+        self.draining.set()
+        self._events.put((STOP, None))
+
+    def run(self) -> None:
+        configure_logging(self.config)
+        with self._signal_handlers():
+            self._run()
+
+    # ------------------------------------------------------------------ the run
+
+    def _run(self) -> None:
+        config = self.config
+        lifecycle = self.lifecycle
+        model = resolve_worker_model()
+        count = config.workers if config.workers > 0 else usable_cpu_count()
+        execution = self._execution_mode()
+        if model is WorkerModel.PROCESSES and count == 1:
+            model = WorkerModel.THREADS  # one worker: nothing to isolate
+        lifecycle.dispatch(
+            "detected",
+            f"{count} worker {'thread' if model is WorkerModel.THREADS else 'process'}(es), "
+            f"{execution} mode",
+        )
+        ssl_context = build_ssl_context(config)
+        app = build_asgi_pipeline(config, self.app, self.draining)
+        self._listeners = bind_listeners(config, count)
+        self._bound.set()
+        lifecycle.dispatch("bound", self._listeners[0].address)
+        per_worker_limit = -(-config.max_connections // count) if config.max_connections else 0
+        factory = WorkerFactory(
+            config=config,
+            app=app,
+            sync_app=self.sync_app,
+            ssl_context=ssl_context,
+            collector=self.collector,
+            execution_mode=execution,
+            max_connections_per_worker=per_worker_limit,
+        )
+        unsubscribe = lifecycle.subscribe(
+            lambda t: (
+                self._log_serving(count, model, execution) if t.current is Phase.SERVING else None
+            )
+        )
+        try:
+            if model is WorkerModel.PROCESSES:
+                from pounce.supervisor.processes import ProcessSupervisor
+
+                ProcessSupervisor(
+                    config=config,
+                    factory=factory,
+                    listeners=self._listeners,
+                    lifecycle=lifecycle,
+                    events=self._events,
+                    worker_count=count,
+                ).run()
+            else:
+                ThreadSupervisor(
+                    config=config,
+                    app=app,
+                    listeners=self._listeners,
+                    ssl_context=ssl_context,
+                    collector=self.collector,
+                    lifecycle=lifecycle,
+                    events=self._events,
+                    worker_count=count,
+                    factory=factory,
+                ).run()
+        except BaseException as exc:
+            lifecycle.dispatch("failed", str(exc))
+            raise
+        finally:
+            unsubscribe()
+            self.draining.set()
+            for listener in self._listeners:
+                listener.close()
+            if config.uds:
+                try:
+                    os.unlink(config.uds)
+                except OSError:
+                    pass
+        lifecycle.dispatch("stopped", "clean shutdown")
+        _logger.info("pounce stopped")
+
+    def _execution_mode(self) -> WorkerExecutionMode:
+        """Sync workers only pay off with a SyncApp (or static files) to call."""
+        mode = resolve_worker_execution_mode(self.config.worker_mode)
+        if (
+            mode is WorkerExecutionMode.SYNC
+            and self.sync_app is None
+            and not self.config.static_files
+        ):
+            if self.config.worker_mode == "sync":
+                _logger.warning("worker_mode=sync without a SyncApp: using async workers")
+            return WorkerExecutionMode.ASYNC
+        return mode
+
+    def _log_serving(self, count: int, model: WorkerModel, execution: WorkerExecutionMode) -> None:
+        kind = "thread" if model is WorkerModel.THREADS else "process"
+        plural = "s" if count != 1 else ""
+        gil = "enabled" if gil_enabled() else "disabled"
+        build = "t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
+        python = f"{sys.version.split()[0]}{build}"
+        _logger.info(
+            "pounce %s serving on %s: %d worker %s%s (%s, %s loop), GIL %s, Python %s",
+            __version__,
+            ", ".join(listener.address for listener in self._listeners[:1]),
+            count,
+            kind,
+            plural,
+            execution,
+            loop_name(self.config.loop),
+            gil,
+            python,
+        )
+
+    # ------------------------------------------------------------------ signals
+
+    @contextmanager
+    def _signal_handlers(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed on the main thread
+            return
+        previous: dict[int, Any] = {}
+        for sig in _STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals_seen += 1
+        if self._signals_seen == 1:
+            _logger.info(
+                "%s received: draining (again to stop at once)", signal.Signals(signum).name
+            )
+            self.draining.set()
+            self._events.put((STOP, None))
+            return
+        _logger.warning("second %s: stopping at once", signal.Signals(signum).name)
+        logging.shutdown()
+        os._exit(1)

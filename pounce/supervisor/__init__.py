@@ -1,0 +1,1 @@
+"""Starting, watching, restarting and draining workers; the lifecycle state machine."""

@@ -1,0 +1,258 @@
+"""Workers as processes (a GIL build with more than one worker).
+
+The supervisor forks each worker after binding, so children inherit the listening sockets
+and the already-imported app (no re-import, works for app objects built in code). Each child
+is a one-worker server: lifespan and one async (or sync) worker on its main thread, SIGTERM
+to drain. The parent stays single-threaded (safe to fork again) and sleeps on the same event
+queue as the thread supervisor; a SIGCHLD handler wakes it when a child exits.
+
+Readiness comes back over a pipe per child: ``R`` when serving, or ``E`` plus a pickled
+exception when startup failed; a failed startup stops the whole server (no restart loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import queue
+import select
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pounce.config import ServerConfig
+from pounce.errors import PounceError, SupervisorError
+from pounce.net.listeners import Listener
+from pounce.supervisor.lifecycle import ServerLifecycle
+from pounce.supervisor.threads import STOP, STOP_NOW
+from pounce.workers.factory import WorkerFactory
+
+__all__ = ["ProcessSupervisor"]
+
+_logger = logging.getLogger("pounce.supervisor")
+
+CHILD_EXITED: Final = "child-exited"
+_KILL_GRACE_S: Final = 5.0
+
+
+@dataclass(slots=True)
+class _Child:
+    worker_id: int
+    generation: int
+    pid: int
+    ready_fd: int
+    ready: bool = False
+
+
+class ProcessSupervisor:
+    def __init__(
+        self,
+        *,
+        config: ServerConfig,
+        factory: WorkerFactory,
+        listeners: list[Listener],
+        lifecycle: ServerLifecycle,
+        events: queue.SimpleQueue[tuple[str, Any]],
+        worker_count: int,
+    ) -> None:
+        self.config = config
+        self.factory = factory
+        self.listeners = listeners
+        self.lifecycle = lifecycle
+        self.events = events
+        self.worker_count = worker_count
+        self.children: dict[int, _Child] = {}  # pid -> child
+        self._stopping = False
+
+    def run(self) -> None:
+        self.lifecycle.dispatch("startup", f"{self.worker_count} worker processes")
+        previous = signal.getsignal(signal.SIGCHLD) if _on_main_thread() else None
+        if previous is not None:
+            signal.signal(signal.SIGCHLD, lambda *_: self.events.put((CHILD_EXITED, None)))
+        try:
+            try:
+                for worker_id in range(self.worker_count):
+                    self._spawn(worker_id, 0)
+                for child in list(self.children.values()):
+                    self._wait_ready(child)
+            except BaseException:
+                self._stop_children(graceful=False)
+                raise
+            self.lifecycle.dispatch("serving", self.listeners[0].address)
+            hard = self._supervise()
+            self.lifecycle.dispatch("drain", "shutting down")
+            self._stop_children(graceful=not hard)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGCHLD, previous)
+
+    # ------------------------------------------------------------------ children
+
+    def _spawn(self, worker_id: int, generation: int) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.close(read_fd)
+            code = _child_main(self, worker_id, generation, write_fd)
+            os._exit(code)
+        os.close(write_fd)
+        self.children[pid] = _Child(worker_id, generation, pid, read_fd)
+
+    def _wait_ready(self, child: _Child) -> None:
+        deadline = time.monotonic() + self.config.startup_timeout + 5.0
+        data = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SupervisorError(f"worker process {child.pid} did not become ready in time")
+            readable, _, _ = select.select([child.ready_fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(child.ready_fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+            if data[:1] == b"R":
+                break
+        os.close(child.ready_fd)
+        if data[:1] == b"R":
+            child.ready = True
+            self.lifecycle.dispatch("worker_ready", str(child.worker_id))
+            return
+        error: BaseException = SupervisorError(f"worker process {child.pid} exited during startup")
+        if data[:1] == b"E":
+            try:
+                error = pickle.loads(data[1:])
+            except Exception:
+                pass
+        if isinstance(error, PounceError):
+            raise error
+        raise SupervisorError(f"worker process failed to start: {error}") from error
+
+    def _supervise(self) -> bool:
+        """Serve until asked to stop; returns True when the stop must not drain."""
+        while True:
+            try:
+                kind, _ = self.events.get(timeout=1.0)
+            except queue.Empty:
+                kind = CHILD_EXITED  # belt and braces: reap even if SIGCHLD was missed
+            if kind == STOP:
+                return False
+            if kind == STOP_NOW:
+                return True
+            if kind == CHILD_EXITED:
+                self._reap_and_replace()
+
+    def _reap_and_replace(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is None or self._stopping:
+                continue
+            _logger.error(
+                "worker process %d (worker %d) exited with status %d; starting a replacement",
+                pid,
+                child.worker_id,
+                os.waitstatus_to_exitcode(status),
+            )
+            self._spawn(child.worker_id, child.generation + 1)
+            replacement = next(c for c in self.children.values() if c.worker_id == child.worker_id)
+            self._wait_ready(replacement)
+
+    def _stop_children(self, *, graceful: bool) -> None:
+        self._stopping = True
+        sig = signal.SIGTERM if graceful else signal.SIGKILL
+        for pid in list(self.children):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                self.children.pop(pid, None)
+        deadline = time.monotonic() + self.config.shutdown_timeout + _KILL_GRACE_S
+        while self.children and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                break
+            if pid:
+                self.children.pop(pid, None)
+            else:
+                time.sleep(0.02)
+        for pid in list(self.children):
+            _logger.error("worker process %d did not stop in time; killing it", pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except ProcessLookupError, ChildProcessError:
+                pass
+        self.children.clear()
+
+
+def _on_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _child_main(parent: ProcessSupervisor, worker_id: int, generation: int, ready_fd: int) -> int:
+    """Run one worker in this (forked) process. Returns the exit code."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    listener = parent.listeners[worker_id % len(parent.listeners)]
+    # Close the sockets of the other workers: only the parent keeps them all.
+    for other in parent.listeners:
+        if other is not listener:
+            other.sock.close()
+    worker = parent.factory.build(
+        worker_id=worker_id,
+        generation=generation,
+        sock=listener.sock,
+        state={},
+        run_lifespan=True,
+    )
+    stops = 0
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stops
+        stops += 1
+        if stops == 1:
+            worker.drain()
+        else:
+            os._exit(1)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
+
+    def report() -> None:
+        worker.ready.wait()
+        error = worker.startup_error
+        try:
+            if error is None:
+                os.write(ready_fd, b"R")
+            else:
+                try:
+                    payload = pickle.dumps(error)
+                except Exception:
+                    payload = pickle.dumps(SupervisorError(str(error)))
+                os.write(ready_fd, b"E" + payload)
+        finally:
+            os.close(ready_fd)
+
+    import threading
+
+    threading.Thread(target=report, daemon=True).start()
+    try:
+        worker.run()
+    except BaseException:
+        _logger.exception("worker process %d crashed", os.getpid())
+        sys.stderr.flush()
+        return 1
+    return 0 if worker.startup_error is None else 3

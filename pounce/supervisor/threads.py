@@ -1,0 +1,219 @@
+"""Workers as threads of one process (the free-threaded build, or a single worker).
+
+The supervisor runs on the thread that called ``Server.run()``. It starts the workers, waits
+until each is ready, then sleeps on one queue that carries every event it acts on: a stop
+request (signal or ``Server.shutdown()``) and a worker thread that exited. A worker that
+exits while we are serving has died: it is replaced (same listening socket, next generation)
+without touching the other workers' connections. A worker that fails during startup stops
+the whole server instead of being restarted in a loop.
+
+Lifespan: with one worker it runs on that worker's loop (so what the app creates at startup
+belongs to the loop that serves requests); with several it runs once, on a loop thread of its
+own, and ``scope["state"]`` is shared by all workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import ssl
+import threading
+from typing import Any, Final
+
+from pounce._types import ASGIApp
+from pounce.asgi.lifespan import Lifespan
+from pounce.config import ServerConfig
+from pounce.errors import PounceError, SupervisorError
+from pounce.lifecycle import LifecycleCollector
+from pounce.net.listeners import Listener
+from pounce.supervisor.lifecycle import ServerLifecycle
+from pounce.workers.factory import WorkerFactory, WorkerHandle
+from pounce.workers.loops import new_event_loop
+
+__all__ = ["ThreadSupervisor"]
+
+_logger = logging.getLogger("pounce.supervisor")
+
+# Events on the supervisor queue.
+STOP: Final = "stop"
+STOP_NOW: Final = "stop-now"
+EXITED: Final = "exited"
+
+_JOIN_GRACE_S: Final = 5.0
+
+
+class ThreadSupervisor:
+    def __init__(
+        self,
+        *,
+        config: ServerConfig,
+        app: ASGIApp,
+        listeners: list[Listener],
+        ssl_context: ssl.SSLContext | None,
+        collector: LifecycleCollector | None,
+        lifecycle: ServerLifecycle,
+        events: queue.SimpleQueue[tuple[str, Any]],
+        worker_count: int,
+        factory: WorkerFactory,
+    ) -> None:
+        self.config = config
+        self.app = app
+        self.listeners = listeners
+        self.ssl_context = ssl_context
+        self.collector = collector
+        self.lifecycle = lifecycle
+        self.events = events
+        self.worker_count = worker_count
+        self.factory = factory
+        self.state: dict[str, Any] = {}
+        self.workers: dict[int, WorkerHandle] = {}
+        self._threads: dict[int, threading.Thread] = {}
+        self._stopping = False
+        self._hard = False  # a second signal asked to stop without draining
+        self._lifespan_loop: asyncio.AbstractEventLoop | None = None
+        self._lifespan_thread: threading.Thread | None = None
+        self._lifespan: Lifespan | None = None
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> None:
+        self.lifecycle.dispatch("startup", f"{self.worker_count} worker thread(s)")
+        try:
+            if self.worker_count > 1:
+                self._start_shared_lifespan()
+            for worker_id in range(self.worker_count):
+                self._start_worker(worker_id, generation=0)
+            for worker_id in range(self.worker_count):
+                self._wait_ready(worker_id)
+        except BaseException:
+            self._stop_all(graceful=False)
+            self._stop_shared_lifespan()
+            raise
+        self.lifecycle.dispatch("serving", self.listeners[0].address)
+        try:
+            self._supervise()
+        finally:
+            self.lifecycle.dispatch("drain", "shutting down")
+            self._stop_all(graceful=not self._hard)
+            self._stop_shared_lifespan()
+
+    def _supervise(self) -> None:
+        while True:
+            kind, payload = self.events.get()
+            if kind == STOP:
+                return
+            if kind == STOP_NOW:
+                self._hard = True
+                return
+            if kind == EXITED:
+                worker_id, generation = payload
+                handle = self.workers.get(worker_id)
+                if handle is None or handle.generation != generation or self._stopping:
+                    continue
+                _logger.error(
+                    "worker %d (generation %d) died; starting a replacement", worker_id, generation
+                )
+                self._start_worker(worker_id, generation + 1)
+                try:
+                    self._wait_ready(worker_id)
+                except PounceError:
+                    _logger.exception("replacement worker %d failed to start", worker_id)
+                    return
+
+    # ------------------------------------------------------------------ workers
+
+    def _start_worker(self, worker_id: int, generation: int) -> None:
+        listener = self.listeners[worker_id % len(self.listeners)]
+        handle = self.factory.build(
+            worker_id=worker_id,
+            generation=generation,
+            sock=listener.dup(),
+            state=self.state,
+            run_lifespan=self.worker_count == 1,
+        )
+        self.workers[worker_id] = handle
+        thread = threading.Thread(
+            target=self._worker_main,
+            args=(handle, worker_id, generation),
+            name=f"pounce-worker-{worker_id}",
+            daemon=True,
+        )
+        self._threads[worker_id] = thread
+        thread.start()
+
+    def _worker_main(self, handle: WorkerHandle, worker_id: int, generation: int) -> None:
+        try:
+            handle.run()
+        except BaseException as exc:
+            if not isinstance(exc, (SystemExit, KeyboardInterrupt)):
+                _logger.exception("worker %d crashed", worker_id)
+            else:
+                _logger.error("worker %d stopped by %s", worker_id, type(exc).__name__)
+        finally:
+            self.events.put((EXITED, (worker_id, generation)))
+
+    def _wait_ready(self, worker_id: int) -> None:
+        handle = self.workers[worker_id]
+        timeout = self.config.startup_timeout + 5.0
+        if not handle.ready.wait(timeout):
+            raise SupervisorError(f"worker {worker_id} did not become ready within {timeout:g}s")
+        error = handle.startup_error
+        if error is not None:
+            if isinstance(error, PounceError):
+                raise error
+            raise SupervisorError(f"worker {worker_id} failed to start: {error}") from error
+        self.lifecycle.dispatch("worker_ready", str(worker_id))
+
+    def _stop_all(self, *, graceful: bool) -> None:
+        self._stopping = True
+        for handle in self.workers.values():
+            if graceful:
+                handle.drain()
+            else:
+                handle.stop_now()
+        timeout = self.config.shutdown_timeout + _JOIN_GRACE_S
+        for worker_id, thread in self._threads.items():
+            thread.join(timeout)
+            if thread.is_alive():
+                _logger.error("worker %d did not stop within %.0fs", worker_id, timeout)
+
+    # ------------------------------------------------------------------ shared lifespan
+
+    def _start_shared_lifespan(self) -> None:
+        if self.config.lifespan == "off":
+            return
+        loop = new_event_loop(self.config.loop)
+        self._lifespan_loop = loop
+        started = threading.Event()
+        self._lifespan_thread = threading.Thread(
+            target=self._lifespan_main, args=(loop, started), name="pounce-lifespan", daemon=True
+        )
+        self._lifespan_thread.start()
+        self._lifespan = Lifespan(self.app, self.config, self.state)
+        future = asyncio.run_coroutine_threadsafe(self._lifespan.startup(), loop)
+        future.result()  # raises LifespanError on failure
+
+    @staticmethod
+    def _lifespan_main(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        started.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    def _stop_shared_lifespan(self) -> None:
+        loop = self._lifespan_loop
+        if loop is None:
+            return
+        if self._lifespan is not None:
+            future = asyncio.run_coroutine_threadsafe(self._lifespan.shutdown(), loop)
+            try:
+                future.result(self.config.shutdown_timeout + _JOIN_GRACE_S)
+            except Exception:
+                _logger.exception("lifespan shutdown failed")
+        loop.call_soon_threadsafe(loop.stop)
+        if self._lifespan_thread is not None:
+            self._lifespan_thread.join(_JOIN_GRACE_S)
+        self._lifespan_loop = None

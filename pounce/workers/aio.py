@@ -1,0 +1,656 @@
+"""The async worker's connection: one ``asyncio.Protocol`` per HTTP/1.1 connection.
+
+It wires a socket to the sans-I/O ``H1Connection`` and the ASGI ``HTTPCycle``. No coroutine
+runs per read: ``data_received`` feeds the parser, and each request runs the app as an
+*eager* task, so an app that never really suspends finishes inside ``data_received`` with no
+event-loop round trip, and its response leaves in one ``write``.
+
+Timeouts are deadlines on the coarse per-worker clock, checked by the worker's tick (about
+once a second), so a request costs an attribute store rather than a timer.
+
+Everything here runs on the worker's event-loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+from pounce.asgi.channel import ClientDisconnectedError
+from pounce.asgi.http import HTTPCycle
+from pounce.asgi.scope import ScopeFactory
+from pounce.errors import LocalProtocolError, RemoteProtocolError
+from pounce.lifecycle import (
+    ClientDisconnected,
+    ConnectionCompleted,
+    ConnectionOpened,
+    RequestStarted,
+    ResponseCompleted,
+)
+from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
+from pounce.protocols.h1 import H1Connection, error_response
+from pounce.workers.context import WorkerContext
+
+__all__ = ["H1Protocol"]
+
+_logger = logging.getLogger("pounce.worker")
+
+# Stop reading from a client whose unread request bytes exceed this (backpressure).
+_READ_HIGH_WATER: Final = 256 * 1024
+_SENDFILE_CHUNK: Final = 256 * 1024
+
+# What the connection is waiting for, which decides the timeout that applies.
+_WAIT_IDLE: Final = 0  # between requests (keep_alive_timeout)
+_WAIT_HEAD: Final = 1  # a request head has started arriving (header_timeout)
+_WAIT_BODY: Final = 2  # the app waits for request body bytes (request_timeout)
+_WAIT_APP: Final = 3  # the app is working: no timeout
+_WAIT_WRITE: Final = 4  # the client is not reading our response (write_timeout)
+
+_INTERNAL_ERROR: Final = b"Internal Server Error\n"
+
+
+class H1Protocol(asyncio.Protocol):
+    __slots__ = (
+        "_body_waiter",
+        "_ctx",
+        "_cycle",
+        "_deadline",
+        "_disconnect_waiters",
+        "_drain_waiter",
+        "_eager",
+        "_lost",
+        "_read_paused",
+        "_request",
+        "_request_started_ns",
+        "_scopes",
+        "_task",
+        "_waiting",
+        "_write_paused",
+        "client",
+        "conn",
+        "connection_id",
+        "transport",
+    )
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self._ctx = ctx
+        self.conn = H1Connection(ctx.limits, ctx.defaults)
+        self.transport: asyncio.Transport | None = None
+        self.client: tuple[str, int] | None = None
+        self.connection_id = 0
+        self._scopes: ScopeFactory | None = None
+        self._cycle: HTTPCycle | None = None
+        self._request: Request | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._eager = False
+        self._lost = False
+        self._read_paused = False
+        self._write_paused = False
+        self._body_waiter: asyncio.Future[Data | None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._disconnect_waiters: list[asyncio.Future[None]] = []
+        self._waiting = _WAIT_HEAD
+        self._deadline = ctx.now + ctx.config.header_timeout
+        self._request_started_ns = 0
+
+    # ------------------------------------------------------------------ connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        ctx = self._ctx
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        server = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
+        self.client = client
+        extensions = ctx.extensions
+        scheme = "http"
+        if ctx.ssl_context is not None:
+            scheme = "https"
+            extensions = dict(extensions)
+            extensions["tls"] = _tls_extension(transport, client, server)
+        self._scopes = ScopeFactory(
+            client=client,
+            server=server,
+            scheme=scheme,
+            root_path=ctx.config.root_path,
+            state=ctx.state,
+            extensions=extensions,
+        )
+        if ctx.max_connections and len(ctx.connections) >= ctx.max_connections:
+            if not _close_oldest_idle(ctx):
+                transport.write(error_response(503, "server at connection limit"))
+                transport.close()
+                self._lost = True
+                return
+        ctx.connections.add(self)
+        self.connection_id = ctx.next_connection_id()
+        if ctx.collector is not None:
+            ctx.record(
+                ConnectionOpened(
+                    connection_id=self.connection_id,
+                    worker_id=ctx.worker_id,
+                    timestamp_ns=time.time_ns(),
+                    client=client,
+                    server=server,
+                )
+            )
+        if ctx.draining:
+            self._close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        ctx = self._ctx
+        ctx.connections.discard(self)
+        ctx.idle.pop(self, None)
+        waiter = self._body_waiter
+        if waiter is not None:
+            self._body_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        self._wake_drain()
+        self._wake_disconnect_waiters()
+        task = self._task
+        cycle = self._cycle
+        if task is not None and cycle is not None and cycle.response_started:
+            # Streaming to nobody: stop the app (bengal's live-reload SSE relies on this).
+            task.cancel()
+        if ctx.collector is not None:
+            if cycle is not None:
+                ctx.record(
+                    ClientDisconnected(
+                        connection_id=self.connection_id,
+                        worker_id=ctx.worker_id,
+                        timestamp_ns=time.time_ns(),
+                        during_request=True,
+                    )
+                )
+            ctx.record(
+                ConnectionCompleted(
+                    connection_id=self.connection_id,
+                    worker_id=ctx.worker_id,
+                    timestamp_ns=time.time_ns(),
+                    requests=self.conn.requests_seen,
+                )
+            )
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        if self._cycle is None:
+            self._process()
+            return False
+        # Half-closed while a request runs: finish the response, then close.
+        self.conn.keep_alive = False
+        waiter = self._body_waiter
+        if waiter is not None:
+            self._body_waiter = None
+            if not waiter.done():
+                waiter.set_result(self._next_body())
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        conn.receive_data(data)
+        if self._cycle is None:
+            self._process()
+            return
+        waiter = self._body_waiter
+        if waiter is not None:
+            event = self._next_body()
+            if event is not NEED_DATA:
+                self._body_waiter = None
+                if not waiter.done():
+                    waiter.set_result(event)  # type: ignore[arg-type]
+        if not self._read_paused and len(conn.trailing_data) > _READ_HIGH_WATER:
+            self._read_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------------ requests
+
+    def _process(self) -> None:
+        """Parse and start requests until one needs the loop, or bytes run out."""
+        conn = self.conn
+        while not self._lost:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                self._reject(exc)
+                return
+            if event.__class__ is Request:
+                self._start(event)  # type: ignore[arg-type]
+                if self._cycle is not None:
+                    return  # the app is still running; its completion resumes us
+                continue
+            if event is NEED_DATA:
+                if conn.has_buffered_data:
+                    if self._waiting == _WAIT_IDLE:
+                        self._waiting = _WAIT_HEAD
+                        self._deadline = self._ctx.now + self._ctx.config.header_timeout
+                        self._ctx.idle.pop(self, None)
+                if self._read_paused:
+                    self._read_paused = False
+                    self.transport.resume_reading()  # type: ignore[union-attr]
+                return
+            if event.__class__ is ConnectionClosed:
+                self._close()
+                return
+            # PAUSED: a response is still in progress; nothing to do until it ends.
+            return
+
+    def _start(self, request: Request) -> None:
+        ctx = self._ctx
+        ctx.idle.pop(self, None)
+        self._request = request
+        if request.has_body:
+            self._waiting = _WAIT_BODY
+            self._deadline = ctx.now + ctx.config.request_timeout
+        else:
+            self._waiting = _WAIT_APP
+        cycle = HTTPCycle(self, request.has_body)
+        self._cycle = cycle
+        request_id = ctx.next_request_id()
+        scope = self._scopes.http(request, request_id)  # type: ignore[union-attr]
+        if ctx.collector is not None or ctx.access_logger is not None:
+            self._request_started_ns = time.perf_counter_ns()
+            if ctx.collector is not None:
+                ctx.record(
+                    RequestStarted(
+                        connection_id=self.connection_id,
+                        worker_id=ctx.worker_id,
+                        timestamp_ns=time.time_ns(),
+                        method=scope["method"],
+                        path=scope["path"],
+                        http_version=request.http_version,
+                    )
+                )
+        self._eager = True
+        task = asyncio.Task(
+            self._run_app(scope, cycle),
+            loop=asyncio.get_running_loop(),
+            context=ctx.context.copy(),
+            eager_start=True,
+        )
+        self._eager = False
+        if not task.done():
+            self._task = task
+            cycle.eager = False
+            cycle.flush_pending_head()
+
+    async def _run_app(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
+        try:
+            await self._ctx.app(scope, cycle.receive, cycle.send)
+        except asyncio.CancelledError:
+            if not self._lost:
+                self._app_failed(cycle, None, scope)
+            self._task = None
+            raise
+        except ClientDisconnectedError:
+            pass  # the app noticed the client left; nothing to answer
+        except Exception as exc:
+            self._app_failed(cycle, exc, scope)
+        else:
+            if not cycle.response_started:
+                _logger.error(
+                    "ASGI app returned without starting a response: %s %s",
+                    scope["method"],
+                    scope["path"],
+                )
+                self._send_internal_error()
+            elif not cycle.response_finished and not self._lost:
+                try:
+                    cycle.finish()
+                except LocalProtocolError as exc:
+                    _logger.error("%s %s: %s", scope["method"], scope["path"], exc)
+                    self.abort()
+        self._finish_request(cycle, scope)
+
+    def _app_failed(
+        self, cycle: HTTPCycle, exc: BaseException | None, scope: dict[str, Any]
+    ) -> None:
+        if self._lost:
+            return
+        what = f"{scope['method']} {scope['path']}"
+        if exc is None:
+            _logger.error("request cancelled: %s", what)
+        elif isinstance(exc, LocalProtocolError):
+            _logger.error("response broke HTTP framing for %s: %s", what, exc)
+        else:
+            _logger.error("exception in ASGI application for %s", what, exc_info=exc)
+        if cycle.response_started or self.conn.response_started:
+            self.abort()
+        else:
+            self._send_internal_error(exc)
+
+    def _send_internal_error(self, exc: BaseException | None = None) -> None:
+        if self._lost or self.conn.response_started:
+            return
+        from pounce.observe.errorpage import internal_error_body
+
+        body, content_type = internal_error_body(exc, debug=self._ctx.config.debug)
+        self.conn.keep_alive = False
+        try:
+            data = self.conn.send_response(500, ((b"content-type", content_type),), body)
+        except LocalProtocolError:
+            self.abort()
+            return
+        if self._cycle is not None:
+            self._cycle.status = 500
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def _finish_request(self, cycle: HTTPCycle, scope: dict[str, Any]) -> None:
+        ctx = self._ctx
+        if ctx.access_logger is not None or ctx.collector is not None:
+            duration = time.perf_counter_ns() - self._request_started_ns
+            if ctx.access_logger is not None:
+                ctx.access_logger.log(scope, cycle.status, duration)
+            if ctx.collector is not None:
+                ctx.record(
+                    ResponseCompleted(
+                        connection_id=self.connection_id,
+                        worker_id=ctx.worker_id,
+                        timestamp_ns=time.time_ns(),
+                        status=cycle.status,
+                        duration_ns=duration,
+                    )
+                )
+        self._cycle = None
+        self._task = None
+        self._request = None
+        self._wake_disconnect_waiters()
+        if self._lost:
+            return
+        conn = self.conn
+        if not conn.cycle_done:
+            conn.abandon_request_body()
+        if conn.keep_alive and conn.cycle_done and not ctx.draining:
+            conn.start_next_cycle()
+            self._waiting = _WAIT_IDLE
+            self._deadline = ctx.now + ctx.config.keep_alive_timeout
+            ctx.idle[self] = None
+            if not self._eager:
+                if conn.has_buffered_data or conn.peer_closed:
+                    asyncio.get_running_loop().call_soon(self._process)
+                elif self._read_paused:
+                    self._read_paused = False
+                    self.transport.resume_reading()  # type: ignore[union-attr]
+        else:
+            self._close()
+
+    def _reject(self, exc: RemoteProtocolError) -> None:
+        """Answer a malformed request with its status and a short reason, then close."""
+        transport = self.transport
+        ctx = self._ctx
+        if _logger.isEnabledFor(logging.INFO):
+            _logger.info(
+                "rejected request from %s: %s (%d)",
+                _peer(self.client),
+                exc.message,
+                exc.status_hint,
+            )
+        if not self.conn.response_started and transport is not None:
+            transport.write(error_response(exc.status_hint, exc.message, defaults=ctx.defaults))
+        self._close()
+
+    # ------------------------------------------------------------------ Channel (for HTTPCycle)
+
+    @property
+    def disconnected(self) -> bool:
+        return self._lost
+
+    def send_start(
+        self,
+        status: int,
+        headers: Sequence[Sequence[bytes]],
+        body: bytes,
+        *,
+        more: bool,
+        trailers: bool,
+    ) -> None:
+        if self._lost:
+            return
+        if self._ctx.draining:
+            self.conn.keep_alive = False
+        data = self.conn.send_response(status, headers, body, more=more, trailers=trailers)
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def send_body(self, body: bytes, *, more: bool) -> None:
+        if self._lost:
+            return
+        data = self.conn.send_body(body, more=more)
+        if data:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    def send_trailers(self, headers: Sequence[Sequence[bytes]]) -> None:
+        if self._lost:
+            return
+        data = self.conn.send_trailers(headers)
+        if data:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    def send_interim(self, status: int, headers: Sequence[Sequence[bytes]]) -> None:
+        if self._lost:
+            return
+        data = self.conn.send_interim(status, headers)
+        if data:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    async def send_file(self, path: str, offset: int, count: int) -> None:
+        """Send a file region as the rest of the body: ``loop.sendfile`` (zero-copy) on plain
+        TCP when the body is length-delimited, else read-and-write in chunks."""
+        conn = self.conn
+        transport = self.transport
+        if self._lost or transport is None:
+            raise ClientDisconnectedError("client disconnected")
+        with open(path, "rb") as file:
+            if (
+                count > 0
+                and conn.body_is_length_delimited
+                and self._ctx.ssl_context is None
+                and hasattr(asyncio.get_running_loop(), "sendfile")
+            ):
+                drain = self.drain()
+                if drain is not None:
+                    await drain
+                try:
+                    sent = await asyncio.get_running_loop().sendfile(
+                        transport, file, offset, count, fallback=True
+                    )
+                except NotImplementedError, RuntimeError:
+                    sent = 0  # uvloop has no sendfile: fall through to the copy loop
+                else:
+                    conn.account_external_body(sent, more=sent < count)
+                    offset += sent
+                    count -= sent
+                    if count == 0:
+                        return
+            file.seek(offset)
+            while count > 0:
+                chunk = file.read(min(_SENDFILE_CHUNK, count))
+                if not chunk:
+                    raise LocalProtocolError(f"{path} is shorter than announced")
+                count -= len(chunk)
+                self.send_body(chunk, more=count > 0)
+                if self._lost:
+                    raise ClientDisconnectedError("client disconnected")
+                drain = self.drain()
+                if drain is not None:
+                    await drain
+            if conn.response_in_progress:
+                self.send_body(b"", more=False)
+
+    def drain(self) -> asyncio.Future[None] | None:
+        if not self._write_paused or self._lost:
+            return None
+        if self._drain_waiter is None:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+        return self._drain_waiter
+
+    def receive_body(self) -> Data | None | asyncio.Future[Data | None]:
+        if self._lost:
+            return None
+        event = self._next_body()
+        if event is not NEED_DATA:
+            return event  # type: ignore[return-value]
+        cont = self.conn.continue_response()
+        if cont:
+            self.transport.write(cont)  # type: ignore[union-attr]
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        self._waiting = _WAIT_BODY
+        self._deadline = self._ctx.now + self._ctx.config.request_timeout
+        waiter: asyncio.Future[Data | None] = asyncio.get_running_loop().create_future()
+        self._body_waiter = waiter
+        return waiter
+
+    def _next_body(self) -> Data | None | object:
+        """A body event now, ``None`` for disconnect, or ``NEED_DATA``."""
+        try:
+            event = self.conn.next_event()
+        except RemoteProtocolError as exc:
+            self._reject(exc)
+            return None
+        if event.__class__ is Data:
+            if not event.more:  # type: ignore[union-attr]
+                self._waiting = _WAIT_APP
+            elif self._read_paused and len(self.conn.trailing_data) < _READ_HIGH_WATER // 2:
+                self._read_paused = False
+                self.transport.resume_reading()  # type: ignore[union-attr]
+            return event
+        if event is NEED_DATA:
+            return NEED_DATA
+        return None  # ConnectionClosed (or PAUSED, which cannot happen mid-body)
+
+    def wait_disconnect(self) -> asyncio.Future[None]:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._lost or self._cycle is None:
+            waiter.set_result(None)
+        else:
+            self._disconnect_waiters.append(waiter)
+        return waiter
+
+    def abort(self) -> None:
+        self.conn.keep_alive = False
+        if self.transport is not None and not self._lost:
+            self.transport.abort()
+
+    # ------------------------------------------------------------------ flow control
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        if self._waiting != _WAIT_WRITE:
+            self._waiting = _WAIT_WRITE
+            self._deadline = self._ctx.now + self._ctx.config.write_timeout
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._waiting == _WAIT_WRITE:
+            self._waiting = _WAIT_APP
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wake_disconnect_waiters(self) -> None:
+        if self._disconnect_waiters:
+            waiters, self._disconnect_waiters = self._disconnect_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    # ------------------------------------------------------------------ worker side
+
+    @property
+    def is_idle(self) -> bool:
+        return self._cycle is None and not self.conn.has_buffered_data
+
+    def check_deadline(self, now: float) -> None:
+        """Called by the worker's tick: enforce whichever timeout applies now."""
+        waiting = self._waiting
+        if waiting == _WAIT_APP or now < self._deadline or self._lost:
+            return
+        if waiting == _WAIT_IDLE:
+            self._close()
+        elif waiting == _WAIT_HEAD:
+            _logger.info(
+                "closing connection from %s: request head not received in time", _peer(self.client)
+            )
+            if self.transport is not None:
+                self.transport.write(
+                    error_response(
+                        408, "request head not received in time", defaults=self._ctx.defaults
+                    )
+                )
+            self._close()
+        elif waiting == _WAIT_BODY:
+            _logger.info(
+                "closing connection from %s: request body not received in time", _peer(self.client)
+            )
+            if not self.conn.response_started and self.transport is not None:
+                self.transport.write(
+                    error_response(
+                        408, "request body not received in time", defaults=self._ctx.defaults
+                    )
+                )
+            self._close()
+        else:  # _WAIT_WRITE: the client stopped reading
+            _logger.info("aborting connection to %s: client stopped reading", _peer(self.client))
+            self.abort()
+
+    def shutdown(self) -> None:
+        """Graceful drain: close now if idle, else after the current response."""
+        self.conn.keep_alive = False
+        if self._cycle is None:
+            self._close()
+
+    def cancel(self) -> None:
+        """Drain timed out: stop the app and drop the connection."""
+        task = self._task
+        if task is not None:
+            task.cancel()
+        self.abort()
+
+    def _close(self) -> None:
+        self._ctx.idle.pop(self, None)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+
+def _close_oldest_idle(ctx: WorkerContext) -> bool:
+    """Make room for a new connection by closing the longest-idle keep-alive one."""
+    for proto in ctx.idle:
+        proto._close()  # noqa: SLF001 - same module family, owned by this worker
+        return True
+    return False
+
+
+def _tls_extension(
+    transport: asyncio.Transport, client: tuple[str, int] | None, server: tuple[str, int] | None
+) -> dict[str, Any]:
+    ssl_object = transport.get_extra_info("ssl_object")
+    cipher = transport.get_extra_info("cipher")
+    version = getattr(ssl_object, "version", lambda: None)()
+    versions = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+    peer_cert = transport.get_extra_info("peercert")
+    return {
+        "server_cert": None,
+        "client_cert_chain": [str(peer_cert)] if peer_cert else [],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "tls_version": versions.get(version) if version else None,
+        "cipher_suite": None if cipher is None else cipher[0],
+    }
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "unknown peer"

@@ -1,0 +1,258 @@
+"""An async worker: one event loop, one listening socket, many ``H1Protocol`` connections.
+
+Lifecycle of one worker, on its own thread (or as the whole of a worker process):
+
+1. make the loop (uvloop when installed and not disabled, else asyncio);
+2. optionally run ASGI lifespan startup on it (single-worker and process modes, so resources
+   the app creates at startup belong to the loop that serves requests);
+3. send ``pounce.worker.startup`` to the app inline, then capture the context, so context
+   variables set there are visible to every request of this worker (chirp relies on this);
+4. start accepting, report ready, tick once per interval (clock, ``date`` header, timeouts);
+5. on ``drain()``: stop accepting, close idle keep-alive connections, let in-flight requests
+   finish up to ``shutdown_timeout``, cancel the rest, send the worker shutdown scopes, run
+   lifespan shutdown if we ran its startup, close the loop.
+
+``drain()`` and ``stop_now()`` are the only methods called from other threads; they go through
+``loop.call_soon_threadsafe``, the one documented way into the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any, Final
+
+from pounce._types import ASGIApp
+from pounce.asgi.lifespan import Lifespan, run_worker_scope
+from pounce.config import ServerConfig
+from pounce.lifecycle import LifecycleCollector
+from pounce.observe.access import AccessLogger
+from pounce.workers.aio import H1Protocol
+from pounce.workers.context import WorkerContext
+from pounce.workers.loops import new_event_loop
+
+__all__ = ["AsyncWorker"]
+
+_logger = logging.getLogger("pounce.worker")
+
+_MIN_TICK_S: Final = 0.05
+_MAX_TICK_S: Final = 1.0
+
+
+def tick_interval(config: ServerConfig) -> float:
+    """Often enough that every timeout fires within a quarter of its length (at most 1 s)."""
+    shortest = min(
+        config.keep_alive_timeout,
+        config.header_timeout,
+        config.request_timeout,
+        config.write_timeout,
+    )
+    return max(_MIN_TICK_S, min(_MAX_TICK_S, shortest / 4))
+
+
+class AsyncWorker:
+    def __init__(
+        self,
+        *,
+        config: ServerConfig,
+        app: ASGIApp,
+        worker_id: int,
+        generation: int,
+        sock: socket.socket | None,
+        ssl_context: ssl.SSLContext | None,
+        state: dict[str, Any],
+        collector: LifecycleCollector | None,
+        run_lifespan: bool,
+        max_connections: int,
+        on_ready: Callable[[AsyncWorker], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.app = app
+        self.worker_id = worker_id
+        self.generation = generation
+        self._sock = sock
+        self._ssl_context = ssl_context
+        self._run_lifespan = run_lifespan
+        self._on_ready = on_ready
+        access = AccessLogger.from_config(config) if config.access_log else None
+        self.ctx = WorkerContext(
+            config=config,
+            app=app,
+            worker_id=worker_id,
+            generation=generation,
+            state=state,
+            collector=collector,
+            access_logger=access,
+            ssl_context=ssl_context,
+            max_connections=max_connections,
+        )
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._hard_stop = False
+        self.lifespan: Lifespan | None = None
+        self.ready = threading.Event()
+        self.startup_error: BaseException | None = None
+        self._servers: list[asyncio.Server] = []
+
+    # ------------------------------------------------------------------ thread entry
+
+    def run(self) -> None:
+        """Run the worker to completion on the calling thread."""
+        loop = new_event_loop(self.config.loop)
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            except RuntimeError:
+                pass
+            asyncio.set_event_loop(None)
+            loop.close()
+            self.ready.set()  # never leave a waiter hanging, even after a failure
+
+    def drain(self) -> None:
+        """Begin a graceful drain (thread-safe, idempotent)."""
+        self._call_threadsafe(self._begin_drain)
+
+    def stop_now(self) -> None:
+        """Stop without waiting for in-flight requests (thread-safe)."""
+        self._hard_stop = True
+        self._call_threadsafe(self._begin_drain)
+
+    def _call_threadsafe(self, fn: Callable[[], None]) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(fn)
+        except RuntimeError:
+            pass  # the loop closed in between: nothing left to stop
+
+    def _begin_drain(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    # ------------------------------------------------------------------ main
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        ctx = self.ctx
+        try:
+            if self._run_lifespan:
+                self.lifespan = Lifespan(self.app, self.config, ctx.state)
+                await self.lifespan.startup()
+            await run_worker_scope(
+                self.app,
+                {
+                    "type": "pounce.worker.startup",
+                    "worker_id": self.worker_id,
+                    "generation": self.generation,
+                },
+                timeout=self.config.startup_timeout,
+            )
+            # Context variables the app set in worker startup are inherited by requests.
+            ctx.context = contextvars.copy_context()
+            if self._sock is not None:
+                await self.adopt_listener(self._sock)
+        except BaseException as exc:
+            self.startup_error = exc
+            self.ready.set()
+            if self.lifespan is not None and self.lifespan.started:
+                await self.lifespan.shutdown()
+            return
+        self.ready.set()
+        if self._on_ready is not None:
+            self._on_ready(self)
+        ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+        try:
+            await self._stop.wait()
+        finally:
+            ticker.cancel()
+            await self._shutdown()
+
+    async def adopt_listener(self, sock: socket.socket) -> None:
+        ctx = self.ctx
+        server = await asyncio.get_running_loop().create_server(
+            lambda: H1Protocol(ctx),
+            sock=sock,
+            ssl=self._ssl_context,
+            backlog=self.config.backlog,
+        )
+        self._servers.append(server)
+
+    def adopt_connection(self, sock: socket.socket) -> None:
+        """Serve a connection accepted by another thread (the AcceptDistributor)."""
+        loop = self.loop
+        assert loop is not None
+        ctx = self.ctx
+        coro = loop.connect_accepted_socket(lambda: H1Protocol(ctx), sock, ssl=self._ssl_context)
+        asyncio.ensure_future(coro, loop=loop)
+
+    async def _tick_forever(self) -> None:
+        ctx = self.ctx
+        interval = tick_interval(self.config)
+        while True:
+            await asyncio.sleep(interval)
+            ctx.tick()
+            now = ctx.now
+            for proto in list(ctx.connections):
+                proto.check_deadline(now)
+
+    async def _shutdown(self) -> None:
+        ctx = self.ctx
+        ctx.draining = True
+        for server in self._servers:
+            server.close()
+        for proto in list(ctx.connections):
+            proto.shutdown()
+        if not self._hard_stop:
+            await self._wait_for_connections(self.config.shutdown_timeout)
+        for proto in list(ctx.connections):
+            proto.cancel()
+        await asyncio.sleep(0)  # let cancelled request tasks unwind
+        await run_worker_scope(
+            self.app,
+            {
+                "type": "pounce.worker.draining",
+                "worker_id": self.worker_id,
+                "generation": self.generation,
+                "reason": "shutdown",
+                "timeout": self.config.shutdown_timeout,
+            },
+            timeout=self.config.shutdown_timeout,
+        )
+        await run_worker_scope(
+            self.app,
+            {
+                "type": "pounce.worker.shutdown",
+                "worker_id": self.worker_id,
+                "generation": self.generation,
+            },
+            timeout=self.config.shutdown_timeout,
+        )
+        if self.lifespan is not None:
+            await self.lifespan.shutdown()
+
+    async def _wait_for_connections(self, timeout: float) -> None:
+        ctx = self.ctx
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while ctx.connections and loop.time() < deadline and not self._hard_stop:
+            for proto in list(ctx.connections):
+                if proto.is_idle:
+                    proto.shutdown()
+            await asyncio.sleep(0.02)
+        if ctx.connections:
+            _logger.warning(
+                "worker %d: %d connection(s) still busy after %.1fs; closing them",
+                self.worker_id,
+                len(ctx.connections),
+                timeout,
+            )

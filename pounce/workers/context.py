@@ -1,0 +1,114 @@
+"""``WorkerContext``: what every connection of one worker shares.
+
+Per-thread state. One worker thread (or process) owns exactly one context: its connection
+set, idle list, coarse clock, ``date`` header and request-id counter. Connections read and
+update it only from that thread, so nothing here needs a lock. Values that come from the
+config are computed once here, not per connection.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pounce._types import ASGIApp
+from pounce.config import ServerConfig
+from pounce.lifecycle import LifecycleCollector, LifecycleEvent
+from pounce.protocols.h1 import H1Limits, ResponseDefaults
+
+if TYPE_CHECKING:
+    import ssl
+
+    from pounce.observe.access import AccessLogger
+
+__all__ = ["WorkerContext", "limits_from_config"]
+
+
+def limits_from_config(config: ServerConfig) -> H1Limits:
+    return H1Limits(
+        max_request_line_size=config.max_request_line_size,
+        max_header_size=config.max_header_size,
+        max_header_count=config.max_header_count,
+        max_body_size=config.max_request_size,
+    )
+
+
+class WorkerContext:
+    """Shared by the connections of one worker; touched only on that worker's thread."""
+
+    def __init__(
+        self,
+        *,
+        config: ServerConfig,
+        app: ASGIApp,
+        worker_id: int,
+        generation: int,
+        state: dict[str, Any],
+        collector: LifecycleCollector | None,
+        access_logger: AccessLogger | None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int = 0,
+    ) -> None:
+        self.config = config
+        self.app = app
+        self.worker_id = worker_id
+        self.generation = generation
+        self.state = state
+        self.collector = collector
+        self.access_logger = access_logger
+        self.ssl_context = ssl_context
+        self.limits = limits_from_config(config)
+        self.defaults = ResponseDefaults(
+            server_header=config.server_header, date_header=config.date_header
+        )
+        self.max_connections = max_connections  # this worker's share; 0 = unlimited
+        self.logger = logging.getLogger("pounce.worker")
+        # Connections of this worker, and the idle keep-alive ones in the order they went
+        # idle (dict insertion order), so the oldest idle one can be closed under pressure.
+        self.connections: set[Any] = set()
+        self.idle: dict[Any, None] = {}
+        self.draining = False
+        self.now = time.monotonic()  # coarse clock, advanced by the worker's tick
+        self.defaults.tick(time.time())
+        self.context = contextvars.copy_context()  # replaced after worker startup runs
+        self.extensions: dict[str, Any] = {
+            "http.response.pathsend": {},
+            "http.response.trailers": {},
+            "pounce.sendfile": {},
+            "pounce.inline_sync": False,
+            "pounce.worker": {"version": 1, "worker_id": worker_id, "generation": generation},
+        }
+        # Request ids: a random per-worker prefix and a counter; unique without a syscall.
+        self._rid_prefix = f"{os.urandom(6).hex()}{worker_id:02x}"
+        self._rid_counter = 0
+        self._connection_counter = 0
+        self.report_disconnects = collector is not None
+
+    def next_request_id(self) -> str:
+        self._rid_counter += 1
+        return f"{self._rid_prefix}{self._rid_counter:08x}"
+
+    def next_connection_id(self) -> int:
+        self._connection_counter += 1
+        return (self.worker_id << 40) | self._connection_counter
+
+    def record(self, event: LifecycleEvent) -> None:
+        collector = self.collector
+        if collector is None:
+            return
+        try:
+            collector.record(event)
+        except Exception:
+            self.logger.exception("lifecycle collector %r failed", collector)
+
+    def tick(self) -> None:
+        """Advance the coarse clock and the date header (called about once a second)."""
+        self.now = time.monotonic()
+        self.defaults.tick(time.time())
+
+
+type ProtocolFactory = Callable[[], Any]

@@ -1,0 +1,86 @@
+"""Building the right worker for the execution mode, for the supervisors.
+
+Supervisors see workers only through ``WorkerHandle``: run, ready, drain, stop.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pounce._runtime import WorkerExecutionMode
+from pounce._types import ASGIApp
+from pounce.config import ServerConfig
+from pounce.lifecycle import LifecycleCollector
+from pounce.sync_protocol import SyncApp
+
+__all__ = ["WorkerFactory", "WorkerHandle"]
+
+
+class WorkerHandle(Protocol):
+    worker_id: int
+    generation: int
+    ready: threading.Event
+    startup_error: BaseException | None
+
+    def run(self) -> None: ...
+
+    def drain(self) -> None: ...
+
+    def stop_now(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerFactory:
+    """Immutable: shared by the supervisor thread only, but safe to read from anywhere."""
+
+    config: ServerConfig
+    app: ASGIApp
+    sync_app: SyncApp | None
+    ssl_context: ssl.SSLContext | None
+    collector: LifecycleCollector | None
+    execution_mode: WorkerExecutionMode
+    max_connections_per_worker: int
+
+    def build(
+        self,
+        *,
+        worker_id: int,
+        generation: int,
+        sock: socket.socket | None,
+        state: dict[str, Any],
+        run_lifespan: bool,
+    ) -> WorkerHandle:
+        if self.execution_mode is WorkerExecutionMode.SYNC:
+            from pounce.workers.sync import SyncWorker
+
+            return SyncWorker(
+                config=self.config,
+                app=self.app,
+                sync_app=self.sync_app,
+                worker_id=worker_id,
+                generation=generation,
+                sock=sock,
+                ssl_context=self.ssl_context,
+                state=state,
+                collector=self.collector,
+                run_lifespan=run_lifespan,
+                max_connections=self.max_connections_per_worker,
+            )
+        from pounce.workers.aio_worker import AsyncWorker
+
+        return AsyncWorker(
+            config=self.config,
+            app=self.app,
+            worker_id=worker_id,
+            generation=generation,
+            sock=sock,
+            ssl_context=self.ssl_context,
+            state=state,
+            collector=self.collector,
+            run_lifespan=run_lifespan,
+            max_connections=self.max_connections_per_worker,
+        )

@@ -1,0 +1,171 @@
+"""``StaticHandler``: the sans-I/O-shaped core both faces call.
+
+``handle(method, path, headers)`` -> a ``StaticResponse``, or ``None`` meaning "not a static
+file here" (the face then calls the fallback app or answers 404). Steps:
+
+1. route: normalise the path (``paths``), pick the longest matching mount, refuse dot
+   segments below it. Pure, so memoised per distinct path string.
+2. look up the file entry in that mount's ``MountCatalog`` (the only I/O: one ``stat`` on a hit).
+3. trailing-slash rules: a file asked for as ``/x/`` is not found; a directory asked for as
+   ``/docs`` serves its index (0.9.2 behaviour) or redirects to ``/docs/`` when the mount
+   says so.
+4. ``decide``: negotiation, conditionals, ranges.
+
+Methods other than GET/HEAD are the faces' business (fallback app or 405).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Final, NamedTuple
+from urllib.parse import quote
+
+from pounce.pipeline.static.catalog import MountCatalog, has_dot_segment
+from pounce.pipeline.static.decide import decide, scan_headers
+from pounce.pipeline.static.mount import StaticMount
+from pounce.pipeline.static.paths import has_encoded_separator, split_decoded, split_raw
+from pounce.pipeline.static.response import StaticResponse, plain_not_found
+
+__all__ = ["Route", "StaticHandler"]
+
+_ROUTE_MEMO_MAX: Final = 4096
+_SAFE_URL_CHARS: Final = "/!$&'()*+,;=:@-._~"
+_HEAD: Final = frozenset({"HEAD", b"HEAD"})
+
+
+class Route(NamedTuple):
+    """Where a request path lands: a mount, and the file key below it."""
+
+    catalog: MountCatalog
+    key: str
+    segments: tuple[str, ...]
+    trailing_slash: bool
+    full_segments: tuple[str, ...]
+
+
+class StaticHandler:
+    """Routes requests to mounts and answers GET/HEAD for files found there."""
+
+    def __init__(self, mounts: Sequence[StaticMount]) -> None:
+        if not mounts:
+            raise ValueError("StaticFiles needs at least one StaticMount")
+        catalogs = [MountCatalog(m) for m in mounts]
+        # Longest URL prefix first, so /static/img wins over /static and over /.
+        catalogs.sort(key=lambda c: -len(_prefix_segments(c.mount.url_path)))
+        self._catalogs: tuple[tuple[tuple[str, ...], MountCatalog], ...] = tuple(
+            (_prefix_segments(c.mount.url_path), c) for c in catalogs
+        )
+        # path (str from ASGI, bytes from the raw request) -> Route or None. A memo of a pure
+        # function of the path: shared by all threads, single dict operations are atomic,
+        # racing writers store equal values; bounded (attackers choose the keys).
+        self._routes: dict[str | bytes, Route | None] = {}
+
+    @property
+    def catalogs(self) -> tuple[MountCatalog, ...]:
+        return tuple(c for _, c in self._catalogs)
+
+    # --- routing -------------------------------------------------------------------------
+
+    def route(self, path: str | bytes) -> Route | None:
+        """The mount and key for ``path`` (decoded str or raw bytes), ``None`` if none."""
+        try:
+            return self._routes[path]
+        except KeyError:
+            pass
+        normalised = split_raw(path) if isinstance(path, bytes) else split_decoded(path)
+        found: Route | None = None
+        if normalised is not None:
+            segments, trailing = normalised
+            for prefix, catalog in self._catalogs:
+                if segments[: len(prefix)] == prefix:
+                    below = segments[len(prefix) :]
+                    if not catalog.mount.allow_dotfiles and has_dot_segment(below):
+                        break  # hidden files are "not found", not served by a shorter mount
+                    found = Route(catalog, "/".join(below), below, trailing, segments)
+                    break
+        if len(self._routes) < _ROUTE_MEMO_MAX:
+            self._routes[path] = found
+        return found
+
+    # --- answering -----------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str | bytes,
+        path: str | bytes,
+        headers: Iterable[tuple[bytes, bytes]],
+        *,
+        raw_path: bytes | None = None,
+        query: bytes = b"",
+        names_lower: bool = True,
+    ) -> StaticResponse | None:
+        """Answer a GET or HEAD for a static file, or ``None`` (not found here).
+
+        ``path`` is either the decoded ASGI path (str; pass ``raw_path`` too when the server
+        has it, so ``%2F`` tricks are caught) or the raw request path (bytes).
+        """
+        if raw_path is not None and has_encoded_separator(raw_path):
+            return None
+        route = self.route(path)
+        if route is None:
+            return None
+        entry = route.catalog.lookup(route.key, route.segments)
+        if entry is None:
+            return None
+        is_head = method in _HEAD
+        if route.trailing_slash != entry.via_directory:
+            if route.trailing_slash:
+                return None  # "/style.css/" names a directory that is not there
+            if route.catalog.mount.redirect_directories:
+                return _redirect(route.full_segments, query, is_head)
+        accept, cond = scan_headers(headers, names_lower=names_lower)
+        return decide(entry, is_head, accept, cond)
+
+    def not_found(self, path: str | bytes, is_head: bool) -> StaticResponse:
+        """What to send when nothing matched and there is no fallback app: the mount's
+        ``not_found_page`` with status 404 if it has one, else plain ``404 Not Found``."""
+        catalog = self._not_found_catalog(path)
+        page = catalog.mount.not_found_page if catalog is not None else None
+        if catalog is None or page is None:
+            return plain_not_found(is_head)
+        segments = tuple(s for s in page.split("/") if s and s != ".")
+        if ".." in segments:
+            return plain_not_found(is_head)
+        entry = catalog.lookup("/".join(segments), segments)
+        if entry is None or entry.via_directory:
+            return plain_not_found(is_head)
+        variant = entry.variants["identity"]
+        headers = (
+            (b"content-type", entry.content_type),
+            (b"content-length", b"%d" % variant.size),
+            (b"cache-control", b"no-cache"),
+        )
+        return StaticResponse(404, headers, () if is_head else variant.get.chunks)
+
+    def _not_found_catalog(self, path: str | bytes) -> MountCatalog | None:
+        route = self.route(path)
+        if route is not None:
+            return route.catalog
+        for prefix, catalog in self._catalogs:
+            if not prefix:
+                return catalog
+        return None
+
+
+def _prefix_segments(url_path: str) -> tuple[str, ...]:
+    return tuple(s for s in url_path.split("/") if s)
+
+
+def _redirect(segments: tuple[str, ...], query: bytes, is_head: bool) -> StaticResponse:
+    """301 to the slash-terminated spelling. Built from the normalised segments, so the
+    Location is always a same-origin absolute path (never ``//host``)."""
+    location = quote("/" + "/".join(segments) + "/", safe=_SAFE_URL_CHARS).encode("ascii")
+    if query:
+        location += b"?" + query
+    body = b"" if is_head else b"Moved Permanently"
+    headers = (
+        (b"location", location),
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(b"Moved Permanently")),
+    )
+    return StaticResponse(301, headers, (body,) if body else ())

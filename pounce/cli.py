@@ -1,0 +1,844 @@
+"""The ``pounce`` command: flags -> a settings mapping -> ``ServerConfig``, then serve or check.
+
+Shape::
+
+    pounce [OPTIONS] [APP]             serve APP (the default command)
+    pounce serve [OPTIONS] [APP]       the same, spelled out
+    pounce check [OPTIONS] APP         import APP and validate settings without serving
+    pounce precompress DIR...          write compressed sidecars next to static files
+
+Every server flag is declared once in ``OPTIONS`` with the ``ServerConfig`` field it sets. An
+unset flag stays ``None`` and is dropped by ``load_config``, so it never overrides a value from
+``POUNCE_*`` or a config file (CLI > environment > file). Values are validated in one place,
+``ServerConfig``; the CLI only checks that a value has the right *type*, and config errors name
+the flag they came from.
+
+Why argparse and not milo-cli: see ``docs/cli.md`` (no default command with a positional APP,
+no option groups, no wrapping to the terminal width, and root options that make no sense for a
+server).
+
+Exit codes: 0 success, 1 the app or the server failed, 2 bad usage or settings, 3 the app's
+lifespan startup failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import errno
+import importlib
+import math
+import os
+import shutil
+import sys
+import textwrap
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, cast
+
+import pounce
+from pounce.config import ServerConfig, field_defaults, load_config_with_sources
+from pounce.errors import AppImportError, ConfigError, LifespanError, PounceError
+from pounce.importer import ASGI2AppWarning, import_app
+from pounce.sync_protocol import SyncApp
+
+if TYPE_CHECKING:
+    from pounce._types import ASGIApp
+
+__all__ = ["COMMANDS", "GROUPS", "OPTIONS", "Option", "build_parser", "main", "to_settings"]
+
+COMMANDS: Final = ("serve", "check", "precompress")
+GROUPS: Final = (
+    "Server",
+    "Workers",
+    "Logging",
+    "Timeouts and limits",
+    "TLS",
+    "Static files",
+    "Features",
+)
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_LIFESPAN: Final = 3
+EXIT_INTERRUPTED: Final = 130
+
+# Help is wrapped to the terminal, but never wider than this: long lines are hard to scan.
+_MAX_HELP_COLUMNS: Final = 100
+_HELP_POSITION: Final = 30
+_GLUE: Final = "\x00"  # stands in for spaces that must not become line breaks
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off", ""})
+
+type OptionKind = Literal["str", "int", "float", "switch", "append", "static", "mount"]
+_KINDS: Final = frozenset({"str", "int", "float", "switch", "append", "static", "mount"})
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One server flag and the ``ServerConfig`` field it sets."""
+
+    group: str
+    flag: str
+    field: str
+    kind: OptionKind
+    help: str
+    metavar: str | None = None
+
+
+# Each flag: "--flag field kind METAVAR" ("-": no value), then its help on indented lines.
+# A "switch" is --NAME / --no-NAME; "append" is repeatable and takes comma-separated lists;
+# "static" and "mount" both add (url, dir) pairs to static_files. Defaults are appended to the
+# help from ServerConfig, so they cannot drift.
+_TABLE: Final = """
+[Server]
+--host host str HOST
+    address to bind; 0.0.0.0 or :: for all interfaces
+--port port int PORT
+    TCP port to bind; 0 picks a free port
+--uds uds str PATH
+    listen on a Unix domain socket instead
+--fd fd int FD
+    listen on an inherited, already bound socket
+--backlog backlog int N
+    length of the kernel's accept queue
+--root-path root_path str PATH
+    prefix a proxy mounts the app under, e.g. /api
+--lifespan lifespan str {auto,on,off}
+    ASGI lifespan events; auto = if the app supports them
+--reload reload switch -
+    restart when source files change; for development
+--reload-dir reload_dirs append DIR
+    also watch DIR for --reload (repeatable)
+--debug debug switch -
+    show tracebacks in error pages; never in production
+[Workers]
+--workers workers int N
+    number of workers; 0 = one per CPU
+--worker-mode worker_mode str {auto,async,sync}
+    sync = the fused path for SyncApps, async = asyncio; auto = sync on free-threaded builds,
+    else async
+--loop loop str {auto,asyncio,uvloop}
+    event loop of async workers; auto = uvloop if installed
+--cpu-affinity cpu_affinity switch -
+    pin each worker to one CPU
+--accept-distributor accept_distributor switch -
+    one thread accepts for all workers; for systems without SO_REUSEPORT
+[Logging]
+--log-level log_level str LEVEL
+    trace, debug, info, warning, error or critical
+--log-format log_format str {auto,text,json}
+    auto = text on a terminal, JSON otherwise
+--access-log access_log switch -
+    log one line per request
+--access-log-format access_log_format str FMT
+    layout of access log lines
+[Timeouts and limits]
+--keep-alive-timeout keep_alive_timeout float SECS
+    close connections idle between requests
+--header-timeout header_timeout float SECS
+    time allowed to receive the request head
+--request-timeout request_timeout float SECS
+    time allowed to receive the request body
+--write-timeout write_timeout float SECS
+    drop clients that stop reading
+--shutdown-timeout shutdown_timeout float SECS
+    on shutdown, let requests finish for up to SECS
+--max-connections max_connections int N
+    open connections at once; 0 = no limit
+--max-request-size max_request_size int BYTES
+    largest request body; larger ones get 413
+--max-header-size max_header_size int BYTES
+    largest request head
+--max-header-count max_header_count int N
+    most header fields in a request
+--max-request-line-size max_request_line_size int BYTES
+    longest request line
+[TLS]
+--ssl-certfile ssl_certfile str FILE
+    PEM certificate chain; enables HTTPS
+--ssl-keyfile ssl_keyfile str FILE
+    PEM private key of the certificate
+--ssl-keyfile-password ssl_keyfile_password str PASS
+    key password (POUNCE_SSL_KEYFILE_PASSWORD keeps it out of ps)
+--ssl-ca-certs ssl_ca_certs str FILE
+    CA bundle to verify client certificates
+[Static files]
+--static static_files static DIR
+    serve DIR at /; then APP is optional
+--static-mount static_files mount URL=DIR
+    serve DIR under URL, e.g. /assets=build (repeatable)
+--static-cache-control static_cache_control str VALUE
+    Cache-Control header of static responses
+--precompress static_precompress switch -
+    compress static files once at start-up (into a cache) and serve those copies
+[Features]
+--compression compression switch -
+    compress responses on the fly
+--compression-min-size compression_min_size int BYTES
+    smallest body worth compressing
+--health-check-path health_check_path str PATH
+    answer PATH with 200 (503 while draining) without the app
+--metrics metrics_enabled switch -
+    serve Prometheus metrics
+--metrics-path metrics_path str PATH
+    where --metrics are served
+--server-header server_header switch -
+    send a Server header
+--date-header date_header switch -
+    send a Date header
+--trusted-host trusted_hosts append HOST
+    proxy whose X-Forwarded-* headers count; * = any (repeatable)
+"""
+
+
+def _parse_table(table: str) -> tuple[Option, ...]:
+    options: list[Option] = []
+    group = ""
+    for line in table.strip().splitlines():
+        if line.startswith("["):
+            group = line.strip("[]")
+        elif line.startswith(" "):  # help text, continued
+            last = options[-1]
+            text = f"{last.help} {line.strip()}".strip()
+            options[-1] = Option(last.group, last.flag, last.field, last.kind, text, last.metavar)
+        else:
+            flag, field, kind, metavar = line.split()
+            assert kind in _KINDS, f"{flag}: unknown kind {kind!r}"
+            meta = None if metavar == "-" else metavar
+            options.append(Option(group, flag, field, cast("OptionKind", kind), "", meta))
+    return tuple(options)
+
+
+OPTIONS: Final = _parse_table(_TABLE)
+# field -> the flag(s) that set it, for messages such as "(from --metrics)".
+_FLAG_NAMES: Final = {
+    option.field: "/".join(o.flag for o in OPTIONS if o.field == option.field) for option in OPTIONS
+}
+
+
+_DESCRIPTION: Final = """\
+Serve an ASGI application, or a directory of static files, with pounce.
+
+APP is module:attribute (e.g. myproject.main:app); "module" alone means
+module:app, and module:attr.sub reaches inside objects. For an app factory, pass
+--factory or write module:create_app() (quote it in the shell).
+
+Settings also come from POUNCE_* environment variables (POUNCE_PORT=9000) and
+from pounce.toml or [tool.pounce] in pyproject.toml. Flags win over the
+environment, which wins over files; defaults shown are the built-in ones.
+
+Commands (give the command first):
+  serve          serve APP; the default when no command is given
+  check          import APP and validate the settings, without serving
+  precompress    write .gz/.br/.zst files next to static files"""
+
+_EPILOG: Final = """\
+Examples:
+  pounce myproject.main:app --workers 0
+  pounce myproject.main:create_app --factory --port 9000
+  pounce --static ./public
+  pounce check myproject.main:app
+  pounce precompress ./public
+
+Flag --[no-]NAME means both --NAME and --no-NAME exist. Exit codes: 0 ok,
+1 app or server failed, 2 bad usage or settings, 3 lifespan startup failed.
+See docs/cli.md and docs/configuration.md for every setting."""
+
+_CHECK_DESCRIPTION: Final = """\
+Import APP and build the configuration exactly as "pounce serve" would, then
+print a summary and exit: 0 when the app and every setting are fine, non-zero
+(and the reason) otherwise. Nothing is bound and the app's lifespan is not run."""
+
+_PRECOMPRESS_DESCRIPTION: Final = """\
+Write compressed copies (.zst, .br, .gz) next to every compressible file under
+each DIR, so that pounce sends them without compressing on each request.
+Sidecars that would not save enough are skipped; running it again only redoes
+files that changed. Exits 1 if any file failed."""
+
+
+# ---------------------------------------------------------------------------------------
+# Help formatting: grouped, wrapped to the terminal (at most 100 columns), colour only when
+# the terminal supports it (argparse honours NO_COLOR / FORCE_COLOR / PYTHON_COLORS).
+# ---------------------------------------------------------------------------------------
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wrap to the terminal width, keep hand-made blocks, and print switches as ``--[no-]x``."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = _HELP_POSITION,
+        width: int | None = None,
+        color: bool = True,
+    ) -> None:
+        if width is None:
+            width = min(shutil.get_terminal_size().columns, _MAX_HELP_COLUMNS) - 2
+        super().__init__(prog, indent_increment, max_help_position, width, color)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if isinstance(action, _Switch):
+            theme = getattr(self, "_theme", None)
+            text = f"--[no-]{action.name}"
+            if theme is None:
+                return text
+            return f"{theme.long_option}{text}{theme.reset}"
+        return super()._format_action_invocation(action)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        """Wrap, but never inside "(default: ...)": a default split over two lines misreads."""
+        start = text.rfind(" (default: ")
+        if start < 0 or len(text) - start > width // 2:
+            return super()._split_lines(text, width)
+        glued = text[:start] + text[start:].replace(" ", _GLUE)
+        return [line.replace(_GLUE, " ") for line in super()._split_lines(glued, width)]
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Re-wrap prose paragraphs; keep lines that start with spaces (lists) as written."""
+        out: list[str] = []
+        for block in text.split("\n\n"):
+            lines = block.splitlines()
+            if any(line.startswith("  ") for line in lines):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(
+                    textwrap.fill(
+                        " ".join(lines), width, initial_indent=indent, subsequent_indent=indent
+                    )
+                )
+        return "\n\n".join(out)
+
+
+class _Switch(argparse.Action):
+    """``--name`` sets True, ``--no-name`` sets False, absent leaves ``None``."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        self.name = option_strings[0].removeprefix("--")
+        kwargs.setdefault("default", None)
+        super().__init__([*option_strings, f"--no-{self.name}"], dest, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, not (option_string or "").startswith("--no-"))
+
+
+class _StaticAction(argparse.Action):
+    """``--static DIR`` and ``--static-mount URL=DIR`` both add (url, dir) pairs, in order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        mounts: list[tuple[str, str]] = list(getattr(namespace, self.dest) or [])
+        if option_string == "--static":
+            if any(url == "/" for url, _ in mounts):
+                raise argparse.ArgumentError(
+                    self, "a directory is already served at /; use --static-mount URL=DIR"
+                )
+            mounts.append(("/", text))
+        else:
+            url, sep, directory = text.partition("=")
+            if not sep or not url or not directory:
+                raise argparse.ArgumentError(self, f"expected URL=DIR, got {text!r}")
+            if not url.startswith("/"):
+                raise argparse.ArgumentError(self, f"URL must start with '/', got {url!r}")
+            mounts.append((url, directory))
+        setattr(namespace, self.dest, mounts)
+
+
+class _AppendList(argparse.Action):
+    """Repeatable, and each value may itself be a comma-separated list."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        items = list(getattr(namespace, self.dest) or [])
+        items.extend(part.strip() for part in str(values).split(",") if part.strip())
+        setattr(namespace, self.dest, items)
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Adds "did you mean" to unknown flags and to misspelt commands."""
+
+    # The arguments being parsed, set by main() so errors can look at the first word.
+    argv: Sequence[str] = ()
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            message += _suggestion(message.split(":", 1)[1].split(), self)
+        super().error(message)
+
+
+def _suggestion(unknown: list[str], parser: _Parser) -> str:
+    first = parser.argv[0] if parser.argv and parser.prog == "pounce" else ""
+    close = difflib.get_close_matches(first, COMMANDS, n=1) if first.isalpha() else []
+    if close:  # "pounce chek app": "chek" was taken as APP and "app" left over
+        return f" ({first!r} is not a command; did you mean {close[0]!r}?)"
+    for token in unknown:
+        if token.startswith("--"):
+            flag = token.partition("=")[0]
+            close = difflib.get_close_matches(flag, list(parser._option_string_actions), n=1)
+            if close:
+                return f" (did you mean {close[0]}?)"
+    return ""
+
+
+def _default_text(field: str, kind: OptionKind, defaults: dict[str, Any]) -> str:
+    value = defaults.get(field)
+    if kind == "switch":
+        return " (default: on)" if value else " (default: off)"
+    if value is None or value in ("", (), frozenset()):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f" (default: {value})"
+
+
+def build_parser(command: str = "") -> _Parser:
+    """The parser for ``pounce`` (``command=""``), ``pounce serve`` or ``pounce check``."""
+    prog = "pounce" if not command else f"pounce {command}"
+    if command == "check":
+        usage = "pounce check [OPTIONS] APP"
+        description, epilog = _CHECK_DESCRIPTION, None
+    elif command == "serve":
+        usage = "pounce serve [OPTIONS] [APP]"
+        description, epilog = _DESCRIPTION.split("\n\nCommands")[0], _EPILOG
+    else:
+        usage = (
+            "pounce [OPTIONS] [APP]\n"
+            "       pounce {serve,check} [OPTIONS] [APP]\n"
+            "       pounce precompress DIR [DIR ...]"
+        )
+        description, epilog = _DESCRIPTION, _EPILOG
+    parser = _Parser(
+        prog=prog,
+        usage=usage,
+        description=description,
+        epilog=epilog,
+        formatter_class=_HelpFormatter,
+        add_help=False,
+        allow_abbrev=False,
+    )
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    server = groups["Server"]
+    server.add_argument(
+        "app",
+        nargs="?",
+        metavar="APP",
+        help="the app, e.g. main:app (also POUNCE_APP); optional with --static",
+    )
+    server.add_argument(
+        "--factory",
+        action="store_true",
+        default=None,
+        help="APP is a factory: call it to get the app",
+    )
+    server.add_argument("--app-dir", metavar="DIR", help="import APP from DIR (default: .)")
+    server.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file; else ./pounce.toml or ./pyproject.toml is read",
+    )
+    defaults = field_defaults()
+    for option in OPTIONS:
+        _add_option(groups[option.group], option, defaults)
+    server.add_argument("--version", action="store_true", help="print the version and exit")
+    server.add_argument("-h", "--help", action="help", help="show this help and exit")
+    return parser
+
+
+def _add_option(group: argparse._ArgumentGroup, option: Option, defaults: dict[str, Any]) -> None:
+    help_text = option.help + _default_text(option.field, option.kind, defaults)
+    kwargs: dict[str, Any] = {"dest": option.field, "help": help_text, "default": None}
+    if option.metavar is not None:
+        kwargs["metavar"] = option.metavar
+    match option.kind:
+        case "switch":
+            kwargs["action"] = _Switch
+        case "int":
+            kwargs["type"] = _integer
+        case "float":
+            kwargs["type"] = _number
+        case "append":
+            kwargs["action"] = _AppendList
+        case "static" | "mount":
+            kwargs["action"] = _StaticAction
+        case "str":
+            pass
+    group.add_argument(option.flag, **kwargs)
+
+
+def to_settings(namespace: argparse.Namespace) -> dict[str, Any]:
+    """The ``ServerConfig`` fields the user set on the command line (unset ones are ``None``)."""
+    settings: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = getattr(namespace, option.field, None)
+        if isinstance(value, list):
+            value = tuple(value)
+        settings[option.field] = value
+    return settings
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pounce`` script and ``python -m pounce``; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args and args[0] in COMMANDS else ""
+    rest = args[1:] if command else args
+    try:
+        if command == "precompress":
+            return _precompress(rest)
+        parser = build_parser(command)
+        parser.argv = rest
+        namespace = parser.parse_args(rest)
+        if namespace.version:
+            _out(_version_line())
+            return EXIT_OK
+        return _serve_or_check(parser, namespace, check=(command == "check"))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _version_line() -> str:
+    build = "free-threaded" if not getattr(sys, "_is_gil_enabled", lambda: True)() else "GIL"
+    py = ".".join(str(part) for part in sys.version_info[:3])
+    return f"pounce {pounce.__version__} (Python {py}, {build})"
+
+
+@dataclass(frozen=True, slots=True)
+class _AppChoice:
+    spec: str | None
+    factory: bool
+    app_dir: str | None
+
+
+def _app_choice(namespace: argparse.Namespace) -> _AppChoice:
+    """APP, --factory and --app-dir, falling back to POUNCE_APP / _FACTORY / _APP_DIR."""
+    env = os.environ
+    factory: bool = bool(namespace.factory)
+    if namespace.factory is None and "POUNCE_FACTORY" in env:
+        raw = env["POUNCE_FACTORY"].strip().lower()
+        if raw not in _TRUE | _FALSE:
+            raise ConfigError(
+                f"POUNCE_FACTORY={env['POUNCE_FACTORY']!r} is not a valid boolean (true/false)",
+                hint="factory",
+            )
+        factory = raw in _TRUE
+    return _AppChoice(
+        spec=namespace.app or env.get("POUNCE_APP") or None,
+        factory=factory,
+        app_dir=namespace.app_dir or env.get("POUNCE_APP_DIR") or None,
+    )
+
+
+def _serve_or_check(
+    parser: argparse.ArgumentParser, namespace: argparse.Namespace, *, check: bool
+) -> int:
+    try:
+        choice = _app_choice(namespace)
+        config_file = namespace.config or os.environ.get("POUNCE_CONFIG") or None
+        config, sources = load_config_with_sources(
+            to_settings(namespace), config_file=config_file, cli_flags=_FLAG_NAMES
+        )
+        _check_static_dirs(config, sources)
+    except ConfigError as exc:
+        return _fail(exc.message, EXIT_USAGE)
+    if choice.spec is None and not config.static_files:
+        parser.error(
+            "APP is required, e.g. 'pounce myproject.main:app' (or --static DIR to serve "
+            "files without an app)"
+        )
+    app: object = None
+    if choice.spec is not None:
+        try:
+            app = _import(choice)
+        except AppImportError as exc:
+            traceback_text = getattr(exc, "user_traceback", "")
+            if traceback_text:
+                sys.stderr.write(
+                    traceback_text if traceback_text.endswith("\n") else traceback_text + "\n"
+                )
+            hint = exc.hint
+            if choice.spec in COMMANDS:
+                hint = f"commands come first: pounce {choice.spec} [OPTIONS] APP"
+            return _fail(str(exc), EXIT_FAILURE, hint=hint)
+    if check:
+        return _check(choice, app, config, sources)
+    return _run(choice, app, config)
+
+
+def _import(choice: _AppChoice) -> object:
+    assert choice.spec is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ASGI2AppWarning)
+        app = import_app(choice.spec, factory=choice.factory, app_dir=choice.app_dir)
+    for warning in caught:
+        if issubclass(warning.category, ASGI2AppWarning):
+            sys.stderr.write(f"Warning: {warning.message}\n")
+        else:  # the user's own import-time warnings: show them as Python would have
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return app
+
+
+def _check_static_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
+    origin = sources.get("static_files", "static_files")
+    for url, directory in config.static_files:
+        if not Path(directory).is_dir():
+            raise ConfigError(
+                f"static directory {directory!r} (for {url}, from {origin}) does not exist "
+                "or is not a directory",
+                hint="static_files",
+            )
+
+
+def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:
+    from pounce.server import Server
+
+    sync_app = app if isinstance(app, SyncApp) else None
+    app_path = None
+    if choice.spec is not None:
+        # Reload re-imports from app_path alone, so it must carry --factory with it.
+        app_path = choice.spec
+        if choice.factory and not app_path.endswith("()"):
+            app_path += "()"
+    try:
+        # app=None (static files only): Server builds the static app from config.static_files.
+        server = Server(config, cast("ASGIApp | None", app), sync_app=sync_app, app_path=app_path)
+        server.run()
+    except LifespanError as exc:
+        return _fail(str(exc), EXIT_LIFESPAN, cause=exc.__cause__)
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except PounceError as exc:
+        return _fail(str(exc), EXIT_FAILURE, cause=exc.__cause__)
+    except OSError as exc:
+        return _fail(_bind_message(exc, config), EXIT_FAILURE)
+    return EXIT_OK
+
+
+def _bind_message(exc: OSError, config: ServerConfig) -> str:
+    where = config.bind_description
+    if exc.errno == errno.EADDRINUSE:
+        if config.uds or config.fd is not None:
+            return f"{where} is already in use by another process."
+        return (
+            f"{where} is already in use (is another server running?). "
+            f"Try another port, e.g. --port {config.port + 1 if config.port else 8001}."
+        )
+    if exc.errno == errno.EACCES:
+        if config.port and config.port < 1024 and not config.uds:
+            return (
+                f"permission denied to listen on {where}: ports below 1024 need extra "
+                "privileges; try --port 8000."
+            )
+        return f"permission denied to listen on {where}."
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: {config.host!r} is not an address of this machine."
+    return f"could not listen on {where}: {exc.strerror or exc}"
+
+
+def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[str, str]) -> int:
+    if config.ssl_certfile is not None:
+        problem = _tls_problem(config)
+        if problem is not None:
+            return _fail(problem, EXIT_FAILURE)
+    if app is None:
+        kind = "none: static files only"
+    elif isinstance(app, SyncApp):
+        kind = "ASGI app and SyncApp (fused sync path available)"
+    else:
+        kind = "ASGI app"
+    workers = "one per CPU" if config.workers == 0 else str(config.workers)
+    rows = [
+        ("app", choice.spec or "(none)"),
+        ("type", kind),
+        ("lifespan", _lifespan_note(app, config)),
+        ("listen", config.bind_description),
+        ("workers", f"{workers}, worker mode {config.worker_mode}"),
+    ]
+    rows.extend(("static", f"{url} -> {directory}") for url, directory in config.static_files)
+    rows.append(("settings", _describe_sources(sources)))
+    name = choice.spec or "the static files"
+    lines = [f"pounce check: OK, ready to serve {name}", ""]
+    lines.extend(f"  {label:<10}{value}" for label, value in rows)
+    _out("\n".join(lines))
+    return EXIT_OK
+
+
+def _lifespan_note(app: object, config: ServerConfig) -> str:
+    if app is None:
+        return "none (no app)"
+    if config.lifespan == "off":
+        return "off"
+    # Knowing would mean running the app's startup code, which check promises not to do.
+    return f"{config.lifespan}; whether the app supports it is known only at startup"
+
+
+def _describe_sources(sources: dict[str, str]) -> str:
+    if not sources:
+        return "built-in defaults only"
+    by_origin: dict[str, list[str]] = {}
+    for key, origin in sources.items():
+        label, sep, _key = origin.partition(": ")
+        if sep:  # a file: group its keys
+            by_origin.setdefault(label, []).append(key)
+        else:
+            by_origin.setdefault(origin, [])
+    parts = [
+        f"{origin} ({', '.join(keys)})" if keys else origin for origin, keys in by_origin.items()
+    ]
+    return "defaults, then " + "; ".join(parts)
+
+
+def _tls_problem(config: ServerConfig) -> str | None:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(
+            config.ssl_certfile or "", config.ssl_keyfile, config.ssl_keyfile_password
+        )
+        if config.ssl_ca_certs:
+            context.load_verify_locations(cafile=config.ssl_ca_certs)
+    except (OSError, ssl.SSLError) as exc:
+        return f"TLS: cannot load the certificate, key or CA bundle: {exc}"
+    return None
+
+
+def _precompress(argv: list[str]) -> int:
+    module = _load_precompress_module()
+    if module is None:
+        return _fail(
+            "'pounce precompress' is not available in this installation: the module "
+            "pounce.pipeline.static.precompress is missing",
+            EXIT_FAILURE,
+        )
+    parser = _Parser(
+        prog="pounce precompress",
+        usage="pounce precompress [OPTIONS] DIR [DIR ...]",
+        description=_PRECOMPRESS_DESCRIPTION,
+        formatter_class=_HelpFormatter,
+        allow_abbrev=False,
+    )
+    add = parser.add_argument
+    add("directories", nargs="+", metavar="DIR", help="a directory of static files")
+    add("--encodings", metavar="LIST", help="comma-separated (default: zstd,br,gzip)")
+    add(
+        "--min-size",
+        type=_integer,
+        metavar="BYTES",
+        help=f"skip smaller files (default: {module.DEFAULT_MIN_SIZE})",
+    )
+    add(
+        "--min-ratio",
+        type=_number,
+        metavar="R",
+        help=f"keep a sidecar only if it is R times smaller (default: {module.DEFAULT_MIN_RATIO})",
+    )
+    add("--threads", type=_integer, metavar="N", help="compress on N threads (default: CPUs)")
+    add("--output-dir", metavar="DIR", help="write sidecars under DIR, not next to the files")
+    add("--force", action="store_true", help="rewrite sidecars that are up to date")
+    add("--quiet", action="store_true", help="no progress bar")
+    namespace = parser.parse_args(argv)
+    options: dict[str, Any] = {"force": namespace.force}
+    if namespace.quiet:
+        options["progress"] = None
+    if namespace.encodings is not None:
+        options["encodings"] = tuple(e.strip() for e in namespace.encodings.split(",") if e)
+    given = {
+        "min_size": namespace.min_size,
+        "min_ratio": namespace.min_ratio,
+        "workers": namespace.threads,
+        "output_dir": namespace.output_dir,
+    }
+    options.update({key: value for key, value in given.items() if value is not None})
+    failed = False
+    for directory in namespace.directories:
+        if not Path(directory).is_dir():
+            return _fail(f"{directory!r} is not a directory", EXIT_USAGE)
+        try:
+            report = module.precompress(directory, **options)
+        except ValueError as exc:  # e.g. an unknown encoding
+            return _fail(str(exc), EXIT_USAGE)
+        _out(f"{directory}: {report}")
+        for error in report.errors:
+            failed = True
+            sys.stderr.write(f"  {error.source} ({error.encoding}): {error.error}\n")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _load_precompress_module() -> Any:
+    """The precompress module, or None when this build lacks it (imported lazily: it loads
+    the compressors, which only this command needs)."""
+    name = "pounce.pipeline.static.precompress"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            return None
+        raise
+
+
+def _fail(
+    message: str,
+    code: int,
+    *,
+    hint: str | None = None,
+    cause: BaseException | None = None,
+) -> int:
+    lines = [f"Error: {message}"]
+    if cause is not None:
+        lines.append(f"  Caused by: {type(cause).__name__}: {cause}")
+    if hint:
+        lines.append(f"  Hint: {hint}")
+    sys.stderr.write("\n".join(lines) + "\n")
+    return code
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

@@ -52,7 +52,15 @@ def parse_http_date(value: bytes) -> int | None:
     parsed = None
     try:
         fields = parsedate_tz(value.decode("latin-1"))
-        if fields is not None:
+        # parsedate_tz accepts out-of-range fields ("99 Nov") and mktime would roll them over.
+        if (
+            fields is not None
+            and 1 <= fields[1] <= 12
+            and 1 <= fields[2] <= 31
+            and 0 <= fields[3] <= 23
+            and 0 <= fields[4] <= 59
+            and 0 <= fields[5] <= 60
+        ):
             parsed = int(mktime_tz(fields))
     except ValueError, OverflowError, TypeError:
         parsed = None

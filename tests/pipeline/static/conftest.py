@@ -39,7 +39,7 @@ def _uvicorn_serve(app: Any, **_settings: Any) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    config = uvicorn.Config(app, lifespan="auto", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 
     def run() -> None:

@@ -39,7 +39,7 @@ from pounce.lifecycle import LifecycleCollector, LoggingCollector
 from pounce.net.listeners import Listener, bind_listeners
 from pounce.net.tls import build_ssl_context
 from pounce.observe.logs import configure_logging
-from pounce.pipeline.build import build_asgi_pipeline
+from pounce.pipeline.build import build_asgi_pipeline, build_sync_pipeline
 from pounce.supervisor.lifecycle import Phase, ServerLifecycle
 from pounce.supervisor.threads import STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
@@ -141,6 +141,11 @@ class Server:
         self._bound.set()
         lifecycle.dispatch("bound", self._listeners[0].address)
         per_worker_limit = -(-config.max_connections // count) if config.max_connections else 0
+        sync_pipeline = (
+            build_sync_pipeline(config, self.sync_app, self.draining)
+            if execution is WorkerExecutionMode.SYNC
+            else None
+        )
         factory = WorkerFactory(
             config=config,
             app=app,
@@ -149,6 +154,8 @@ class Server:
             collector=self.collector,
             execution_mode=execution,
             max_connections_per_worker=per_worker_limit,
+            sync_pipeline=sync_pipeline,
+            cpus=_affinity_cpus() if config.cpu_affinity else (),
         )
         unsubscribe = lifecycle.subscribe(
             lambda t: (
@@ -255,3 +262,10 @@ class Server:
         _logger.warning("second %s: stopping at once", signal.Signals(signum).name)
         logging.shutdown()
         os._exit(1)
+
+
+def _affinity_cpus() -> tuple[int, ...]:
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return ()

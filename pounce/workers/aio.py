@@ -33,6 +33,7 @@ from pounce.lifecycle import (
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
 from pounce.workers.context import WorkerContext
+from pounce.workers.handoff import Handoff
 
 __all__ = ["H1Protocol"]
 
@@ -61,7 +62,9 @@ class H1Protocol(asyncio.Protocol):
         "_disconnect_waiters",
         "_drain_waiter",
         "_eager",
+        "_handoff",
         "_lost",
+        "_prefetched",
         "_read_paused",
         "_request",
         "_request_started_ns",
@@ -75,9 +78,15 @@ class H1Protocol(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, ctx: WorkerContext) -> None:
+    def __init__(self, ctx: WorkerContext, handoff: Handoff | None = None) -> None:
         self._ctx = ctx
-        self.conn = H1Connection(ctx.limits, ctx.defaults)
+        self._handoff = handoff
+        self._prefetched: Data | None = None
+        if handoff is None:
+            self.conn = H1Connection(ctx.limits, ctx.defaults)
+        else:  # adopted from a sync worker: keep its parser (and unread bytes)
+            self.conn = handoff.conn
+            self.conn.defaults = ctx.defaults
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
         self.connection_id = 0
@@ -140,6 +149,18 @@ class H1Protocol(asyncio.Protocol):
             )
         if ctx.draining:
             self._close()
+            return
+        handoff = self._handoff
+        if handoff is not None:
+            self._handoff = None
+            if handoff.request is None:
+                self._process()
+                return
+            if handoff.body is not None and handoff.request.has_body:
+                self._prefetched = Data(handoff.body, False)
+            self._start(handoff.request)
+            if self._cycle is None:  # answered at once: carry on with pipelined bytes
+                self._process()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._lost:
@@ -246,7 +267,7 @@ class H1Protocol(asyncio.Protocol):
         ctx = self._ctx
         ctx.idle.pop(self, None)
         self._request = request
-        if request.has_body:
+        if request.has_body and self._prefetched is None:
             self._waiting = _WAIT_BODY
             self._deadline = ctx.now + ctx.config.request_timeout
         else:
@@ -493,6 +514,11 @@ class H1Protocol(asyncio.Protocol):
     def receive_body(self) -> Data | None | asyncio.Future[Data | None]:
         if self._lost:
             return None
+        prefetched = self._prefetched
+        if prefetched is not None:  # the body a sync worker read before handing us over
+            self._prefetched = None
+            self._waiting = _WAIT_APP
+            return prefetched
         event = self._next_body()
         if event is not NEED_DATA:
             return event  # type: ignore[return-value]

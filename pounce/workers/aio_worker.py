@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -34,6 +35,7 @@ from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
 from pounce.workers.aio import H1Protocol
 from pounce.workers.context import WorkerContext
+from pounce.workers.handoff import Handoff
 from pounce.workers.loops import new_event_loop
 
 __all__ = ["AsyncWorker"]
@@ -70,7 +72,9 @@ class AsyncWorker:
         run_lifespan: bool,
         max_connections: int,
         on_ready: Callable[[AsyncWorker], None] | None = None,
+        cpu: int | None = None,
     ) -> None:
+        self._cpu = cpu
         self.config = config
         self.app = app
         self.worker_id = worker_id
@@ -98,11 +102,14 @@ class AsyncWorker:
         self.ready = threading.Event()
         self.startup_error: BaseException | None = None
         self._servers: list[asyncio.Server] = []
+        self._adoptions: set[asyncio.Task[Any]] = set()  # keeps adoption tasks alive
 
     # ------------------------------------------------------------------ thread entry
 
     def run(self) -> None:
         """Run the worker to completion on the calling thread."""
+        if self._cpu is not None and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {self._cpu})  # this thread only (Linux)
         loop = new_event_loop(self.config.loop)
         self.loop = loop
         asyncio.set_event_loop(loop)
@@ -187,13 +194,38 @@ class AsyncWorker:
         )
         self._servers.append(server)
 
-    def adopt_connection(self, sock: socket.socket) -> None:
-        """Serve a connection accepted by another thread (the AcceptDistributor)."""
+    def submit_connection(self, sock: socket.socket, handoff: Handoff | None = None) -> bool:
+        """Hand this worker a connection accepted (or partly served) by another thread.
+
+        Thread-safe; the one way in from sync workers and the AcceptDistributor. Returns
+        False when the worker's loop is gone (the caller then closes the socket).
+        """
         loop = self.loop
-        assert loop is not None
+        if loop is None or loop.is_closed():
+            return False
+        try:
+            loop.call_soon_threadsafe(self._adopt_connection, sock, handoff)
+        except RuntimeError:
+            return False
+        return True
+
+    def _adopt_connection(self, sock: socket.socket, handoff: Handoff | None) -> None:
+        loop = asyncio.get_running_loop()
         ctx = self.ctx
-        coro = loop.connect_accepted_socket(lambda: H1Protocol(ctx), sock, ssl=self._ssl_context)
-        asyncio.ensure_future(coro, loop=loop)
+        if ctx.draining:
+            sock.close()
+            return
+        coro = loop.connect_accepted_socket(
+            lambda: H1Protocol(ctx, handoff), sock, ssl=None if handoff else self._ssl_context
+        )
+        task = loop.create_task(coro)
+        self._adoptions.add(task)
+        task.add_done_callback(self._adopted)
+
+    def _adopted(self, task: asyncio.Task[Any]) -> None:
+        self._adoptions.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _logger.warning("could not adopt a connection: %s", task.exception())
 
     async def _tick_forever(self) -> None:
         ctx = self.ctx

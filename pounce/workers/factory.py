@@ -15,6 +15,7 @@ from pounce._runtime import WorkerExecutionMode
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
+from pounce.pipeline.build import SyncPipeline
 from pounce.sync_protocol import SyncApp
 
 __all__ = ["WorkerFactory", "WorkerHandle"]
@@ -44,6 +45,11 @@ class WorkerFactory:
     collector: LifecycleCollector | None
     execution_mode: WorkerExecutionMode
     max_connections_per_worker: int
+    sync_pipeline: SyncPipeline | None = None
+    cpus: tuple[int, ...] = ()  # pin worker i to cpus[i % len(cpus)] (--cpu-affinity)
+
+    def cpu_for(self, worker_id: int) -> int | None:
+        return self.cpus[worker_id % len(self.cpus)] if self.cpus else None
 
     def build(
         self,
@@ -57,10 +63,11 @@ class WorkerFactory:
         if self.execution_mode is WorkerExecutionMode.SYNC:
             from pounce.workers.sync import SyncWorker
 
+            assert self.sync_pipeline is not None
             return SyncWorker(
                 config=self.config,
                 app=self.app,
-                sync_app=self.sync_app,
+                pipeline=self.sync_pipeline,
                 worker_id=worker_id,
                 generation=generation,
                 sock=sock,
@@ -69,6 +76,7 @@ class WorkerFactory:
                 collector=self.collector,
                 run_lifespan=run_lifespan,
                 max_connections=self.max_connections_per_worker,
+                cpu=self.cpu_for(worker_id),
             )
         from pounce.workers.aio_worker import AsyncWorker
 
@@ -83,4 +91,5 @@ class WorkerFactory:
             collector=self.collector,
             run_lifespan=run_lifespan,
             max_connections=self.max_connections_per_worker,
+            cpu=self.cpu_for(worker_id),
         )

@@ -1,0 +1,29 @@
+"""What moves when a connection leaves a sync worker for the async pool.
+
+A transfer, not a share: after building a ``Handoff`` the sync worker drops every reference
+to the socket and the parser; the pool's loop thread owns them from then on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pounce.protocols.events import Request
+from pounce.protocols.h1 import H1Connection
+
+__all__ = ["Handoff"]
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """A connection moving to the async pool, possibly in the middle of a request.
+
+    ``conn`` carries the parser state and every byte read but not yet consumed (pipelined
+    requests, the rest of a body), so nothing is lost and order is kept. ``request`` is the
+    request to serve first, or ``None`` to just continue parsing; ``body`` is the body the
+    sync worker already read in full (``None`` when it left the body unread on the wire).
+    """
+
+    conn: H1Connection
+    request: Request | None
+    body: bytes | None

@@ -1,0 +1,738 @@
+"""The sync worker: the fused SyncApp path, one selector loop per thread.
+
+One thread multiplexes many keep-alive connections with epoll (``selectors`` elsewhere), so
+an idle connection never pins a thread. A ready request is parsed by the same ``H1Connection``
+the async worker uses, answered by the sync pipeline (health, static files, then the app's
+``handle_sync``) and written with one ``send`` of a pre-framed response. No asyncio, no ASGI
+dicts on this path.
+
+Whatever cannot be answered here moves, with every byte already read, to this worker's
+``AsyncPool`` (an ``AsyncWorker`` without a listening socket, on its own thread):
+``handle_sync`` returned ``None``, an ``Upgrade`` request, a chunked body or one too large to
+buffer. **A connection that moved stays on the async side** for the rest of its life: the
+requests that need the async path (SSE, streaming, WebSocket) tend to be long-lived, moving
+back would cost a second cross-thread transfer and a race with pipelined bytes, and apps
+whose every request needs the async path are detected once (below) so later connections
+skip the sync attempt entirely.
+
+Per-app learning: if the first ``_LEARN_AFTER`` calls to ``handle_sync`` all return ``None``
+(bengal-chirp 0.10.3 always does, because of its middleware), the app is treated as
+async-only: ``handle_sync`` is no longer called, and when no other sync step (static files,
+health) exists, new connections go to the pool straight from ``accept``. One fused answer
+ever seen keeps the fused path on for good.
+
+Per-thread state only: the selector, connections and learning counters belong to this
+thread. The pool is reached through ``AsyncWorker.submit_connection`` (thread-safe); this
+loop is reached through ``_wake`` + ``_inbox`` (a pipe and a SimpleQueue).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import Any, Final
+
+from pounce._types import ASGIApp
+from pounce.config import ServerConfig
+from pounce.errors import LocalProtocolError, RemoteProtocolError
+from pounce.lifecycle import LifecycleCollector
+from pounce.observe.access import AccessLogger
+from pounce.pipeline.build import SyncPipeline
+from pounce.pipeline.responses import FileResponse
+from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
+from pounce.protocols.h1 import H1Connection, ResponseDefaults, error_response
+from pounce.sync_protocol import RawRequest, RawResponse
+from pounce.workers.aio_worker import AsyncWorker, tick_interval
+from pounce.workers.context import limits_from_config
+from pounce.workers.handoff import Handoff
+
+__all__ = ["SyncWorker"]
+
+_logger = logging.getLogger("pounce.worker")
+
+_RECV_SIZE: Final = (
+    64 * 1024
+)  # below glibc's mmap threshold: a larger recv buffer costs an mmap per call
+# Bodies up to this size are read here and handed to handle_sync whole; larger (or chunked)
+# bodies stream through the async path instead of sitting in memory.
+_SYNC_BODY_MAX: Final = 1024 * 1024
+_LEARN_AFTER: Final = 64
+
+_EPOLLIN: Final = select.EPOLLIN if hasattr(select, "EPOLLIN") else 1
+_EPOLLOUT: Final = select.EPOLLOUT if hasattr(select, "EPOLLOUT") else 4
+
+# What a connection is waiting for (decides the timeout), as in workers/aio.py.
+_WAIT_IDLE: Final = 0
+_WAIT_HEAD: Final = 1
+_WAIT_BODY: Final = 2
+_WAIT_WRITE: Final = 4
+
+
+class _Conn:
+    """One connection owned by a sync worker thread."""
+
+    __slots__ = (
+        "body_parts",
+        "client",
+        "close_after_write",
+        "deadline",
+        "fd",
+        "file",
+        "h1",
+        "out",
+        "request",
+        "server",
+        "sock",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        h1: H1Connection,
+        client: tuple[str, int],
+        server: tuple[str, int],
+        deadline: float,
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.h1 = h1
+        self.client = client
+        self.server = server
+        self.out = b""  # bytes the socket did not take yet
+        self.file: tuple[int, int, int] | None = None  # (fd, offset, left) being sent
+        self.request: Request | None = None  # request whose body is being read
+        self.body_parts: list[bytes] = []
+        self.close_after_write = False
+        self.waiting = _WAIT_HEAD
+        self.deadline = deadline
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        *,
+        config: ServerConfig,
+        app: ASGIApp,
+        pipeline: SyncPipeline,
+        worker_id: int,
+        generation: int,
+        sock: socket.socket | None,
+        ssl_context: ssl.SSLContext | None,
+        state: dict[str, Any],
+        collector: LifecycleCollector | None,
+        run_lifespan: bool,
+        max_connections: int,
+        cpu: int | None = None,
+    ) -> None:
+        if ssl_context is not None:
+            raise LocalProtocolError("sync workers do not serve TLS; use async workers")
+        self.config = config
+        self.worker_id = worker_id
+        self.generation = generation
+        self._listen_sock = sock
+        self._pipeline = pipeline
+        self._collector = collector
+        self._cpu = cpu
+        self._access = AccessLogger.from_config(config) if config.access_log else None
+        self._max_connections = max_connections
+        self.pool = AsyncWorker(
+            config=config,
+            app=app,
+            worker_id=worker_id,
+            generation=generation,
+            sock=None,
+            ssl_context=None,
+            state=state,
+            collector=collector,
+            run_lifespan=run_lifespan,
+            max_connections=0,
+        )
+        self._limits = limits_from_config(config)
+        self._defaults = ResponseDefaults(
+            server_header=config.server_header, date_header=config.date_header
+        )
+        self.ready = threading.Event()
+        self.startup_error: BaseException | None = None
+        # Cross-thread inbox: the only way into this loop (see module docstring).
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._conns: dict[int, _Conn] = {}
+        self._idle: dict[int, None] = {}  # fds of idle keep-alive connections, oldest first
+        self._poller: Any = None
+        self._draining = False
+        self._stopped = False
+        self._hard_stop = False
+        self._now = time.monotonic()
+        # Learning whether handle_sync ever answers (see module docstring).
+        self._sync_answers = 0
+        self._sync_declines = 0
+        self._app_async_only = not pipeline.has_app
+
+    # ------------------------------------------------------------------ control
+
+    def drain(self) -> None:
+        self._post("drain", None)
+
+    def stop_now(self) -> None:
+        self._post("stop", None)
+
+    def submit_connection(self, sock: socket.socket, handoff: Handoff | None = None) -> bool:
+        """Give this worker a connection accepted elsewhere (the AcceptDistributor)."""
+        if self._stopped:
+            return False
+        self._post("conn", sock)
+        return True
+
+    def _post(self, kind: str, payload: Any) -> None:
+        self._inbox.put((kind, payload))
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError, OSError:
+            pass  # the pipe is full (a wake-up is pending anyway) or closed (stopped)
+
+    # ------------------------------------------------------------------ thread entry
+
+    def run(self) -> None:
+        if self._cpu is not None and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {self._cpu})
+        pool_thread = threading.Thread(
+            target=self.pool.run, name=f"pounce-pool-{self.worker_id}", daemon=True
+        )
+        pool_thread.start()
+        self.pool.ready.wait()
+        if self.pool.startup_error is not None:
+            self.startup_error = self.pool.startup_error
+            self.ready.set()
+            pool_thread.join()
+            return
+        try:
+            self._setup_poller()
+        except BaseException as exc:
+            self.startup_error = exc
+            self.ready.set()
+            self.pool.stop_now()
+            pool_thread.join()
+            return
+        self.ready.set()
+        try:
+            self._loop()
+        finally:
+            self._stopped = True
+            self._close_all()
+            if self._hard_stop:
+                self.pool.stop_now()
+            else:
+                self.pool.drain()
+            pool_thread.join(self.config.shutdown_timeout + 5.0)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _setup_poller(self) -> None:
+        self._poller = select.epoll() if hasattr(select, "epoll") else _SelectorPoller()
+        self._poller.register(self._wake_r, _EPOLLIN)
+        if self._listen_sock is not None:
+            self._listen_sock.setblocking(False)
+            self._poller.register(self._listen_sock.fileno(), _EPOLLIN)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self) -> None:
+        poll = self._poller.poll
+        conns = self._conns
+        wake_fd = self._wake_r
+        listen_fd = self._listen_sock.fileno() if self._listen_sock is not None else -1
+        interval = tick_interval(self.config)
+        next_tick = time.monotonic() + interval
+        on_readable = self._on_readable
+        while not self._stopped:
+            events = poll(interval)
+            for fd, mask in events:
+                conn = conns.get(fd)
+                if conn is not None:
+                    if mask & _EPOLLOUT:
+                        self._flush(conn)
+                    if mask & ~_EPOLLOUT:
+                        on_readable(conn)
+                elif fd == listen_fd:
+                    self._accept()
+                elif fd == wake_fd:
+                    self._read_inbox()
+            now = time.monotonic()
+            self._now = now
+            if now >= next_tick:
+                next_tick = now + interval
+                self._tick(now)
+            if self._draining and not conns:
+                return
+
+    def _accept(self) -> None:
+        listen = self._listen_sock
+        assert listen is not None
+        while True:
+            try:
+                sock, addr = listen.accept()
+            except BlockingIOError, InterruptedError:
+                return
+            except OSError as exc:
+                _logger.warning("accept failed: %s", exc)
+                return
+            self._adopt(sock, addr)
+
+    def _adopt(self, sock: socket.socket, addr: Any) -> None:
+        if self._draining:
+            sock.close()
+            return
+        if self._app_async_only and not self._pipeline.has_steps:
+            # Nothing here could answer: the pool parses from the first byte.
+            if not self.pool.submit_connection(sock, None):
+                sock.close()
+            return
+        if self._max_connections and len(self._conns) >= self._max_connections:
+            if not self._close_oldest_idle():
+                try:
+                    sock.send(error_response(503, "server at connection limit"))
+                except OSError:
+                    pass
+                sock.close()
+                return
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a Unix socket)
+        client = (str(addr[0]), int(addr[1])) if isinstance(addr, tuple) else ("", 0)
+        local = sock.getsockname()
+        server = (str(local[0]), int(local[1])) if isinstance(local, tuple) else ("", 0)
+        conn = _Conn(
+            sock,
+            H1Connection(self._limits, self._defaults),
+            client,
+            server,
+            self._now + self.config.header_timeout,
+        )
+        self._conns[conn.fd] = conn
+        self._poller.register(conn.fd, _EPOLLIN)
+
+    def _read_inbox(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                kind, payload = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "conn":
+                sock = payload
+                try:
+                    addr = sock.getpeername()
+                except OSError:
+                    sock.close()
+                    continue
+                self._adopt(sock, addr)
+            elif kind == "drain":
+                self._begin_drain()
+            elif kind == "stop":
+                self._hard_stop = True
+                self._stopped = True
+
+    # ------------------------------------------------------------------ reading
+
+    def _on_readable(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(_RECV_SIZE)
+        except BlockingIOError, InterruptedError:
+            return
+        except OSError:
+            self._close(conn)
+            return
+        self._idle.pop(conn.fd, None)
+        conn.h1.receive_data(data)
+        if not data and conn.request is None and not conn.h1.has_buffered_data:
+            self._close(conn)
+            return
+        self._process(conn)
+
+    def _process(self, conn: _Conn) -> None:
+        h1 = conn.h1
+        while conn.fd in self._conns:
+            if conn.out or conn.file is not None:
+                return  # finish writing before answering the next pipelined request
+            try:
+                event = h1.next_event()
+            except RemoteProtocolError as exc:
+                self._reject(conn, exc)
+                return
+            cls = event.__class__
+            if cls is Request:
+                request: Request = event  # type: ignore[assignment]
+                length = request.body_length
+                if length == 0:
+                    self._respond(conn, request, b"")
+                    continue
+                if request.upgrade is not None or length < 0 or length > _SYNC_BODY_MAX:
+                    self._handoff(conn, request, None)
+                    return
+                conn.request = request
+                conn.body_parts = []
+                conn.waiting = _WAIT_BODY
+                conn.deadline = self._now + self.config.request_timeout
+                continue
+            if cls is Data:
+                data: Data = event  # type: ignore[assignment]
+                conn.body_parts.append(data.data)
+                if not data.more:
+                    request = conn.request  # type: ignore[assignment]
+                    body = b"".join(conn.body_parts)
+                    conn.request = None
+                    conn.body_parts = []
+                    self._respond(conn, request, body)
+                continue
+            if event is NEED_DATA:
+                if conn.request is not None:
+                    cont = h1.continue_response()
+                    if cont:
+                        self._write(conn, cont)
+                elif h1.has_buffered_data and conn.waiting == _WAIT_IDLE:
+                    conn.waiting = _WAIT_HEAD
+                    conn.deadline = self._now + self.config.header_timeout
+                return
+            if cls is ConnectionClosed:
+                self._close(conn)
+                return
+            return  # PAUSED cannot happen here: every response is complete when written
+
+    def _respond(self, conn: _Conn, request: Request, body: bytes) -> None:
+        raw = RawRequest(
+            request.method,
+            request.path,
+            request.query,
+            tuple(request.headers),
+            body,
+            conn.client,
+            conn.server,
+            request.http_version,
+        )
+        started = time.perf_counter_ns() if self._access is not None else 0
+        result = self._answer(raw)
+        if result is None:
+            self._handoff(conn, request, body)
+            return
+        h1 = conn.h1
+        try:
+            if result.__class__ is RawResponse:
+                data = h1.send_response(result.status, result.headers, result.body)
+                self._write(conn, data)
+            else:
+                self._write_file(conn, result)  # type: ignore[arg-type]
+        except LocalProtocolError as exc:
+            _logger.error("bad fused response for %s %s: %s", request.method, request.path, exc)
+            if not h1.response_started:
+                self._write(conn, error_response(500, "Internal Server Error"))
+            self._close_when_written(conn)
+            return
+        if self._access is not None:
+            self._access.log(_access_scope(raw), result.status, time.perf_counter_ns() - started)
+        if h1.keep_alive and h1.cycle_done:
+            h1.start_next_cycle()
+            conn.waiting = _WAIT_IDLE
+            conn.deadline = self._now + self.config.keep_alive_timeout
+            if not conn.out and conn.file is None:
+                self._idle[conn.fd] = None
+        else:
+            self._close_when_written(conn)
+
+    def _answer(self, raw: RawRequest) -> RawResponse | FileResponse | None:
+        pipeline = self._pipeline
+        try:
+            result = pipeline.before_app(raw)
+            if result is not None:
+                return result
+            if self._app_async_only:
+                return None
+            result = pipeline.call_app(raw)
+        except Exception:
+            _logger.exception("sync handler failed; serving the request through the ASGI app")
+            return None
+        if result is None:
+            self._sync_declines += 1
+            if self._sync_answers == 0 and self._sync_declines >= _LEARN_AFTER:
+                self._app_async_only = True
+                _logger.info(
+                    "worker %d: handle_sync declined its first %d requests; serving this app "
+                    "on the async path from now on",
+                    self.worker_id,
+                    _LEARN_AFTER,
+                )
+            return None
+        self._sync_answers += 1
+        return pipeline.after_app(raw, result)
+
+    def _handoff(self, conn: _Conn, request: Request | None, body: bytes | None) -> None:
+        """Move the connection, with everything read so far, to the async pool."""
+        self._forget(conn)
+        sock = conn.sock
+        if not self.pool.submit_connection(sock, Handoff(conn.h1, request, body)):
+            sock.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def _write(self, conn: _Conn, data: bytes) -> None:
+        if conn.out:
+            conn.out += data
+            return
+        try:
+            sent = conn.sock.send(data)
+        except BlockingIOError, InterruptedError:
+            sent = 0
+        except OSError:
+            self._close(conn)
+            return
+        if sent < len(data):
+            conn.out = data[sent:]
+            self._want_write(conn)
+
+    def _write_file(self, conn: _Conn, response: FileResponse) -> None:
+        h1 = conn.h1
+        head = h1.send_response(response.status, response.headers, b"", more=True)
+        if not h1.body_is_length_delimited:  # HEAD or a bodyless status: headers only
+            h1.send_body(b"", more=False)
+            self._write(conn, head)
+            return
+        self._write(conn, head)
+        if response.count == 0:
+            h1.account_external_body(0, more=False)
+            return
+        try:
+            fd = os.open(response.path, os.O_RDONLY)
+        except OSError as exc:
+            _logger.error("cannot open %s: %s", response.path, exc)
+            self._close_when_written(conn)
+            return
+        h1.account_external_body(response.count, more=False)
+        conn.file = (fd, response.offset, response.count)
+        if not conn.out:
+            self._send_file(conn)
+
+    def _send_file(self, conn: _Conn) -> None:
+        assert conn.file is not None
+        fd, offset, left = conn.file
+        while left > 0:
+            try:
+                sent = os.sendfile(conn.fd, fd, offset, left)
+            except BlockingIOError, InterruptedError:
+                break
+            except OSError:
+                os.close(fd)
+                conn.file = None
+                self._close(conn)
+                return
+            if sent == 0:
+                break
+            offset += sent
+            left -= sent
+        if left > 0:
+            conn.file = (fd, offset, left)
+            self._want_write(conn)
+            return
+        os.close(fd)
+        conn.file = None
+
+    def _want_write(self, conn: _Conn) -> None:
+        conn.waiting = _WAIT_WRITE
+        conn.deadline = self._now + self.config.write_timeout
+        self._poller.modify(conn.fd, _EPOLLIN | _EPOLLOUT)
+
+    def _flush(self, conn: _Conn) -> None:
+        if conn.out:
+            try:
+                sent = conn.sock.send(conn.out)
+            except BlockingIOError, InterruptedError:
+                return
+            except OSError:
+                self._close(conn)
+                return
+            conn.out = conn.out[sent:]
+            if conn.out:
+                return
+        if conn.file is not None:
+            self._send_file(conn)
+            if conn.file is not None or conn.fd not in self._conns:
+                return
+        self._poller.modify(conn.fd, _EPOLLIN)
+        if conn.close_after_write or self._draining:
+            self._close(conn)
+            return
+        conn.waiting = _WAIT_IDLE
+        conn.deadline = self._now + self.config.keep_alive_timeout
+        self._process(conn)  # pipelined requests waiting behind the slow write
+        if conn.fd in self._conns and conn.request is None and not conn.out:
+            self._idle[conn.fd] = None
+
+    def _close_when_written(self, conn: _Conn) -> None:
+        if conn.out or conn.file is not None:
+            conn.close_after_write = True
+        else:
+            self._close(conn)
+
+    # ------------------------------------------------------------------ errors, timeouts
+
+    def _reject(self, conn: _Conn, exc: RemoteProtocolError) -> None:
+        if _logger.isEnabledFor(logging.INFO):
+            _logger.info(
+                "rejected request from %s:%d: %s (%d)",
+                conn.client[0],
+                conn.client[1],
+                exc.message,
+                exc.status_hint,
+            )
+        self._write(conn, error_response(exc.status_hint, exc.message, defaults=self._defaults))
+        self._close_when_written(conn)
+
+    def _tick(self, now: float) -> None:
+        self._defaults.tick(time.time())
+        for conn in list(self._conns.values()):
+            if now < conn.deadline:
+                continue
+            waiting = conn.waiting
+            if waiting == _WAIT_IDLE:
+                self._close(conn)
+            elif waiting in (_WAIT_HEAD, _WAIT_BODY):
+                what = "head" if waiting == _WAIT_HEAD else "body"
+                _logger.info(
+                    "closing connection from %s:%d: request %s not received in time",
+                    conn.client[0],
+                    conn.client[1],
+                    what,
+                )
+                if not conn.h1.response_started and not conn.out:
+                    self._write(
+                        conn,
+                        error_response(
+                            408, f"request {what} not received in time", defaults=self._defaults
+                        ),
+                    )
+                self._close(conn)
+            else:
+                _logger.info(
+                    "aborting connection to %s:%d: client stopped reading",
+                    conn.client[0],
+                    conn.client[1],
+                )
+                self._close(conn)
+
+    def _begin_drain(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        listen = self._listen_sock
+        if listen is not None:
+            try:
+                self._poller.unregister(listen.fileno())
+            except OSError, ValueError, KeyError:
+                pass
+            listen.close()
+            self._listen_sock = None
+        for conn in list(self._conns.values()):
+            if not conn.out and conn.file is None and conn.request is None:
+                self._close(conn)
+            else:
+                conn.close_after_write = True
+                conn.deadline = min(conn.deadline, self._now + self.config.shutdown_timeout)
+
+    def _close_oldest_idle(self) -> bool:
+        for fd in self._idle:
+            conn = self._conns.get(fd)
+            if conn is not None:
+                self._close(conn)
+                return True
+        return False
+
+    def _forget(self, conn: _Conn) -> None:
+        self._conns.pop(conn.fd, None)
+        self._idle.pop(conn.fd, None)
+        try:
+            self._poller.unregister(conn.fd)
+        except OSError, ValueError, KeyError:
+            pass
+
+    def _close(self, conn: _Conn) -> None:
+        if conn.fd not in self._conns:
+            return
+        self._forget(conn)
+        if conn.file is not None:
+            os.close(conn.file[0])
+            conn.file = None
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+
+    def _close_all(self) -> None:
+        for conn in list(self._conns.values()):
+            self._close(conn)
+        if self._listen_sock is not None:
+            self._listen_sock.close()
+            self._listen_sock = None
+
+
+def _access_scope(raw: RawRequest) -> dict[str, Any]:
+    """The few scope fields the access logger reads, for fused responses."""
+    return {
+        "client": raw.client,
+        "method": raw.method.decode("ascii"),
+        "path": raw.path.decode("ascii", "replace"),
+        "query_string": raw.query_string,
+        "http_version": raw.http_version,
+        "headers": raw.headers,
+        "extensions": {},
+    }
+
+
+class _SelectorPoller:
+    """epoll's interface over ``selectors`` for platforms without epoll."""
+
+    def __init__(self) -> None:
+        import selectors
+
+        self._sel = selectors.DefaultSelector()
+        self._selectors = selectors
+
+    def _events(self, mask: int) -> int:
+        events = 0
+        if mask & _EPOLLIN:
+            events |= self._selectors.EVENT_READ
+        if mask & _EPOLLOUT:
+            events |= self._selectors.EVENT_WRITE
+        return events
+
+    def register(self, fd: int, mask: int) -> None:
+        self._sel.register(fd, self._events(mask))
+
+    def modify(self, fd: int, mask: int) -> None:
+        self._sel.modify(fd, self._events(mask))
+
+    def unregister(self, fd: int) -> None:
+        self._sel.unregister(fd)
+
+    def poll(self, timeout: float) -> list[tuple[int, int]]:
+        out = []
+        for key, events in self._sel.select(timeout):
+            mask = 0
+            if events & self._selectors.EVENT_READ:
+                mask |= _EPOLLIN
+            if events & self._selectors.EVENT_WRITE:
+                mask |= _EPOLLOUT
+            out.append((key.fd, mask))
+        return out

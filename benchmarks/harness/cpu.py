@@ -1,0 +1,95 @@
+"""Who used the CPUs during a measurement: the server, the load generator, or someone else.
+
+The benchmark machine is shared (2 cores) and other work may run beside a benchmark. Each
+measured run therefore records CPU time from ``/proc``: the machine's busy time, the server's
+(every process in its process group, all threads) and ours (wrk and helpers are our children).
+What is left is other load; the report shows it so a disturbed cell is visible, not hidden.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CpuSample", "sample", "usage_between", "wait_for_quiet"]
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    machine_busy_s: float
+    machine_total_s: float
+    server_s: float
+    children_s: float
+
+
+def _machine() -> tuple[float, float]:
+    fields = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()[1:]
+    ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) * _TICK_S, sum(ticks) * _TICK_S
+
+
+def _group_cpu(pgid: int) -> float:
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text(encoding="ascii")
+        except OSError:
+            continue
+        # Fields after the parenthesised command name; pgrp is the 3rd, utime/stime the 12th/13th.
+        rest = stat[stat.rindex(")") + 2 :].split()
+        if int(rest[2]) == pgid:
+            total += int(rest[11]) + int(rest[12])
+    return total * _TICK_S
+
+
+def sample(server_pgid: int) -> CpuSample:
+    busy, total = _machine()
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuSample(busy, total, _group_cpu(server_pgid), ru.ru_utime + ru.ru_stime)
+
+
+def usage_between(before: CpuSample, after: CpuSample) -> dict[str, float]:
+    """CPU use over the interval, in cores (1.0 = one core fully busy)."""
+    wall = (after.machine_total_s - before.machine_total_s) / (os.cpu_count() or 1)
+    if wall <= 0:
+        return {}
+    busy = (after.machine_busy_s - before.machine_busy_s) / wall
+    server = (after.server_s - before.server_s) / wall
+    ours = (after.children_s - before.children_s) / wall
+    return {
+        "machine_cores": round(busy, 3),
+        "server_cores": round(server, 3),
+        "load_generator_cores": round(ours, 3),
+        "other_cores": round(max(0.0, busy - server - ours), 3),
+    }
+
+
+def wait_for_quiet(
+    max_wait_s: float, threshold_cores: float = 0.25, window_s: float = 0.5
+) -> tuple[bool, float, float]:
+    """Wait until the machine is nearly idle (between cells, so nothing of ours runs).
+
+    Returns (reached, seconds waited, last busy cores). Gives up after ``max_wait_s``: a busy
+    shared machine must not stall the run, but the cell then records the load it ran under.
+    """
+    start = time.monotonic()
+    busy = 0.0
+    while True:
+        b0, t0 = _machine()
+        time.sleep(window_s)  # the measurement window itself, not synchronisation
+        b1, t1 = _machine()
+        cores = os.cpu_count() or 1
+        busy = (b1 - b0) / ((t1 - t0) / cores) if t1 > t0 else 0.0
+        waited = time.monotonic() - start
+        if busy <= threshold_cores:
+            return True, waited, busy
+        if waited >= max_wait_s:
+            return False, waited, busy

@@ -1,0 +1,297 @@
+"""Markdown and JSON output for one harness run.
+
+The JSON file holds everything (commands, raw wrk output, every repeat); the markdown file is
+what people read: machine facts, one table per workload, and the ratio of each pounce entry to
+each peer (or of one variant to another, for the scaling and idle suites).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from harness.suites import Suite
+from harness.workloads import WORKLOADS
+
+__all__ = ["write_json", "write_markdown"]
+
+Cell = dict[str, Any]
+
+
+def _rps(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def _ratio(num: float | None, den: float | None) -> str:
+    if not num or not den:
+        return "—"
+    return f"{num / den:.2f}x"
+
+
+def _errors(res: dict[str, Any]) -> str:
+    parts = []
+    if res["non_2xx"]:
+        parts.append(f"{res['non_2xx']:,} non-2xx")
+    sock = res["errors_connect"] + res["errors_read"] + res["errors_write"] + res["errors_timeout"]
+    if sock:
+        parts.append(f"{sock:,} socket")
+    return ", ".join(parts) or "0"
+
+
+def _cpu(cell: Cell) -> str:
+    use = cell.get("cpu") or {}
+    if not use:
+        return "—"
+    return f"{use['server_cores']:.2f} / {use['other_cores']:.2f}"
+
+
+def _find(cells: Iterable[Cell], workload: str, server: str, variant: str) -> Cell | None:
+    for c in cells:
+        if (c["workload"], c["server"], c["variant"]) == (workload, server, variant):
+            return c
+    return None
+
+
+def _rps_of(cell: Cell | None) -> float | None:
+    if cell is None or cell["status"] != "ok":
+        return None
+    return float(cell["result"]["requests_per_s"])
+
+
+def _status_text(cell: Cell) -> str:
+    return {"skipped": "skipped", "n/a": "n/a", "failed": "FAILED"}.get(cell["status"], "")
+
+
+def _server_table(
+    suite: Suite, cells: list[Cell], run: dict[str, Any], workload: str, variant: str
+) -> list[str]:
+    specs = run["servers"]
+    pounces = [k for k in suite.servers if specs[k]["role"] == "pounce"]
+    head = ["server", "req/s", "p50", "p99", "errors", "CPU server / other", "check"]
+    head += [f"{p} ÷ this" for p in pounces]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in suite.servers:
+        cell = _find(cells, workload, key, variant)
+        if cell is None:
+            continue
+        label = f"**{key}**" if specs[key]["role"] == "pounce" else key
+        if cell["status"] != "ok":
+            row = [label, _status_text(cell), "", "", "", "", cell.get("reason", "")]
+            row += ["" for _ in pounces]
+        else:
+            res = cell["result"]
+            row = [
+                label,
+                _rps(res["requests_per_s"]),
+                _ms(res["p50_ms"]),
+                _ms(res["p99_ms"]),
+                _errors(res),
+                _cpu(cell),
+                cell["verify"]["detail"],
+            ]
+            for p in pounces:
+                pc = _find(cells, workload, p, variant)
+                row.append("" if p == key else _ratio(_rps_of(pc), res["requests_per_s"]))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _variant_table(
+    suite: Suite, cells: list[Cell], run: dict[str, Any], workload: str
+) -> list[str]:
+    first, last = suite.variants[0], suite.variants[-1]
+    head = ["server"]
+    for v in suite.variants:
+        head += [f"{v.label} req/s", f"{v.label} p99"]
+    head += [f"{last.key} ÷ {first.key}", "CPU other (max)"]
+    idle = any(v.idle_connections for v in suite.variants)
+    if idle:
+        head += ["idle open at start → end"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in suite.servers:
+        row = [f"**{key}**" if run["servers"][key]["role"] == "pounce" else key]
+        idle_text = ""
+        other = 0.0
+        any_cell = False
+        for v in suite.variants:
+            cell = _find(cells, workload, key, v.key)
+            if cell is None:
+                row += ["", ""]
+                continue
+            any_cell = True
+            if cell["status"] != "ok":
+                row += [_status_text(cell), cell.get("reason", "")[:80]]
+                continue
+            rps = _rps(cell["result"]["requests_per_s"])
+            errors = _errors(cell["result"])
+            if errors != "0":
+                rps += f" ({errors} errors)"
+            row += [rps, _ms(cell["result"]["p99_ms"])]
+            other = max(other, (cell.get("cpu") or {}).get("other_cores", 0.0))
+            if cell.get("idle"):
+                i = cell["idle"]
+                alive = i.get("alive_end")
+                idle_text = f"{i['opened']:,} → {'?' if alive is None else f'{alive:,}'}"
+        if not any_cell:
+            continue
+        row.append(
+            _ratio(
+                _rps_of(_find(cells, workload, key, last.key)),
+                _rps_of(_find(cells, workload, key, first.key)),
+            )
+        )
+        row.append(f"{other:.2f}")
+        if idle:
+            row.append(idle_text)
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _ratio_matrix(
+    suite: Suite, cells: list[Cell], run: dict[str, Any], workloads: list[str]
+) -> list[str]:
+    specs = run["servers"]
+    lines: list[str] = []
+    for variant in suite.variants:
+        for p in (k for k in suite.servers if specs[k]["role"] == "pounce"):
+            if not any(_rps_of(_find(cells, w, p, variant.key)) for w in workloads):
+                continue
+            title = f"### {p} ÷ peer (req/s; above 1.00x means {p} is faster)"
+            if len(suite.variants) > 1:
+                title += f" — {variant.label}"
+            lines += [
+                title,
+                "",
+                "| peer | " + " | ".join(workloads) + " |",
+                "|" + "---|" * (len(workloads) + 1),
+            ]
+            for peer in (k for k in suite.servers if specs[k]["role"] == "peer"):
+                row = [peer]
+                row += [
+                    _ratio(
+                        _rps_of(_find(cells, w, p, variant.key)),
+                        _rps_of(_find(cells, w, peer, variant.key)),
+                    )
+                    for w in workloads
+                ]
+                lines.append("| " + " | ".join(row) + " |")
+            lines.append("")
+    return lines
+
+
+def _loads(values: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in values)
+
+
+def _quiet_line(settings: dict[str, Any], cells: list[Cell]) -> str:
+    if not settings.get("wait_quiet_s"):
+        return "- Did not wait for the machine to be idle between cells (`--wait-quiet 0`)"
+    waited = [c["quiet_before"] for c in cells if "quiet_before" in c]
+    busy = sum(1 for q in waited if not q["reached"])
+    return (
+        f"- Before each cell, waited up to {settings['wait_quiet_s']:g}s for other work to drop "
+        f"below 0.25 cores; {busy} of {len(waited)} cells started on a busy machine anyway"
+    )
+
+
+def write_markdown(path: Path, suite: Suite, run: dict[str, Any]) -> None:
+    cells: list[Cell] = run["cells"]
+    m = run["machine"]
+    s = run["settings"]
+    workloads = [w for w in s["workloads"]]
+    out = [
+        f"# pounce benchmarks — `{suite.key}` suite{' (quick)' if s['quick'] else ''}",
+        "",
+        f"{suite.title}. {suite.description}",
+        "",
+        f"Command: `{s['command']}`",
+        "",
+        "## Machine and method",
+        "",
+        f"- Date: {m['date_utc']}",
+        f"- CPU: {m['cpu_model']} — {m['cpu_count']} cores, harness affinity {m['cpu_affinity']}",
+        f"- Kernel: {m['kernel']}",
+        f"- Load average (1/5/15 min) at start: {_loads(m['load_average_start'])}; "
+        f"at end: {_loads(m['load_average_end'])}",
+        f"- Harness: {m['harness_python']}; repo commit {m['repo_commit']}",
+        f"- Load generator: {m['wrk']}, `wrk -t{s['threads']} -c{s['connections']} "
+        f"-d{s['duration_s']:g}s --latency"
+        f"{f' --timeout {suite.wrk_timeout_s:g}s' if suite.wrk_timeout_s else ''}`, "
+        f"pinned to CPU {suite.wrk_cpus or 'none (unpinned)'}; "
+        f"warm-up {s['warmup_s']:g}s per cell; {s['repeat']} measured run(s) per cell "
+        f"(median by req/s)",
+        f"- Servers pinned with `taskset -c {suite.server_cpus}`; one worker unless the "
+        "variant says otherwise; each (server, workload) cell starts a fresh server",
+        _quiet_line(s, cells),
+        f"- nginx: {m['nginx']}",
+        "",
+        "| server | runs on | versions | command |",
+        "|---|---|---|---|",
+    ]
+    for key in suite.servers:
+        spec = run["servers"][key]
+        interp = spec.get("interpreter") or {}
+        if spec["role"] == "peer" and spec["python"] is None:
+            runs_on, versions = "C", m["nginx"]
+        elif "version" in interp:
+            build = "GIL" if interp["gil_enabled"] else "free-threaded"
+            runs_on = f"Python {interp['version']} ({build})"
+            versions = ", ".join(f"{k} {v}" for k, v in interp["packages"].items() if v)
+        else:
+            runs_on, versions = "—", ""
+        cmd = spec.get("example_command") or ""
+        status = "" if spec.get("available") else f" — **skipped: {spec.get('skip_reason')}**"
+        out.append(f"| {key}{status} | {runs_on} | {versions} | `{cmd}` |")
+    out += ["", "## Results", ""]
+    for w in workloads:
+        wl = WORKLOADS[w]
+        if suite.compare == "variants":
+            out += [f"### {w} — {wl.title}", ""]
+            out += _variant_table(suite, cells, run, w)
+            out.append("")
+        else:
+            for v in suite.variants:
+                title = f"### {w} — {wl.title}"
+                if len(suite.variants) > 1:
+                    title += f" — {v.label}"
+                out += [title, "", *_server_table(suite, cells, run, w, v.key), ""]
+    if suite.compare == "servers":
+        matrix = _ratio_matrix(suite, cells, run, workloads)
+        out += ["## Ratios", ""] + (
+            matrix
+            or ["No pounce entry produced numbers in this run (see the skipped servers above).", ""]
+        )
+    notes = run.get("notes", [])
+    if notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    out += [
+        "## Reading the numbers",
+        "",
+        "- **req/s**: completed responses per second over the measured run (wrk's count ÷ its "
+        "duration). Higher is better.",
+        "- **p50 / p99**: latency percentiles measured by wrk per request on a kept-alive "
+        f"connection, with {s['connections']} connections in flight, so they include queueing "
+        "time. Lower is better.",
+        "- **errors**: non-2xx responses and socket errors (connect/read/write/timeout) during "
+        "the measured run; a cell with errors is not a fair number.",
+        "- **CPU server / other**: cores used during the measured run by the server (all its "
+        "processes and threads; 1.00 = one core saturated) and by processes that are neither "
+        "the server nor wrk. Other load above ~0.10 means the cell was disturbed.",
+        "- **check**: one request made before measuring, checking status and exact body (and "
+        "content-encoding for the br workload).",
+        "- **A ÷ B**: A's req/s divided by B's; 1.25x means A served 25% more requests.",
+        "",
+    ]
+    path.write_text("\n".join(out), encoding="utf-8")
+
+
+def write_json(path: Path, run: dict[str, Any]) -> None:
+    path.write_text(json.dumps(run, indent=2, default=str) + "\n", encoding="utf-8")

@@ -1,0 +1,338 @@
+"""Who we benchmark: one ``ServerSpec`` per server configuration.
+
+Adding a server is one entry in ``build_registry``: a key, the interpreter it runs on, the
+packages whose versions the report should show, and a function from a ``Launch`` (port,
+workers, fixture paths) to the command line. The harness adds ``taskset`` itself.
+
+pounce entries are ordinary entries with ``role="pounce"``; the report computes the ratio of
+each pounce entry to every peer. Their interpreters are configurable (``--pounce-python``,
+``--pounce-gil-python``) and probed before the run: when ``python -m pounce --help`` does not
+work yet, the entry is skipped with the reason in the report.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.nginx import BROTLI_STATIC, ECHO, NGINX
+
+__all__ = [
+    "DEFAULT_POUNCE_GIL_PYTHON",
+    "DEFAULT_POUNCE_PYTHON",
+    "HOST",
+    "Launch",
+    "PounceSettings",
+    "ServerSpec",
+    "build_registry",
+    "probe",
+]
+
+HOST = "127.0.0.1"
+BENCH_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = BENCH_DIR.parent
+
+ASGI_APP = "apps.asgi_bench:app"
+RSGI_APP = "apps.rsgi_bench:app"
+SYNC_APP = "apps.sync_bench:app"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Launch:
+    """Everything a command builder may need for one server start."""
+
+    port: int
+    workers: int
+    static_root: Path | None
+    """Directory mounted at ``/static/`` (static suite only)."""
+    nginx_conf: Path | None
+    """Rendered nginx config (nginx only)."""
+    keep_alive_s: int | None = None
+    """Idle keep-alive timeout to configure, when the suite asks for one."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSpec:
+    key: str
+    label: str
+    role: str  # "pounce" or "peer"
+    python: Path | None
+    packages: tuple[str, ...]
+    command: Callable[[Launch], list[str]]
+    notes: str = ""
+    workloads: frozenset[str] | None = None
+    """Workload keys this entry can serve (``None``: all)."""
+    missing: dict[str, str] = field(default_factory=dict)
+    """Workload key -> why this entry cannot serve it on this machine (shown in the report)."""
+    stop_signal: signal.Signals = signal.SIGTERM
+
+    def serves(self, workload_key: str) -> bool:
+        if workload_key in self.missing:
+            return False
+        return self.workloads is None or workload_key in self.workloads
+
+
+DEFAULT_POUNCE_PYTHON = REPO_DIR / ".venv" / "bin" / "python"
+DEFAULT_POUNCE_GIL_PYTHON = REPO_DIR / ".venv-gil" / "bin" / "python"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PounceSettings:
+    python_ft: Path = DEFAULT_POUNCE_PYTHON
+    python_gil: Path = DEFAULT_POUNCE_GIL_PYTHON
+    extra_args: tuple[str, ...] = ()
+    static_flag: tuple[str, ...] = ("--static-mount", "/static={root}", "--precompress")
+    """How pounce mounts the static fixtures; ``{root}`` is replaced by the directory."""
+
+
+def _pounce(
+    python: Path, app: str, mode: str | None, settings: PounceSettings, static: bool = False
+) -> Callable[[Launch], list[str]]:
+    def build(launch: Launch) -> list[str]:
+        argv = [str(python), "-m", "pounce", app, "--host", HOST, "--port", str(launch.port)]
+        argv += ["--workers", str(launch.workers), "--log-level", "warning"]
+        if mode is not None:
+            argv += ["--worker-mode", mode]
+        if launch.keep_alive_s is not None:
+            argv += ["--keep-alive-timeout", str(launch.keep_alive_s)]
+        if static:
+            assert launch.static_root is not None
+            argv += [a.replace("{root}", str(launch.static_root)) for a in settings.static_flag]
+        return argv + list(settings.extra_args)
+
+    return build
+
+
+def _uvicorn(python: Path, *extra: str) -> Callable[[Launch], list[str]]:
+    def build(launch: Launch) -> list[str]:
+        return [
+            str(python),
+            "-m",
+            "uvicorn",
+            ASGI_APP,
+            "--host",
+            HOST,
+            "--port",
+            str(launch.port),
+            "--workers",
+            str(launch.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            *extra,
+            *(
+                ()
+                if launch.keep_alive_s is None
+                else ("--timeout-keep-alive", str(launch.keep_alive_s))
+            ),
+        ]
+
+    return build
+
+
+def _granian(python: Path, interface: str, static: bool = False) -> Callable[[Launch], list[str]]:
+    """granian has no idle timeout for HTTP/1 keep-alive, so ``keep_alive_s`` needs no flag."""
+    app = RSGI_APP if interface == "rsgi" else ASGI_APP
+
+    def build(launch: Launch) -> list[str]:
+        argv = [
+            str(python),
+            "-m",
+            "granian",
+            "--interface",
+            interface,
+            "--host",
+            HOST,
+            "--port",
+            str(launch.port),
+            "--workers",
+            str(launch.workers),
+            "--http",
+            "1",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+        if static:
+            assert launch.static_root is not None
+            argv += [
+                "--static-path-route",
+                "/static",
+                "--static-path-mount",
+                str(launch.static_root),
+            ]
+        return [*argv, app]
+
+    return build
+
+
+def _hypercorn(python: Path) -> Callable[[Launch], list[str]]:
+    def build(launch: Launch) -> list[str]:
+        return [
+            str(python),
+            "-m",
+            "hypercorn",
+            ASGI_APP,
+            "--bind",
+            f"{HOST}:{launch.port}",
+            "--workers",
+            str(launch.workers),
+            "--log-level",
+            "warning",
+            *(() if launch.keep_alive_s is None else ("--keep-alive", str(launch.keep_alive_s))),
+        ]
+
+    return build
+
+
+def _nginx(launch: Launch) -> list[str]:
+    assert launch.nginx_conf is not None
+    prefix = launch.nginx_conf.parent
+    return [NGINX, "-p", str(prefix), "-c", str(launch.nginx_conf), "-g", "daemon off;"]
+
+
+def build_registry(pounce: PounceSettings) -> dict[str, ServerSpec]:
+    """All known server configurations, keyed by name. Suites pick from these."""
+    v314 = BENCH_DIR / ".venv-314" / "bin" / "python"
+    v314t = BENCH_DIR / ".venv-314t" / "bin" / "python"
+    nginx_missing = {} if ECHO.exists() else {"echo": f"{ECHO.name} not installed"}
+    if not BROTLI_STATIC.exists():
+        nginx_missing["css200k-br"] = f"{BROTLI_STATIC.name} not installed (setup.sh adds it)"
+    specs = [
+        ServerSpec(
+            key="pounce",
+            label="pounce (3.14t, threads, async worker)",
+            role="pounce",
+            python=pounce.python_ft,
+            packages=("bengal-pounce", "uvloop"),
+            command=_pounce(pounce.python_ft, ASGI_APP, "async", pounce),
+            workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="pounce-gil",
+            label="pounce (3.14 GIL, processes, async worker)",
+            role="pounce",
+            python=pounce.python_gil,
+            packages=("bengal-pounce", "uvloop"),
+            command=_pounce(pounce.python_gil, ASGI_APP, "async", pounce),
+            workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="pounce-sync",
+            label="pounce (3.14t, sync worker, SyncApp)",
+            role="pounce",
+            python=pounce.python_ft,
+            packages=("bengal-pounce",),
+            command=_pounce(pounce.python_ft, SYNC_APP, "sync", pounce),
+            workloads=frozenset({"hello", "json", "10k", "echo"}),
+        ),
+        ServerSpec(
+            key="pounce-static",
+            label="pounce --static-mount --precompress (3.14t)",
+            role="pounce",
+            python=pounce.python_ft,
+            packages=("bengal-pounce",),
+            command=_pounce(pounce.python_ft, ASGI_APP, None, pounce, static=True),
+            workloads=frozenset({"html10k", "css200k-br", "file5m"}),
+        ),
+        ServerSpec(
+            key="uvicorn-httptools",
+            label="uvicorn + httptools + uvloop (3.14)",
+            role="peer",
+            python=v314,
+            packages=("uvicorn", "httptools", "uvloop"),
+            command=_uvicorn(v314, "--loop", "uvloop", "--http", "httptools"),
+            notes="uvicorn's fastest configuration; needs the GIL build (no cp314t httptools)",
+            workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="uvicorn-h11",
+            label="uvicorn + h11 + asyncio (3.14t)",
+            role="peer",
+            python=v314t,
+            packages=("uvicorn", "h11"),
+            command=_uvicorn(v314t, "--loop", "asyncio", "--http", "h11"),
+            workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="granian-asgi",
+            label="granian ASGI (3.14t)",
+            role="peer",
+            python=v314t,
+            packages=("granian",),
+            command=_granian(v314t, "asgi"),
+            workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="granian-rsgi",
+            label="granian RSGI (3.14t)",
+            role="peer",
+            python=v314t,
+            packages=("granian",),
+            command=_granian(v314t, "rsgi"),
+            notes="granian's native interface; apps/rsgi_bench.py serves the same bytes",
+            workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="granian-static",
+            label="granian --static-path-mount (3.14t)",
+            role="peer",
+            python=v314t,
+            packages=("granian",),
+            command=_granian(v314t, "rsgi", static=True),
+            workloads=frozenset({"html10k", "css200k-br", "file5m"}),
+        ),
+        ServerSpec(
+            key="hypercorn",
+            label="hypercorn (3.14t, asyncio)",
+            role="peer",
+            python=v314t,
+            packages=("hypercorn", "h11"),
+            command=_hypercorn(v314t),
+            workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="nginx",
+            label="nginx (worker_processes 1)",
+            role="peer",
+            python=None,
+            packages=(),
+            command=_nginx,
+            notes="C ceiling: fixed bodies from memory, files via sendfile",
+            stop_signal=signal.SIGQUIT,  # nginx's graceful stop
+            workloads=frozenset(
+                {"hello", "json", "10k", "echo", "html10k", "css200k-br", "file5m"}
+            ),
+            missing=nginx_missing,
+        ),
+    ]
+    return {s.key: s for s in specs}
+
+
+def probe(spec: ServerSpec, timeout_s: float = 30.0) -> str | None:
+    """Return why ``spec`` cannot run here, or ``None`` when it can."""
+    if spec.python is None:
+        return None if Path(NGINX).exists() else f"{NGINX} not found"
+    if not spec.python.exists():
+        hint = "run benchmarks/setup.sh" if spec.role == "peer" else "create the repo venv"
+        return f"{spec.python} does not exist ({hint})"
+    if spec.role != "pounce":
+        # The peers' distribution names are also their module names.
+        check = [str(spec.python), "-c", "import " + ", ".join(spec.packages)]
+    else:
+        # `-m pounce --help` proves the CLI entry point exists, not just the package.
+        check = [str(spec.python), "-m", "pounce", "--help"]
+    try:
+        proc = subprocess.run(
+            check, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=BENCH_DIR
+        )
+    except subprocess.TimeoutExpired:
+        return f"`{' '.join(check)}` did not finish within {timeout_s:.0f}s"
+    if proc.returncode != 0:
+        last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
+        return f"`{' '.join(check[1:])}` failed: {last[0]}"
+    return None

@@ -1,0 +1,167 @@
+"""Suites as data: which servers meet which workloads, under which variants.
+
+A suite either compares servers (the ratio of each pounce entry to each peer) or compares
+variants of the same server (2 workers vs 1, 1,000 idle connections vs none). New suites are
+new entries here; ``run.py`` has no per-suite code beyond reading these fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SUITES", "Suite", "Variant"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Variant:
+    """One way to run every (server, workload) cell of a suite."""
+
+    key: str = "default"
+    label: str = ""
+    workers: int = 1
+    idle_connections: int = 0
+    keep_alive_s: int | None = None
+    """Idle keep-alive timeout to configure on every server (``None``: each server's default)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suite:
+    key: str
+    title: str
+    description: str
+    servers: tuple[str, ...]
+    workloads: tuple[str, ...]
+    variants: tuple[Variant, ...] = (Variant(),)
+    compare: str = "servers"
+    """``servers``: pounce ÷ each peer, per variant. ``variants``: last variant ÷ first."""
+    server_cpus: str = "0"
+    """taskset CPU list for the server (all its processes and threads)."""
+    wrk_cpus: str | None = "1"
+    """taskset CPU list for wrk; ``None`` leaves wrk unpinned."""
+    connections: int = 64
+    wrk_timeout_s: float | None = None
+    """wrk's per-request timeout (``None``: wrk's default, 2 s)."""
+    static: bool = False
+    """Build the static fixtures and mount them at ``/static/``."""
+
+
+SUITES: dict[str, Suite] = {
+    s.key: s
+    for s in (
+        Suite(
+            key="asgi",
+            title="ASGI servers, one worker on one core",
+            description=(
+                "The same raw ASGI app (apps/asgi_bench.py) under each ASGI server; granian "
+                "RSGI runs its RSGI twin (apps/rsgi_bench.py); nginx answers the same bytes "
+                "as the C ceiling."
+            ),
+            servers=(
+                "pounce",
+                "pounce-gil",
+                "uvicorn-httptools",
+                "uvicorn-h11",
+                "granian-asgi",
+                "granian-rsgi",
+                "hypercorn",
+                "nginx",
+            ),
+            workloads=("hello", "json", "10k", "echo"),
+        ),
+        Suite(
+            key="sync",
+            title="pounce's fused SyncApp path against the fastest peers",
+            description=(
+                "pounce --worker-mode sync with apps/sync_bench.py (handle_sync answers from a "
+                "prebuilt RawResponse) against granian RSGI/ASGI, uvicorn's best setup and nginx."
+            ),
+            servers=(
+                "pounce-sync",
+                "pounce",
+                "granian-rsgi",
+                "granian-asgi",
+                "uvicorn-httptools",
+                "nginx",
+            ),
+            workloads=("hello", "json", "10k"),
+        ),
+        Suite(
+            key="static",
+            title="Static files",
+            description=(
+                "10 KiB HTML, 200 KiB CSS asked for with Accept-Encoding: br (a precompressed "
+                ".br sidecar exists next to it) and a 5 MiB file, all under /static/. pounce's "
+                "static mount against nginx (sendfile, brotli_static) and granian's static mount."
+            ),
+            servers=("pounce-static", "nginx", "granian-static"),
+            workloads=("html10k", "css200k-br", "file5m"),
+            static=True,
+        ),
+        Suite(
+            key="scaling",
+            title="CPU-bound scaling: 1 worker vs 2 workers",
+            description=(
+                "Every request burns ~2 ms of pure-Python CPU (apps/payloads.py burn_cpu), so "
+                "one worker tops out near 400-500 req/s. With 2 workers a server that really runs "
+                "Python in parallel approaches 2x. The machine has 2 cores, so the server is "
+                "pinned to both (0-1) in both variants and wrk runs unpinned: at ~1,000 req/s "
+                "wrk needs only a few percent of a core, which is the compromise."
+            ),
+            servers=(
+                "pounce",
+                "pounce-gil",
+                "uvicorn-httptools",
+                "uvicorn-h11",
+                "granian-asgi",
+                "granian-rsgi",
+                "hypercorn",
+            ),
+            workloads=("cpu",),
+            variants=(
+                Variant(key="w1", label="1 worker", workers=1),
+                Variant(key="w2", label="2 workers", workers=2),
+            ),
+            compare="variants",
+            server_cpus="0,1",
+            wrk_cpus=None,
+            # 16 connections keep 2 workers saturated (8 queued requests each) without
+            # turning p99 into a measure of queue length; a 2 s timeout would count slow
+            # but correct answers as errors.
+            connections=16,
+            wrk_timeout_s=10.0,
+        ),
+        Suite(
+            key="idle",
+            title="1,000 idle keep-alive connections next to 64 busy ones",
+            description=(
+                "The hello workload twice per server: alone, then while harness/idle_conns.py "
+                "holds 1,000 idle keep-alive connections (each has made one request). The "
+                "ratio is the throughput kept; a server whose idle connections cost it nothing "
+                "scores 1.0. The idle count still open at the end is reported, since servers "
+                "with a keep-alive timeout shorter than the run close some of them."
+            ),
+            servers=(
+                "pounce",
+                "pounce-sync",
+                "uvicorn-httptools",
+                "granian-asgi",
+                "granian-rsgi",
+                "hypercorn",
+                "nginx",
+            ),
+            workloads=("hello",),
+            # Every server gets a 120 s keep-alive timeout in both variants, so the idle
+            # connections outlive the run (defaults are 5 s for pounce and uvicorn).
+            variants=(
+                Variant(key="busy", label="64 busy", keep_alive_s=120),
+                Variant(
+                    key="idle1000",
+                    label="64 busy + 1000 idle",
+                    idle_connections=1000,
+                    keep_alive_s=120,
+                ),
+            ),
+            compare="variants",
+        ),
+    )
+}

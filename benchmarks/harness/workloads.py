@@ -1,0 +1,131 @@
+"""Workloads: one HTTP request shape each, with the check that a server answers it correctly.
+
+A number from a server that answers 404 quickly is not a result, so before measuring, the
+harness makes one real request and checks the status and body (``verify``). The wrk side of a
+workload is a Lua snippet (method, body, headers) that the harness combines with its JSON
+reporter in ``wrk.render_script``.
+"""
+
+from __future__ import annotations
+
+import http.client
+from dataclasses import dataclass, field
+
+from apps.payloads import HELLO, JSON_1K, TEXT_10K
+
+__all__ = ["WORKLOADS", "Verdict", "Workload", "verify"]
+
+ECHO_BODY = bytes(range(256)) * 40  # 10 KiB, every byte value, so a mangled echo shows
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    key: str
+    title: str
+    path: str
+    method: str = "GET"
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    expect_body: bytes | None = None
+    """Exact body a correct server returns (``None``: only the status is checked)."""
+    expect_encoding: str | None = None
+    """``content-encoding`` a server should use; a mismatch is reported, not fatal."""
+    lua: str = ""
+    """Extra wrk Lua run before the reporter (sets ``wrk.method`` / ``wrk.body`` ...)."""
+    tags: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    detail: str
+    status: int
+    body_bytes: int
+    content_encoding: str
+
+
+def _post_lua(body_len: int) -> str:
+    # Same bytes as ECHO_BODY, built in Lua so the script stays small.
+    return (
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+        "local parts = {}\n"
+        f"for i = 0, {body_len - 1} do parts[#parts + 1] = string.char(i % 256) end\n"
+        "wrk.body = table.concat(parts)\n"
+    )
+
+
+def _static(
+    key: str,
+    title: str,
+    path: str,
+    headers: tuple[tuple[str, str], ...] = (),
+    encoding: str | None = None,
+) -> Workload:
+    return Workload(
+        key=key,
+        title=title,
+        path=path,
+        headers=headers,
+        expect_encoding=encoding,
+        tags=frozenset({"static"}),
+    )
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.key: w
+    for w in (
+        Workload(key="hello", title="GET / — 13 B text/plain", path="/", expect_body=HELLO),
+        Workload(key="json", title="GET /json — 1 KiB JSON", path="/json", expect_body=JSON_1K),
+        Workload(key="10k", title="GET /10k — 10 KiB text", path="/10k", expect_body=TEXT_10K),
+        Workload(
+            key="echo",
+            title="POST /echo — 10 KiB body echoed back",
+            path="/echo",
+            method="POST",
+            body=ECHO_BODY,
+            headers=(("Content-Type", "application/octet-stream"),),
+            expect_body=ECHO_BODY,
+            lua=_post_lua(len(ECHO_BODY)),
+        ),
+        Workload(key="cpu", title="GET /cpu — ~2 ms pure-Python CPU per request", path="/cpu"),
+        _static("html10k", "GET /static/index.html — 10 KiB HTML", "/static/index.html"),
+        _static(
+            "css200k-br",
+            "GET /static/style.css, Accept-Encoding: br — 200 KiB CSS, precompressed .br sidecar",
+            "/static/style.css",
+            headers=(("Accept-Encoding", "br"),),
+            encoding="br",
+        ),
+        _static("file5m", "GET /static/big.bin — 5 MiB file", "/static/big.bin"),
+    )
+}
+
+
+def verify(workload: Workload, host: str, port: int, timeout_s: float = 10.0) -> Verdict:
+    """Make the workload's request once and say whether the answer is the right one."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        headers = dict(workload.headers)
+        conn.request(workload.method, workload.path, body=workload.body or None, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        encoding = resp.getheader("content-encoding", "") or ""
+    finally:
+        conn.close()
+    problems: list[str] = []
+    if resp.status != 200:
+        problems.append(f"status {resp.status}")
+    if workload.expect_body is not None and body != workload.expect_body:
+        problems.append(f"body differs ({len(body)} B, expected {len(workload.expect_body)} B)")
+    detail = "; ".join(problems) or "ok"
+    if workload.expect_encoding is not None and encoding != workload.expect_encoding:
+        detail += f" (served content-encoding {encoding or 'identity'!r}, "
+        detail += f"not {workload.expect_encoding!r})"
+    return Verdict(
+        ok=not problems,
+        detail=detail,
+        status=resp.status,
+        body_bytes=len(body),
+        content_encoding=encoding or "identity",
+    )

@@ -1,0 +1,550 @@
+#!/usr/bin/env python3.14t
+"""Run a benchmark suite: pounce and its peers side by side, one run, one report.
+
+    python3.14t benchmarks/run.py --suite asgi            # ~10 s per cell
+    python3.14t benchmarks/run.py --suite asgi --quick    # ~3 s per cell, smoke check
+    python3.14t benchmarks/run.py --list                  # suites, servers, availability
+
+For every (workload, server, variant) cell: start a fresh server pinned with taskset, wait
+until its port answers, check one response, warm up, run wrk pinned to the other core, stop
+the server cleanly. Then write ``results/<stamp>-<suite>.md`` (tables) and ``.json`` (raw).
+Stdlib only: run it with any python3.14 / 3.14t; peers come from ``benchmarks/setup.sh``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import selectors
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from harness import cpu, fixtures, machine, nginx, report  # noqa: E402
+from harness.process import ServerStartError, free_port, start_server  # noqa: E402
+from harness.servers import (  # noqa: E402
+    DEFAULT_POUNCE_GIL_PYTHON,
+    DEFAULT_POUNCE_PYTHON,
+    HOST,
+    REPO_DIR,
+    Launch,
+    PounceSettings,
+    ServerSpec,
+    build_registry,
+    probe,
+)
+from harness.suites import SUITES, Suite, Variant  # noqa: E402
+from harness.workloads import WORKLOADS, Workload, verify  # noqa: E402
+from harness.wrk import WrkError, WrkResult, command, render_script, run_wrk  # noqa: E402
+
+DEFAULT_DURATION_S = 10.0
+QUICK_DURATION_S = 3.0
+WRK_THREADS = 1
+# Per-cell overhead beyond warm-up and measurement (start, check, stop), for the estimate.
+CELL_OVERHEAD_S = 2.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContext:
+    suite: Suite
+    tmp: Path
+    duration_s: float
+    warmup_s: float
+    repeat: int
+    connections: int
+    static_root: Path | None
+    quiet_wait_s: float
+    available: dict[str, str | None]  # server key -> skip reason (None: available)
+    env: dict[str, str]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--suite", default="asgi", choices=sorted(SUITES))
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_DURATION_S:g}s cells, 1s warm-up")
+    p.add_argument(
+        "--duration",
+        type=float,
+        help=f"seconds per measured run (default "
+        f"{DEFAULT_DURATION_S:g}, {QUICK_DURATION_S:g} with --quick)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        help="seconds of warm-up per cell (default: 20%% of the duration, 1-3 s)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measured runs per cell; the median by req/s is reported (default 1)",
+    )
+    p.add_argument("--connections", type=int, help="wrk connections (default: the suite's, 64)")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="before each cell, wait up to this long for the machine to be idle "
+        "(other work below 0.25 cores); 0 disables (default 15)",
+    )
+    p.add_argument("--servers", help="comma-separated subset of the suite's servers")
+    p.add_argument("--workloads", help="comma-separated subset of the suite's workloads")
+    p.add_argument("--idle-connections", type=int, help="idle suite: how many idle connections")
+    p.add_argument(
+        "--pounce-python",
+        type=Path,
+        default=DEFAULT_POUNCE_PYTHON,
+        help="free-threaded interpreter with pounce installed (default: repo .venv)",
+    )
+    p.add_argument(
+        "--pounce-gil-python",
+        type=Path,
+        default=DEFAULT_POUNCE_GIL_PYTHON,
+        help="GIL interpreter with pounce installed (default: repo .venv-gil)",
+    )
+    p.add_argument(
+        "--pounce-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for every pounce command (repeatable)",
+    )
+    p.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="output directory")
+    p.add_argument("--list", action="store_true", help="list suites and servers, then exit")
+    return p.parse_args(argv)
+
+
+def raise_fd_limit() -> None:
+    """Servers inherit our limit; the idle suite needs >1,000 sockets on each side."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONHOME"}}
+    env["PYTHONPATH"] = str(BENCH_DIR)  # `apps.*` for every Python server
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def median(results: list[WrkResult]) -> WrkResult:
+    ordered = sorted(results, key=lambda r: r.requests_per_s)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def read_line(proc: subprocess.Popen[str], deadline_s: float) -> str:
+    """One line from ``proc.stdout`` or ``""`` when the deadline passes first."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout=deadline_s):
+            return ""
+    return proc.stdout.readline().strip()
+
+
+def verify_with_retry(workload: Workload, port: int, deadline_s: float = 20.0) -> Any:
+    """The port accepts; give the app a moment to answer (granian workers start after bind)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return verify(workload, HOST, port)
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise ServerStartError(f"check request failed: {exc}") from exc
+        time.sleep(0.1)  # poll interval of a deadline loop
+
+
+def _finish(cell: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Complete ``cell`` in place (the caller's ``finally`` still adds how the server stopped)."""
+    cell.update(fields)
+    return cell
+
+
+def run_cell(
+    ctx: RunContext, index: int, spec: ServerSpec, workload: Workload, variant: Variant
+) -> dict[str, Any]:
+    cell: dict[str, Any] = {"workload": workload.key, "server": spec.key, "variant": variant.key}
+    skip = ctx.available[spec.key]
+    if skip is not None:
+        return _finish(cell, {"status": "skipped", "reason": skip})
+    if not spec.serves(workload.key):
+        return _finish(
+            cell, {"status": "n/a", "reason": spec.missing.get(workload.key, "not served")}
+        )
+    if ctx.quiet_wait_s > 0:
+        reached, waited, busy = cpu.wait_for_quiet(ctx.quiet_wait_s)
+        cell["quiet_before"] = {
+            "reached": reached,
+            "waited_s": round(waited, 1),
+            "busy_cores": round(busy, 2),
+        }
+    port = free_port(HOST)
+    conf = None
+    if spec.python is None:
+        setup = nginx.write_prefix(
+            ctx.tmp / f"nginx-{index}",
+            port=port,
+            static_root=ctx.static_root,
+            workers=variant.workers,
+            keep_alive_s=variant.keep_alive_s,
+        )
+        conf = setup.conf
+    launch = Launch(
+        port=port,
+        workers=variant.workers,
+        static_root=ctx.static_root,
+        nginx_conf=conf,
+        keep_alive_s=variant.keep_alive_s,
+    )
+    argv = spec.command(launch)
+    cell["command"] = shlex.join(["taskset", "-c", ctx.suite.server_cpus, *argv])
+    cell["load_average"] = machine.load_average()
+    log_path = ctx.tmp / f"{index:03d}-{spec.key}-{workload.key}-{variant.key}.log"
+    try:
+        server = start_server(
+            argv,
+            cpus=ctx.suite.server_cpus,
+            cwd=BENCH_DIR,
+            env=ctx.env,
+            log_path=log_path,
+            host=HOST,
+            port=port,
+            stop_signal=spec.stop_signal,
+        )
+    except ServerStartError as exc:
+        return _finish(
+            cell,
+            {
+                "status": "failed",
+                "reason": f"did not start: {exc}".splitlines()[0],
+                "server_log": str(exc),
+            },
+        )
+    idle_proc: subprocess.Popen[str] | None = None
+    try:
+        try:
+            verdict = verify_with_retry(workload, port)
+        except ServerStartError as exc:
+            return _finish(
+                cell, {"status": "failed", "reason": str(exc), "server_log": server.log_tail()}
+            )
+        cell["verify"] = {
+            "ok": verdict.ok,
+            "detail": verdict.detail,
+            "status": verdict.status,
+            "body_bytes": verdict.body_bytes,
+            "content_encoding": verdict.content_encoding,
+        }
+        if not verdict.ok:
+            return _finish(cell, {"status": "failed", "reason": f"wrong answer: {verdict.detail}"})
+        if variant.idle_connections:
+            idle_proc = subprocess.Popen(
+                ([] if ctx.suite.wrk_cpus is None else ["taskset", "-c", ctx.suite.wrk_cpus])
+                + [
+                    sys.executable,
+                    str(BENCH_DIR / "harness" / "idle_conns.py"),
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(port),
+                    "-n",
+                    str(variant.idle_connections),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            line = read_line(idle_proc, 60.0)
+            if not line.startswith("ready "):
+                return _finish(
+                    cell, {"status": "failed", "reason": f"idle helper: {line or 'no answer'}"}
+                )
+            opened, failed = map(int, line.split()[1:3])
+            cell["idle"] = {
+                "requested": variant.idle_connections,
+                "opened": opened,
+                "failed": failed,
+            }
+        script = render_script(workload, ctx.tmp / f"{index:03d}.lua")
+        url = f"http://{HOST}:{port}{workload.path}"
+
+        def wrk_argv(seconds: float) -> list[str]:
+            return command(
+                url,
+                duration_s=seconds,
+                connections=ctx.connections,
+                threads=WRK_THREADS,
+                script=script,
+                headers=workload.headers,
+                cpus=ctx.suite.wrk_cpus,
+                timeout_s=ctx.suite.wrk_timeout_s,
+            )
+
+        cell["wrk_command"] = shlex.join(wrk_argv(ctx.duration_s))
+        try:
+            if ctx.warmup_s > 0:
+                run_wrk(wrk_argv(ctx.warmup_s), ctx.warmup_s)
+            runs = []
+            usage = []
+            for _ in range(ctx.repeat):
+                before = cpu.sample(server.proc.pid)
+                runs.append(run_wrk(wrk_argv(ctx.duration_s), ctx.duration_s))
+                usage.append(cpu.usage_between(before, cpu.sample(server.proc.pid)))
+        except WrkError as exc:
+            return _finish(
+                cell,
+                {
+                    "status": "failed",
+                    "reason": str(exc).splitlines()[0],
+                    "server_log": server.log_tail(),
+                },
+            )
+        if server.proc.poll() is not None:
+            return _finish(
+                cell,
+                {
+                    "status": "failed",
+                    "reason": f"server exited with {server.proc.returncode} during the run",
+                    "server_log": server.log_tail(),
+                },
+            )
+        best = median([r for r, _ in runs])
+        best_index = [r for r, _ in runs].index(best)
+        cell |= {
+            "status": "ok",
+            "result": best.as_dict(),
+            "cpu": usage[best_index],
+            "cpu_runs": usage,
+            "runs": [r.as_dict() for r, _ in runs],
+            "wrk_output": [o for _, o in runs],
+        }
+        if idle_proc is not None:
+            assert idle_proc.stdin is not None
+            idle_proc.stdin.write("\n")
+            idle_proc.stdin.flush()
+            line = read_line(idle_proc, 60.0)
+            if line.startswith("alive "):
+                cell["idle"]["alive_end"] = int(line.split()[1])
+        return cell
+    finally:
+        if idle_proc is not None:
+            if idle_proc.poll() is None:
+                idle_proc.terminate()
+            idle_proc.wait(timeout=10)
+        cell["stop"] = server.stop()
+
+
+def describe(cell: dict[str, Any]) -> str:
+    if cell["status"] != "ok":
+        return f"{cell['status']}: {cell.get('reason', '')}"[:160]
+    r = cell["result"]
+    text = (
+        f"{r['requests_per_s']:>10,.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+    )
+    if use := cell.get("cpu"):
+        text += f"  cpu srv {use['server_cores']:.2f} other {use['other_cores']:.2f}"
+    if (
+        r["non_2xx"]
+        or r["errors_connect"] + r["errors_read"] + r["errors_write"] + r["errors_timeout"]
+    ):
+        text += "  (errors!)"
+    if cell.get("stop") not in (None, "clean"):
+        text += f"  stop: {cell['stop']}"
+    return text
+
+
+def list_everything(registry: dict[str, ServerSpec]) -> None:
+    for suite in SUITES.values():
+        print(f"{suite.key:8} {suite.title}")
+        print(f"         servers:   {', '.join(suite.servers)}")
+        print(f"         workloads: {', '.join(suite.workloads)}")
+    print()
+    for spec in registry.values():
+        reason = probe(spec)
+        print(f"{spec.key:18} {'ok' if reason is None else 'SKIP: ' + reason}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    pounce_settings = PounceSettings(
+        python_ft=args.pounce_python,
+        python_gil=args.pounce_gil_python,
+        extra_args=tuple(args.pounce_arg),
+    )
+    registry = build_registry(pounce_settings)
+    if args.list:
+        list_everything(registry)
+        return 0
+    suite = SUITES[args.suite]
+    if args.idle_connections is not None:
+        suite_variants = tuple(
+            Variant(
+                key=v.key,
+                label=v.label.replace("1000", str(args.idle_connections)),
+                workers=v.workers,
+                idle_connections=args.idle_connections,
+            )
+            if v.idle_connections
+            else v
+            for v in suite.variants
+        )
+        suite = Suite(
+            **{
+                **{f: getattr(suite, f) for f in suite.__dataclass_fields__},
+                "variants": suite_variants,
+            }
+        )
+    servers = list(suite.servers)
+    if args.servers:
+        wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in registry]
+        if unknown:
+            log(f"unknown server(s): {', '.join(unknown)}; known: {', '.join(registry)}")
+            return 2
+        servers = wanted
+    workloads = list(suite.workloads)
+    if args.workloads:
+        workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+        unknown = [w for w in workloads if w not in WORKLOADS]
+        if unknown:
+            log(f"unknown workload(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+            return 2
+    suite = Suite(
+        **{
+            **{f: getattr(suite, f) for f in suite.__dataclass_fields__},
+            "servers": tuple(servers),
+            "workloads": tuple(workloads),
+        }
+    )
+    duration = args.duration or (QUICK_DURATION_S if args.quick else DEFAULT_DURATION_S)
+    warmup = args.warmup if args.warmup is not None else min(3.0, max(1.0, duration * 0.2))
+    raise_fd_limit()
+
+    run: dict[str, Any] = {
+        "suite": suite.key,
+        "settings": {
+            "command": shlex.join(["python3.14t", "benchmarks/run.py", *(argv or sys.argv[1:])]),
+            "quick": args.quick,
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "repeat": args.repeat,
+            "threads": WRK_THREADS,
+            "wait_quiet_s": args.wait_quiet,
+            "connections": args.connections or suite.connections,
+            "workloads": workloads,
+            "server_cpus": suite.server_cpus,
+            "wrk_cpus": suite.wrk_cpus,
+            "variants": [v.key for v in suite.variants],
+        },
+        "machine": machine.machine_info(REPO_DIR),
+        "servers": {},
+        "notes": [],
+        "cells": [],
+    }
+    available: dict[str, str | None] = {}
+    for key in servers:
+        spec = registry[key]
+        reason = probe(spec)
+        available[key] = reason
+        info: dict[str, Any] = {
+            "label": spec.label,
+            "role": spec.role,
+            "python": str(spec.python) if spec.python else None,
+            "available": reason is None,
+            "skip_reason": reason,
+            "notes": spec.notes,
+        }
+        if spec.python is not None and spec.python.exists():
+            info["interpreter"] = machine.interpreter_info(spec.python, spec.packages)
+        run["servers"][key] = info
+        if reason is not None:
+            run["notes"].append(f"{key} skipped: {reason}")
+            log(f"skip {key}: {reason}")
+
+    with tempfile.TemporaryDirectory(prefix="pounce-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        tmp.chmod(0o755)  # nginx workers read the static fixtures from here
+        static_root = None
+        if suite.static:
+            static_root, note = fixtures.make_static_root(
+                tmp / "static", BENCH_DIR / ".venv-314t" / "bin" / "python"
+            )
+            run["notes"].append(f"static fixtures: {note}")
+        ctx = RunContext(
+            suite=suite,
+            tmp=tmp,
+            duration_s=duration,
+            warmup_s=warmup,
+            repeat=args.repeat,
+            connections=args.connections or suite.connections,
+            static_root=static_root,
+            quiet_wait_s=args.wait_quiet,
+            available=available,
+            env=server_env(),
+        )
+        plan = [
+            (WORKLOADS[w], registry[s], v)
+            for w in workloads
+            for s in servers
+            for v in suite.variants
+        ]
+        live = sum(1 for w, s, _ in plan if available[s.key] is None and s.serves(w.key))
+        per_cell = warmup + args.repeat * duration + CELL_OVERHEAD_S
+        log(f"suite {suite.key}: {live} cells to measure (~{live * per_cell / 60:.1f} min)")
+        started = time.monotonic()
+        try:
+            for index, (workload, spec, variant) in enumerate(plan, 1):
+                cell = run_cell(ctx, index, spec, workload, variant)
+                run["cells"].append(cell)
+                if "command" in cell and "example_command" not in run["servers"][spec.key]:
+                    run["servers"][spec.key]["example_command"] = cell["command"]
+                if cell["status"] in ("ok", "failed"):
+                    where = f"{workload.key} x {spec.key}"
+                    if len(suite.variants) > 1:
+                        where += f" [{variant.label}]"
+                    log(f"[{index}/{len(plan)}] {where:42} {describe(cell)}")
+                if cell.get("stop") not in (None, "clean"):
+                    run["notes"].append(f"{spec.key} / {workload.key}: stop {cell['stop']}")
+                if cell["status"] == "failed":
+                    run["notes"].append(
+                        f"{spec.key} / {workload.key} / {variant.key} failed: "
+                        f"{cell.get('reason', '')}"
+                    )
+        except KeyboardInterrupt:
+            log("interrupted; writing what was measured")
+            run["notes"].append("interrupted before the end of the run")
+        run["elapsed_s"] = round(time.monotonic() - started, 1)
+    run["machine"]["load_average_end"] = machine.load_average()
+    if run["machine"]["load_average_start"][0] > 0.5:
+        run["notes"].append(
+            f"the 1-minute load average was {run['machine']['load_average_start'][0]:.2f} at the "
+            "start: other work was running on this 2-core machine, so numbers may be low/noisy"
+        )
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = args.out / f"{stamp}-{suite.key}{'-quick' if args.quick else ''}"
+    report.write_json(base.with_suffix(".json"), run)
+    report.write_markdown(base.with_suffix(".md"), suite, run)
+    log(f"wrote {base}.md and .json in {run['elapsed_s']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Create the peer-server venvs the benchmark harness runs against.
+#
+#   benchmarks/.venv-314   python3.14  (GIL build): uvicorn + httptools + uvloop, its best setup
+#   benchmarks/.venv-314t  python3.14t (free-threaded): uvicorn + h11, granian, hypercorn
+#
+# pounce itself is NOT installed here: it runs from the repo's dev venvs (/work/main/.venv and
+# /work/main/.venv-gil) so the numbers are always for the working tree. Idempotent: re-running
+# only upgrades to the pinned versions. The .venv-* folders are gitignored.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+py314="${PY314:-python3.14}"
+py314t="${PY314T:-python3.14t}"
+
+# Pinned so that numbers from different days compare like with like. Bump deliberately.
+UVICORN="uvicorn==0.54.0"
+HTTPTOOLS="httptools==0.9.0"
+UVLOOP="uvloop==0.23.0"
+GRANIAN="granian==2.8.9"
+HYPERCORN="hypercorn==0.18.0"
+H11="h11==0.16.0"
+# Only used by the harness to write the .br sidecar of the static fixtures (never brotli: it
+# re-enables the GIL on 3.14t).
+BROTLICFFI="brotlicffi==1.2.1.0"
+
+if ! command -v "$py314" >/dev/null || ! command -v "$py314t" >/dev/null; then
+    if [ -x /work/shared/toolchain/install-python ]; then
+        /work/shared/toolchain/install-python
+    fi
+fi
+
+make_venv() {
+    local py="$1" dir="$2"
+    shift 2
+    if [ ! -x "$dir/bin/python" ]; then
+        "$py" -m venv "$dir"
+    fi
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+    echo "ready: $dir ($("$dir/bin/python" -c 'import sys; print(sys.version.split()[0], "GIL" if sys._is_gil_enabled() else "free-threaded")'))"
+}
+
+make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11"
+make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN" "$BROTLICFFI"
+
+# Debian tools the harness drives (already present on the project machines; install if not).
+missing=()
+for tool in wrk nginx taskset; do
+    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian packages for: ${missing[*]}"
+    pkgs=()
+    for tool in "${missing[@]}"; do
+        case "$tool" in
+            taskset) pkgs+=(util-linux) ;;
+            nginx) pkgs+=(nginx-light) ;;
+            *) pkgs+=("$tool") ;;
+        esac
+    done
+    apt-get update -qq && apt-get install -y -qq "${pkgs[@]}"
+fi
+
+# nginx serves the precompressed .br sidecar in the static suite through brotli_static. The
+# harness loads the module from its own config only when this file exists, and otherwise
+# reports that nginx served the uncompressed file.
+if [ ! -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ]; then
+    { apt-get install -y -qq libnginx-mod-http-brotli-static \
+        || { apt-get update -qq && apt-get install -y -qq libnginx-mod-http-brotli-static; }; } \
+        || echo "note: libnginx-mod-http-brotli-static not installed; nginx static br cells will say so"
+fi

@@ -137,7 +137,8 @@ class Server:
         )
         ssl_context = build_ssl_context(config)
         app = build_asgi_pipeline(config, self.app, self.draining)
-        self._listeners = bind_listeners(config, count)
+        distributed = config.accept_distributor and model is WorkerModel.THREADS
+        self._listeners = bind_listeners(config, 1 if distributed else count)
         self._bound.set()
         lifecycle.dispatch("bound", self._listeners[0].address)
         per_worker_limit = -(-config.max_connections // count) if config.max_connections else 0

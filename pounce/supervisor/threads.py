@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import socket
 import ssl
 import threading
 from typing import Any, Final
@@ -28,6 +29,7 @@ from pounce.errors import PounceError, SupervisorError
 from pounce.lifecycle import LifecycleCollector
 from pounce.net.listeners import Listener
 from pounce.supervisor.lifecycle import ServerLifecycle
+from pounce.workers.distributor import AcceptDistributor
 from pounce.workers.factory import WorkerFactory, WorkerHandle
 from pounce.workers.loops import new_event_loop
 
@@ -66,6 +68,11 @@ class ThreadSupervisor:
         self.events = events
         self.worker_count = worker_count
         self.factory = factory
+        # One accepting thread instead of a socket per worker (no SO_REUSEPORT, or asked for).
+        self.use_distributor = worker_count > 1 and (
+            config.accept_distributor or not hasattr(socket, "SO_REUSEPORT")
+        )
+        self._distributor: AcceptDistributor | None = None
         self.state: dict[str, Any] = {}
         self.workers: dict[int, WorkerHandle] = {}
         self._threads: dict[int, threading.Thread] = {}
@@ -86,6 +93,11 @@ class ThreadSupervisor:
                 self._start_worker(worker_id, generation=0)
             for worker_id in range(self.worker_count):
                 self._wait_ready(worker_id)
+            if self.use_distributor:
+                self._distributor = AcceptDistributor(
+                    self.listeners[0].dup(), lambda: list(self.workers.values())
+                )
+                self._distributor.start()
         except BaseException:
             self._stop_all(graceful=False)
             self._stop_shared_lifespan()
@@ -128,7 +140,7 @@ class ThreadSupervisor:
         handle = self.factory.build(
             worker_id=worker_id,
             generation=generation,
-            sock=listener.dup(),
+            sock=None if self.use_distributor else listener.dup(),
             state=self.state,
             run_lifespan=self.worker_count == 1,
         )
@@ -167,6 +179,8 @@ class ThreadSupervisor:
 
     def _stop_all(self, *, graceful: bool) -> None:
         self._stopping = True
+        if self._distributor is not None:
+            self._distributor.stop()
         for handle in self.workers.values():
             if graceful:
                 handle.drain()

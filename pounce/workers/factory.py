@@ -33,6 +33,8 @@ class WorkerHandle(Protocol):
 
     def stop_now(self) -> None: ...
 
+    def submit_connection(self, sock: socket.socket, /) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerFactory:

@@ -11,6 +11,7 @@ are put back afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -41,7 +42,8 @@ from pounce.net.tls import build_ssl_context
 from pounce.observe.logs import configure_logging
 from pounce.pipeline.build import build_asgi_pipeline, build_sync_pipeline
 from pounce.supervisor.lifecycle import Phase, ServerLifecycle
-from pounce.supervisor.threads import STOP, ThreadSupervisor
+from pounce.supervisor.reload import FileWatcher, reimport
+from pounce.supervisor.threads import RELOAD, STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
 from pounce.workers.factory import WorkerFactory
 from pounce.workers.loops import loop_name
@@ -128,8 +130,8 @@ class Server:
         model = resolve_worker_model()
         count = config.workers if config.workers > 0 else usable_cpu_count()
         execution = self._execution_mode()
-        if model is WorkerModel.PROCESSES and count == 1:
-            model = WorkerModel.THREADS  # one worker: nothing to isolate
+        if model is WorkerModel.PROCESSES and (count == 1 or config.reload):
+            model = WorkerModel.THREADS  # one worker: nothing to isolate; reload is in-process
         lifecycle.dispatch(
             "detected",
             f"{count} worker {'thread' if model is WorkerModel.THREADS else 'process'}(es), "
@@ -163,6 +165,7 @@ class Server:
                 self._log_serving(count, model, execution) if t.current is Phase.SERVING else None
             )
         )
+        watcher = self._start_watcher() if config.reload else None
         try:
             if model is WorkerModel.PROCESSES:
                 from pounce.supervisor.processes import ProcessSupervisor
@@ -176,21 +179,27 @@ class Server:
                     worker_count=count,
                 ).run()
             else:
-                ThreadSupervisor(
-                    config=config,
-                    app=app,
-                    listeners=self._listeners,
-                    ssl_context=ssl_context,
-                    collector=self.collector,
-                    lifecycle=lifecycle,
-                    events=self._events,
-                    worker_count=count,
-                    factory=factory,
-                ).run()
+                while True:
+                    outcome = ThreadSupervisor(
+                        config=config,
+                        app=factory.app,
+                        listeners=self._listeners,
+                        ssl_context=ssl_context,
+                        collector=self.collector,
+                        lifecycle=lifecycle,
+                        events=self._events,
+                        worker_count=count,
+                        factory=factory,
+                    ).run()
+                    if outcome != RELOAD:
+                        break
+                    factory = self._reloaded(factory, execution)
         except BaseException as exc:
             lifecycle.dispatch("failed", str(exc))
             raise
         finally:
+            if watcher is not None:
+                watcher.stop()
             unsubscribe()
             self.draining.set()
             for listener in self._listeners:
@@ -202,6 +211,43 @@ class Server:
                     pass
         lifecycle.dispatch("stopped", "clean shutdown")
         _logger.info("pounce stopped")
+
+    # ------------------------------------------------------------------ reload
+
+    def _reload_roots(self) -> list[str]:
+        roots = [os.getcwd(), *self.config.reload_dirs]
+        roots += [directory for _, directory in self.config.static_files]
+        return [r for r in dict.fromkeys(roots) if os.path.isdir(r)]
+
+    def _start_watcher(self) -> FileWatcher:
+        watcher = FileWatcher(self._reload_roots(), self.config.reload_include, self._events)
+        watcher.start()
+        return watcher
+
+    def _reloaded(self, factory: WorkerFactory, execution: WorkerExecutionMode) -> WorkerFactory:
+        """The factory for the next round: the re-imported app, or the old one if the new
+        code does not import (logged; the user fixes it and saves again)."""
+        app = self.app
+        sync_app = self.sync_app
+        if self.app_path is not None:
+            try:
+                new_app = reimport(self.app_path, self._reload_roots())
+            except Exception as exc:
+                _logger.error("reload failed, still serving the previous app: %s", exc)
+            else:
+                app = new_app  # type: ignore[assignment]
+                if self.sync_app is not None:
+                    sync_app = new_app if isinstance(new_app, SyncApp) else None
+                self.app, self.sync_app = app, sync_app
+        pipeline = build_asgi_pipeline(self.config, app, self.draining)
+        sync_pipeline = (
+            build_sync_pipeline(self.config, sync_app, self.draining)
+            if execution is WorkerExecutionMode.SYNC
+            else None
+        )
+        return dataclasses.replace(
+            factory, app=pipeline, sync_app=sync_app, sync_pipeline=sync_pipeline
+        )
 
     def _execution_mode(self) -> WorkerExecutionMode:
         """Sync workers only pay off with a SyncApp (or static files) to call."""

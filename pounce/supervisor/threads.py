@@ -41,6 +41,11 @@ _logger = logging.getLogger("pounce.supervisor")
 STOP: Final = "stop"
 STOP_NOW: Final = "stop-now"
 EXITED: Final = "exited"
+RELOAD: Final = "reload"  # payload: the changed paths
+
+# Dev reloads cut long-lived requests (e.g. a browser's live-reload stream) after this long
+# instead of waiting the full shutdown_timeout: the user is waiting for the new code.
+_RELOAD_DRAIN_S: Final = 1.0
 
 _JOIN_GRACE_S: Final = 5.0
 
@@ -84,7 +89,8 @@ class ThreadSupervisor:
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> None:
+    def run(self) -> str:
+        """Serve until told to stop (returns ``STOP``) or to reload (returns ``RELOAD``)."""
         self.lifecycle.dispatch("startup", f"{self.worker_count} worker thread(s)")
         try:
             if self.worker_count > 1:
@@ -103,26 +109,35 @@ class ThreadSupervisor:
             self._stop_shared_lifespan()
             raise
         self.lifecycle.dispatch("serving", self.listeners[0].address)
+        outcome = STOP
         try:
-            self._supervise()
+            outcome = self._supervise()
         finally:
-            self.lifecycle.dispatch("drain", "shutting down")
-            self._stop_all(graceful=not self._hard)
+            if outcome == RELOAD:
+                self._stop_all(graceful=True, drain_timeout=_RELOAD_DRAIN_S)
+            else:
+                self.lifecycle.dispatch("drain", "shutting down")
+                self._stop_all(graceful=not self._hard)
             self._stop_shared_lifespan()
+        return outcome
 
-    def _supervise(self) -> None:
+    def _supervise(self) -> str:
         while True:
             kind, payload = self.events.get()
             if kind == STOP:
-                return
+                return STOP
             if kind == STOP_NOW:
                 self._hard = True
-                return
+                return STOP
+            if kind == RELOAD:
+                self.lifecycle.dispatch("reload", ", ".join(payload[:3]))
+                return RELOAD
             if kind == EXITED:
-                worker_id, generation = payload
-                handle = self.workers.get(worker_id)
-                if handle is None or handle.generation != generation or self._stopping:
+                worker_id, exited = payload
+                # Identity, not generation: exits from an earlier reload round also arrive here.
+                if self.workers.get(worker_id) is not exited or self._stopping:
                     continue
+                generation = exited.generation
                 _logger.error(
                     "worker %d (generation %d) died; starting a replacement", worker_id, generation
                 )
@@ -131,7 +146,7 @@ class ThreadSupervisor:
                     self._wait_ready(worker_id)
                 except PounceError:
                     _logger.exception("replacement worker %d failed to start", worker_id)
-                    return
+                    return STOP
 
     # ------------------------------------------------------------------ workers
 
@@ -163,7 +178,7 @@ class ThreadSupervisor:
             else:
                 _logger.error("worker %d stopped by %s", worker_id, type(exc).__name__)
         finally:
-            self.events.put((EXITED, (worker_id, generation)))
+            self.events.put((EXITED, (worker_id, handle)))
 
     def _wait_ready(self, worker_id: int) -> None:
         handle = self.workers[worker_id]
@@ -177,13 +192,13 @@ class ThreadSupervisor:
             raise SupervisorError(f"worker {worker_id} failed to start: {error}") from error
         self.lifecycle.dispatch("worker_ready", str(worker_id))
 
-    def _stop_all(self, *, graceful: bool) -> None:
+    def _stop_all(self, *, graceful: bool, drain_timeout: float | None = None) -> None:
         self._stopping = True
         if self._distributor is not None:
             self._distributor.stop()
         for handle in self.workers.values():
             if graceful:
-                handle.drain()
+                handle.drain(drain_timeout)
             else:
                 handle.stop_now()
         timeout = self.config.shutdown_timeout + _JOIN_GRACE_S

@@ -98,6 +98,7 @@ class AsyncWorker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._hard_stop = False
+        self._drain_timeout = config.shutdown_timeout
         self.lifespan: Lifespan | None = None
         self.ready = threading.Event()
         self.startup_error: BaseException | None = None
@@ -124,8 +125,11 @@ class AsyncWorker:
             loop.close()
             self.ready.set()  # never leave a waiter hanging, even after a failure
 
-    def drain(self) -> None:
-        """Begin a graceful drain (thread-safe, idempotent)."""
+    def drain(self, timeout: float | None = None) -> None:
+        """Begin a graceful drain (thread-safe, idempotent); ``timeout`` overrides
+        ``shutdown_timeout`` for in-flight requests."""
+        if timeout is not None:
+            self._drain_timeout = timeout
         self._call_threadsafe(self._begin_drain)
 
     def stop_now(self) -> None:
@@ -245,7 +249,7 @@ class AsyncWorker:
         for proto in list(ctx.connections):
             proto.shutdown()
         if not self._hard_stop:
-            await self._wait_for_connections(self.config.shutdown_timeout)
+            await self._wait_for_connections(self._drain_timeout)
         for proto in list(ctx.connections):
             proto.cancel()
         await asyncio.sleep(0)  # let cancelled request tasks unwind

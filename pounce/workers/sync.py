@@ -171,6 +171,7 @@ class SyncWorker:
         self._draining = False
         self._stopped = False
         self._hard_stop = False
+        self._drain_timeout = config.shutdown_timeout
         self._now = time.monotonic()
         # Learning whether handle_sync ever answers (see module docstring).
         self._sync_answers = 0
@@ -179,7 +180,9 @@ class SyncWorker:
 
     # ------------------------------------------------------------------ control
 
-    def drain(self) -> None:
+    def drain(self, timeout: float | None = None) -> None:
+        if timeout is not None:
+            self._drain_timeout = timeout
         self._post("drain", None)
 
     def stop_now(self) -> None:
@@ -231,7 +234,7 @@ class SyncWorker:
             if self._hard_stop:
                 self.pool.stop_now()
             else:
-                self.pool.drain()
+                self.pool.drain(self._drain_timeout)
             pool_thread.join(self.config.shutdown_timeout + 5.0)
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -649,7 +652,7 @@ class SyncWorker:
                 self._close(conn)
             else:
                 conn.close_after_write = True
-                conn.deadline = min(conn.deadline, self._now + self.config.shutdown_timeout)
+                conn.deadline = min(conn.deadline, self._now + self._drain_timeout)
 
     def _close_oldest_idle(self) -> bool:
         for fd in self._idle:

@@ -726,3 +726,20 @@ def test_incompressible_single_body_is_sent_as_is() -> None:
     messages = _run(app, _scope(b"gzip"))
     assert messages[0]["headers"] == [(b"content-type", b"text/plain"), _length(noise)]
     assert messages[1]["body"] == noise
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+def test_bytearray_and_memoryview_bodies(coding: str) -> None:
+    async def whole(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(_start(200, [(b"content-type", b"application/json")]))
+        await send(_body(bytearray(JSON_BODY)))  # type: ignore[arg-type]
+
+    async def pieces(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(_start(200, [(b"content-type", b"text/html")]))
+        for piece in HTML_PIECES:
+            await send(_body(memoryview(piece), more=True))  # type: ignore[arg-type]
+        await send(_body(bytearray()))  # type: ignore[arg-type]
+
+    assert _decode(coding, _join_body(_run(whole, _scope(coding.encode())))) == JSON_BODY
+    html = _decode(coding, _join_body(_run(pieces, _scope(coding.encode()))))
+    assert html == b"".join(HTML_PIECES)

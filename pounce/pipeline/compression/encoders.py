@@ -154,6 +154,8 @@ class BrotliEncoder:
         self._c = brotlicffi.Compressor(quality=quality, lgwin=lgwin)
 
     def compress(self, data: bytes) -> bytes:
+        if type(data) is not bytes:  # cffi copies from bytes only (apps may send bytearray)
+            data = bytes(data)
         return self._c.compress(data)  # type: ignore[no-any-return]  # untyped cffi module
 
     def flush(self) -> bytes:
@@ -208,6 +210,8 @@ def _gzip(level: int) -> Codec:
 
 def _brotli_codec(level: int) -> Codec:
     def whole(data: bytes) -> bytes:
+        if type(data) is not bytes:  # cffi copies from bytes only (apps may send bytearray)
+            data = bytes(data)
         return brotlicffi.compress(data, quality=level)  # type: ignore[no-any-return]
 
     return Codec("br", level, whole, lambda: BrotliEncoder(level))

@@ -40,10 +40,9 @@ import inspect
 import os
 from collections.abc import Awaitable, Callable
 from enum import Enum, auto
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from pounce.pipeline.compression.rules import (
-    find_accept_encoding,
     inspect_response_headers,
     is_eligible,
     rewrite_headers,
@@ -94,12 +93,18 @@ class CompressionMiddleware:
 
     @inspect.markcoroutinefunction
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        if scope["type"] != "http" or scope["method"] == "HEAD":
-            return self.app(scope, receive, send)
-        codec = self.settings.negotiate(find_accept_encoding(scope["headers"]))
-        if codec is None:
-            return self.app(scope, receive, send)
-        return self._compressed(scope, receive, send, codec)
+        if scope["type"] == "http" and scope["method"] != "HEAD":
+            # Inlined find_accept_encoding: ASGI scope header names are lower-case already,
+            # and this loop runs for every request.
+            accept: bytes | None = None
+            for name, value in scope["headers"]:
+                if name == b"accept-encoding":
+                    accept = value if accept is None else accept + b"," + value
+            if accept is not None:
+                codec = self.settings.negotiate(accept)
+                if codec is not None:
+                    return self._compressed(scope, receive, send, codec)
+        return self.app(scope, receive, send)
 
     async def _compressed(self, scope: Scope, receive: Receive, send: Send, codec: Codec) -> None:
         response = _CompressingSend(send, codec, self.settings.min_size)
@@ -123,8 +128,10 @@ def _compress_and_finish(data: bytes, encoder: Encoder) -> bytes:
     return encoder.compress(data) + encoder.finish()
 
 
-def _compress(data: bytes, encoder: Encoder) -> bytes:
-    return encoder.compress(data)
+def _read_and_compress(file: BinaryIO, size: int, encoder: Encoder) -> tuple[int, bytes]:
+    """Read up to ``size`` bytes and feed them to ``encoder``: (bytes read, output)."""
+    piece = file.read(size)
+    return len(piece), encoder.compress(piece) if piece else b""
 
 
 class _CompressingSend:
@@ -228,11 +235,17 @@ class _CompressingSend:
             file.seek(offset)
             remaining = count
             while remaining > 0:
-                piece = file.read(min(_FILE_PIECE_BYTES, remaining))
-                if not piece:  # the file shrank under us; end the body where it ends
+                size = min(_FILE_PIECE_BYTES, remaining)
+                if size >= _OFFLOAD_MIN_BYTES:
+                    loop = asyncio.get_running_loop()
+                    read, out = await loop.run_in_executor(
+                        None, _read_and_compress, file, size, encoder
+                    )
+                else:
+                    read, out = _read_and_compress(file, size, encoder)
+                if read == 0:  # the file shrank under us; end the body where it ends
                     break
-                remaining -= len(piece)
-                out = await _run(_compress, piece, encoder)
+                remaining -= read
                 if out:
                     await self._send({"type": "http.response.body", "body": out, "more_body": True})
         if not message.get("more_body", False):

@@ -131,3 +131,78 @@ def test_response_compressor_binds_config_and_reads_the_request() -> None:
     assert brotlicffi.decompress(out.body) == response.body
     head = RawRequest(b"HEAD", b"/", b"", request.headers, b"", request.client, request.server)
     assert compressor(head, response) is response
+
+
+# --- through a real pounce sync worker ------------------------------------------------------------
+
+
+class _FusedApp:
+    """A SyncApp answering every request itself; the ASGI face must never be reached."""
+
+    async def __call__(self, scope: dict[str, object], receive: object, send: object) -> None:
+        raise AssertionError("the fused path should have answered")
+
+    def handle_sync(self, request: RawRequest) -> RawResponse:
+        body = BODY if request.path == b"/big" else b'{"small": "' + b"s" * 100 + b'"}'
+        headers = ((b"content-type", b"application/json"), (b"etag", b'"e1"'))
+        return RawResponse(200, headers, body)
+
+
+def _raw_get(url: str, path: str, method: str = "GET") -> tuple[dict[bytes, bytes], bytes]:
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"{method} {path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")[1:]
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines)}
+    return headers, body
+
+
+def test_fused_path_compresses() -> None:
+    from pounce.testing import serve
+
+    app = _FusedApp()
+    with serve(app, sync_app=app, worker_mode="sync") as url:
+        headers, body = _raw_get(url, "/big")
+    assert headers[b"content-encoding"] == b"gzip"
+    assert headers[b"vary"] == b"accept-encoding"
+    assert headers[b"content-length"] == str(len(body)).encode()
+    assert zlib.decompress(body, wbits=31) == BODY
+
+
+_WIRING = (
+    "pipeline/build.py's sync transform calls compress_response(request.headers, response) "
+    "without method= and settings=; use ResponseCompressor(config) and drop this mark"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_WIRING)
+def test_fused_path_leaves_head_alone() -> None:
+    from pounce.testing import serve
+
+    app = _FusedApp()
+    with serve(app, sync_app=app, worker_mode="sync") as url:
+        headers, body = _raw_get(url, "/big", method="HEAD")
+    assert body == b""
+    assert b"content-encoding" not in headers
+
+
+@pytest.mark.xfail(strict=True, reason=_WIRING)
+def test_fused_path_honours_min_size_setting() -> None:
+    from pounce.testing import serve
+
+    app = _FusedApp()
+    with serve(app, sync_app=app, worker_mode="sync", compression_min_size=0) as url:
+        headers, body = _raw_get(url, "/small")
+    assert headers.get(b"content-encoding") == b"gzip"
+    assert zlib.decompress(body, wbits=31).startswith(b'{"small"')

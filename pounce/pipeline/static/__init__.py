@@ -21,7 +21,11 @@ See docs/static-files.md for the behaviour as users see it.
 from __future__ import annotations
 
 from pounce.pipeline.static.files import StaticFiles, create_static_handler
-from pounce.pipeline.static.from_config import mounts_from_config, static_app_from_config
+from pounce.pipeline.static.from_config import (
+    mounts_from_config,
+    static_app_from_config,
+    sync_static_handler,
+)
 from pounce.pipeline.static.handler import StaticHandler
 from pounce.pipeline.static.mount import StaticMount
 from pounce.pipeline.static.response import FileRegion, StaticResponse
@@ -35,4 +39,5 @@ __all__ = [
     "create_static_handler",
     "mounts_from_config",
     "static_app_from_config",
+    "sync_static_handler",
 ]

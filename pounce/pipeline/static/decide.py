@@ -56,8 +56,9 @@ def scan_headers(
     """
     accept: bytes | None = None
     cond: dict[bytes, bytes] | None = None
-    for raw_name, value in headers:
-        name = raw_name if names_lower else raw_name.lower()
+    if not names_lower:
+        headers = [(name.lower(), value) for name, value in headers]
+    for name, value in headers:
         if name == b"accept-encoding":
             accept = value if accept is None else accept + b", " + value
         elif name in CONDITIONAL_HEADERS:

@@ -110,15 +110,20 @@ class StaticFiles:
 
     # --- fused-path face -----------------------------------------------------------------
 
-    def handle(self, request: RawRequest) -> RawResponse | FileResponse | None:
+    def handle(
+        self, request: RawRequest, *, final: bool | None = None
+    ) -> RawResponse | FileResponse | None:
         """Answer ``request`` on the calling thread, or ``None`` to let the app have it.
 
-        Without a fallback app this never returns ``None``: misses get the 404 answer and
-        other methods 405, exactly as the ASGI face would send them.
+        ``final`` says whether anything stands behind the files (default: whether this
+        ``StaticFiles`` has a fallback app). When final, this never returns ``None``:
+        misses get the 404 answer and other methods 405, as the ASGI face sends them.
         """
+        if final is None:
+            final = self.app is None
         method = request.method
         if method not in _RAW_GET_HEAD:
-            return None if self.app is not None else method_not_allowed().sync
+            return method_not_allowed().sync if final else None
         path = request.path
         if b"?" in path:
             path = path.partition(b"?")[0]
@@ -126,7 +131,7 @@ class StaticFiles:
             method, path, request.headers, query=request.query_string, names_lower=False
         )
         if response is None:
-            if self.app is not None:
+            if not final:
                 return None
             response = self.handler.not_found(path, method == b"HEAD")
         sync = response.sync

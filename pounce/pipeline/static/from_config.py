@@ -12,7 +12,7 @@ files a ``404.html`` at the mount root is the not-found page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,8 +22,10 @@ from pounce.pipeline.static.mount import StaticMount
 if TYPE_CHECKING:
     from pounce._types import ASGIApp
     from pounce.config import ServerConfig
+    from pounce.pipeline.responses import FileResponse
+    from pounce.sync_protocol import RawRequest, RawResponse
 
-__all__ = ["NOT_FOUND_PAGE", "mounts_from_config", "static_app_from_config"]
+__all__ = ["NOT_FOUND_PAGE", "mounts_from_config", "static_app_from_config", "sync_static_handler"]
 
 logger = logging.getLogger("pounce.static")
 
@@ -53,11 +55,13 @@ def mounts_from_config(
 
 
 def static_app_from_config(app: ASGIApp | None, config: ServerConfig) -> StaticFiles:
-    """The static step in front of ``app``.
+    """The static step in front of ``app`` (the ASGI face; its ``handle`` is the sync face).
 
     Pass ``app=None`` when pounce serves files only: misses then get the site's
     ``404.html`` (status 404) or a plain 404, and other methods 405. With an app, misses and
-    other methods go to it unchanged.
+    other methods go to it unchanged. Build it once per server and share it between the
+    ASGI and the sync pipeline (``sync_static_handler(config, static=...)``): the file
+    cache lives in it.
     """
     sidecar_dirs: dict[str, Path] = {}
     if config.static_precompress:
@@ -69,3 +73,21 @@ def static_app_from_config(app: ASGIApp | None, config: ServerConfig) -> StaticF
             logger.info("precompressed %s into %s: %s", directory, cache, report)
             sidecar_dirs[directory] = cache
     return StaticFiles(app, mounts=mounts_from_config(config, sidecar_dirs=sidecar_dirs))
+
+
+def sync_static_handler(
+    config: ServerConfig, *, static: StaticFiles | None = None, final: bool = False
+) -> Callable[[RawRequest], RawResponse | FileResponse | None]:
+    """The fused-path step: ``step(request)`` -> ``RawResponse`` / ``FileResponse``, or
+    ``None`` to go on to the app.
+
+    ``final=True`` when nothing stands behind the files (``pounce --static DIR`` without an
+    app): misses then get the 404 page and other methods 405 instead of ``None``. Pass the
+    ``StaticFiles`` built for the ASGI pipeline as ``static`` to share one file cache.
+    """
+    files = static if static is not None else static_app_from_config(None, config)
+
+    def step(request: RawRequest) -> RawResponse | FileResponse | None:
+        return files.handle(request, final=final)
+
+    return step

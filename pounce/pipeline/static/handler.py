@@ -30,7 +30,6 @@ __all__ = ["Route", "StaticHandler"]
 
 _ROUTE_MEMO_MAX: Final = 4096
 _SAFE_URL_CHARS: Final = "/!$&'()*+,;=:@-._~"
-_HEAD: Final = frozenset({"HEAD", b"HEAD"})
 
 
 class Route(NamedTuple):
@@ -104,20 +103,22 @@ class StaticHandler:
         ``path`` is either the decoded ASGI path (str; pass ``raw_path`` too when the server
         has it, so ``%2F`` tricks are caught) or the raw request path (bytes).
         """
-        if raw_path is not None and has_encoded_separator(raw_path):
+        if raw_path is not None and b"%" in raw_path and has_encoded_separator(raw_path):
             return None
-        route = self.route(path)
+        route = self._routes.get(path) or self.route(path)
         if route is None:
             return None
-        entry = route.catalog.lookup(route.key, route.segments)
+        # Plain tuple unpacking: NamedTuple attribute access costs a call each on this path.
+        catalog, key, segments, trailing_slash, full_segments = route
+        entry = catalog.lookup(key, segments)
         if entry is None:
             return None
-        is_head = method in _HEAD
-        if route.trailing_slash != entry.via_directory:
-            if route.trailing_slash:
+        is_head = method == "HEAD" or method == b"HEAD"  # noqa: PLR1714 - str or bytes
+        if trailing_slash != entry.via_directory:
+            if trailing_slash:
                 return None  # "/style.css/" names a directory that is not there
-            if route.catalog.mount.redirect_directories:
-                return _redirect(route.full_segments, query, is_head)
+            if catalog.mount.redirect_directories:
+                return _redirect(full_segments, query, is_head)
         accept, cond = scan_headers(headers, names_lower=names_lower)
         return decide(entry, is_head, accept, cond)
 

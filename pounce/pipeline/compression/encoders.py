@@ -95,7 +95,7 @@ BROTLI_QUALITY: Final = 4
 ZSTD_LEVEL: Final = 3
 
 # Valid level ranges. zstd stops at 19: the "ultra" levels 20-22 use windows beyond the 8 MiB
-# that RFC 8878 section 3 lets HTTP decoders refuse.
+# that HTTP zstd decoders are required to accept (RFC 9659).
 GZIP_LEVELS: Final = range(1, 10)
 BROTLI_QUALITIES: Final = range(0, 12)
 ZSTD_LEVELS: Final = range(1, 20)

@@ -111,8 +111,8 @@ class PrecompressReport:
     up_to_date: int = 0
     not_worth_it: int = 0
     errors: list[SidecarResult] = field(default_factory=list)
-    bytes_in: int = 0
-    bytes_out: int = 0
+    bytes_in: int = 0  # originals, counted once per sidecar written
+    bytes_out: int = 0  # the sidecars written
     workers: int = 1
     elapsed_s: float = 0.0
     encodings: tuple[str, ...] = ()
@@ -131,22 +131,16 @@ class PrecompressReport:
                 self.errors.append(result)
 
     def __str__(self) -> str:
+        saved = ""
+        if self.bytes_in:
+            saved = f" ({100 * self.bytes_out / self.bytes_in:.0f}% of the original size)"
         text = (
-            f"{self.files} files, {self.written} sidecars written"
-            f" ({_size(self.bytes_in)} -> {_size(self.bytes_out)}),"
+            f"{self.files} files, {self.written} sidecars written{saved},"
             f" {self.up_to_date} up to date, {self.not_worth_it} not worth compressing"
         )
         if self.errors:
             text += f", {len(self.errors)} errors"
         return text + f" in {self.elapsed_s:.1f}s on {self.workers} threads"
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
 
 
 # --- compressors ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ Pure: the catalog does the ``stat``/``read`` calls and hands the results in.
 
 from __future__ import annotations
 
-import secrets
+import os
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,7 +36,7 @@ ENCODING_PREFERENCE: Final = tuple(enc for enc, _ in SIDECAR_SUFFIXES)
 
 # One random boundary per process for multipart/byteranges. Random so that it cannot be
 # predicted and planted in a file's bytes; immutable after import.
-MULTIPART_BOUNDARY: Final = ("pounce-" + secrets.token_hex(12)).encode("ascii")
+MULTIPART_BOUNDARY: Final = b"pounce-" + os.urandom(12).hex().encode("ascii")
 
 type StatKey = tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino)
 

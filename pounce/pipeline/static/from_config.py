@@ -1,8 +1,9 @@
 """Building the static step from ``ServerConfig`` (``--static``, ``--static-mount`` and friends).
 
 Settings used: ``static_files`` (``(url, directory)`` pairs), ``static_cache_control``,
-``static_follow_symlinks``, ``static_allow_dotfiles`` and ``static_precompress`` (compress
-every mount into a cache directory once at start-up, then serve those sidecars).
+``static_follow_symlinks``, ``static_allow_dotfiles``, ``static_precompress`` (compress
+every mount into a cache directory once at start-up, then serve those sidecars) and, once
+``ServerConfig`` has it, ``static_stat_cache_ttl``.
 
 Mounts built here behave like a classic file server rather than like 0.9.2's
 ``create_static_handler``: ``/docs`` redirects to ``/docs/``, and with no app behind the
@@ -39,6 +40,9 @@ def mounts_from_config(
 
     ``sidecar_dirs`` maps a mount's directory (as configured) to where its sidecars live.
     """
+    # Proposed ServerConfig field (read defensively until it exists): seconds a checked file
+    # entry is trusted without a stat; 0 = stat on every request.
+    ttl = float(getattr(config, "static_stat_cache_ttl", 0.0))
     return [
         StaticMount(
             url_path=url_path,
@@ -49,6 +53,8 @@ def mounts_from_config(
             not_found_page=NOT_FOUND_PAGE,
             redirect_directories=True,
             sidecar_directory=(sidecar_dirs or {}).get(directory),
+            stat_cache=ttl > 0,
+            stat_cache_ttl=ttl if ttl > 0 else 1.0,
         )
         for url_path, directory in config.static_files
     ]

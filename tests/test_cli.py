@@ -1,0 +1,725 @@
+"""The ``pounce`` command, run for real: the console script and ``python -m pounce`` in
+subprocesses, with settings files and apps written to ``tmp_path``.
+
+What a user sees is what is tested: help text (grouped, 80 columns, no colour under
+``NO_COLOR``), exit codes, the flag or variable named in each error, the precedence
+CLI > environment > file, and a real server answering on a port it picked itself.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import pounce
+from pounce.cli import GROUPS, OPTIONS, build_parser, to_settings
+from pounce.config import iter_settings, load_config_with_sources
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = Path(sys.executable).parent / "pounce"
+RUN_TIMEOUT = 60.0  # generous: the machine may be busy with other test runs
+# Variables that change how help looks or which settings apply; tests set them explicitly.
+_NOISY_ENV = ("NO_COLOR", "FORCE_COLOR", "PYTHON_COLORS", "COLUMNS", "LINES", "TERM")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("POUNCE_") and key not in _NOISY_ENV
+    }
+    env.update(extra)
+    return env
+
+
+def run_pounce(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    module: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pounce"] if module else [str(SCRIPT)]
+    return subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        env=env if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+ASGI_APP = """
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A directory with an importable ``myapp`` module (``myapp:app``)."""
+    write(tmp_path / "myapp.py", ASGI_APP)
+    return tmp_path
+
+
+def check_rows(stdout: str) -> dict[str, list[str]]:
+    """``pounce check`` rows: label -> values (``static`` may repeat)."""
+    rows: dict[str, list[str]] = {}
+    for line in stdout.splitlines():
+        match = re.match(r"^  (\w+)\s+(.*)$", line)
+        if match:
+            rows.setdefault(match.group(1), []).append(match.group(2))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# --help and --version
+# ---------------------------------------------------------------------------------------
+
+
+def test_console_script_is_installed() -> None:
+    assert SCRIPT.exists(), f"{SCRIPT} missing: run pip install -e . in this venv"
+
+
+@pytest.mark.parametrize("module", [False, True], ids=["script", "python-m"])
+def test_help_fits_80_columns_and_is_grouped(tmp_path: Path, module: bool) -> None:
+    result = run_pounce("--help", cwd=tmp_path, env=clean_env(COLUMNS="80"), module=module)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.startswith("usage: pounce [OPTIONS] [APP]")
+    too_long = [line for line in text.splitlines() if len(line) > 80]
+    assert too_long == []
+    assert "\x1b" not in text  # not a terminal: no colour
+    positions = [text.index(f"\n{group}:\n") for group in GROUPS]
+    assert positions == sorted(positions), "groups out of order"
+    for option in OPTIONS:
+        name = option.flag.removeprefix("--")
+        shown = f"--[no-]{name}" if option.kind == "switch" else option.flag
+        assert re.search(rf"^  {re.escape(shown)}\b", text, re.MULTILINE), shown
+    for command in ("serve", "check", "precompress"):
+        assert re.search(rf"^  {command}\s+\S", text, re.MULTILINE), command
+
+
+def test_help_shows_defaults_from_server_config(tmp_path: Path) -> None:
+    text = run_pounce("--help", cwd=tmp_path, env=clean_env(COLUMNS="80")).stdout
+    assert "(default: 8000)" in text
+    assert "(default: 127.0.0.1)" in text
+    assert "(default: /metrics)" in text
+    assert re.search(r"--\[no-\]compression\s+.*\(default: on\)", text)
+    # A default is never split over two lines.
+    assert not re.search(r"\(default:\s*\n", text)
+
+
+def test_help_is_capped_at_100_columns_on_wide_terminals(tmp_path: Path) -> None:
+    text = run_pounce("--help", cwd=tmp_path, env=clean_env(COLUMNS="200")).stdout
+    widths = [len(line) for line in text.splitlines()]
+    assert max(widths) <= 100
+    assert max(widths) > 80  # it does use the room it has
+
+
+def test_no_color_wins_over_force_color(tmp_path: Path) -> None:
+    forced = run_pounce("--help", cwd=tmp_path, env=clean_env(FORCE_COLOR="1"))
+    assert "\x1b[" in forced.stdout  # control: colour really is on when forced
+    plain = run_pounce("--help", cwd=tmp_path, env=clean_env(FORCE_COLOR="1", NO_COLOR="1"))
+    assert plain.returncode == 0
+    assert "\x1b" not in plain.stdout
+    assert plain.stdout == run_pounce("--help", cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        ("serve", "usage: pounce serve [OPTIONS] [APP]"),
+        ("check", "usage: pounce check [OPTIONS] APP"),
+        ("precompress", "usage: pounce precompress [OPTIONS] DIR [DIR ...]"),
+    ],
+)
+def test_command_help(tmp_path: Path, command: str, usage: str) -> None:
+    result = run_pounce(command, "--help", cwd=tmp_path, env=clean_env(COLUMNS="80"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(usage)
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("module", [False, True], ids=["script", "python-m"])
+def test_version(tmp_path: Path, module: bool) -> None:
+    result = run_pounce("--version", cwd=tmp_path, module=module)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"pounce {pounce.__version__} (Python ")
+
+
+# ---------------------------------------------------------------------------------------
+# pounce check
+# ---------------------------------------------------------------------------------------
+
+
+def test_check_ok(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("pounce check: OK, ready to serve myapp:app")
+    rows = check_rows(result.stdout)
+    assert rows["type"] == ["ASGI app"]
+    assert rows["listen"] == ["http://127.0.0.1:8000"]
+    assert rows["settings"] == ["built-in defaults only"]
+    assert "known only at startup" in rows["lifespan"][0]
+
+
+def test_check_detects_a_sync_app(tmp_path: Path) -> None:
+    write(
+        tmp_path / "syncapp.py",
+        """
+        class App:
+            async def __call__(self, scope, receive, send):
+                pass
+
+            def handle_sync(self, request):
+                return None
+
+        app = App()
+        """,
+    )
+    result = run_pounce("check", "syncapp", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert check_rows(result.stdout)["type"] == ["ASGI app and SyncApp (fused sync path available)"]
+
+
+def test_check_static_only(tmp_path: Path) -> None:
+    (tmp_path / "public").mkdir()
+    (tmp_path / "assets").mkdir()
+    result = run_pounce(
+        "check", "--static", "public", "--static-mount", "/a=assets", "--workers", "0", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["type"] == ["none: static files only"]
+    assert rows["static"] == ["/ -> public", "/a -> assets"]
+    assert rows["workers"] == ["one per CPU, worker mode auto"]
+
+
+def test_check_uses_pounce_app_and_factory_from_the_environment(tmp_path: Path) -> None:
+    write(
+        tmp_path / "factoryapp.py",
+        """
+        async def _app(scope, receive, send):
+            pass
+
+        def create():
+            return _app
+        """,
+    )
+    env = clean_env(POUNCE_APP="factoryapp:create", POUNCE_FACTORY="true")
+    result = run_pounce("check", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert check_rows(result.stdout)["app"] == ["factoryapp:create"]
+    without = run_pounce("check", cwd=tmp_path, env=clean_env(POUNCE_APP="factoryapp:create"))
+    assert without.returncode == 1
+    assert "--factory" in without.stderr
+
+
+def test_check_app_dir(tmp_path: Path) -> None:
+    write(tmp_path / "src" / "deep.py", ASGI_APP)
+    assert run_pounce("check", "deep:app", cwd=tmp_path).returncode == 1
+    result = run_pounce("check", "deep:app", "--app-dir", "src", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_reports_unloadable_tls_files(project: Path) -> None:
+    result = run_pounce(
+        "check",
+        "myapp:app",
+        "--ssl-certfile",
+        "missing-cert.pem",
+        "--ssl-keyfile",
+        "missing-key.pem",
+        cwd=project,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: TLS: cannot load the certificate")
+
+
+def test_check_certfile_without_keyfile_is_a_config_error(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", "--ssl-certfile", "cert.pem", cwd=project)
+    assert result.returncode == 2
+    assert "ssl_certfile and ssl_keyfile must be given together" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Usage and settings errors: exit 2, naming the flag or variable
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--port", "abc"], "argument --port: expected a whole number, got 'abc'"),
+        (["--port", "70000"], "must be between 0 and 65535 (from --port)"),
+        (["--workers", "-1"], "(from --workers)"),
+        (["--keep-alive-timeout", "soon"], "argument --keep-alive-timeout: expected a number"),
+        (["--keep-alive-timeout", "nan"], "argument --keep-alive-timeout: expected a finite"),
+        (["--shutdown-timeout", "0"], "(from --shutdown-timeout)"),
+        (["--log-level", "loud"], "(from --log-level)"),
+        (["--worker-mode", "turbo"], "(from --worker-mode)"),
+        (["--lifespan", "maybe"], "(from --lifespan)"),
+        (["--metrics-path", "metrics"], "must start with '/' (from --metrics-path)"),
+        (["--root-path", "api/"], "(from --root-path)"),
+        (["--static-mount", "assets"], "argument --static-mount: expected URL=DIR"),
+        (["--static-mount", "assets=x"], "URL must start with '/'"),
+        (["--static", "nowhere"], "static directory 'nowhere' (for /, from --static"),
+        (["--max-request-line-size", "99999999"], "(from --max-request-line-size)"),
+        (["--prot", "80"], "(did you mean --port?)"),
+        (["--factory=yes"], "ignored explicit argument"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(project: Path, args: list[str], fragment: str) -> None:
+    result = run_pounce(*args, "myapp:app", cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_abbreviated_flags_are_not_guessed(project: Path) -> None:
+    result = run_pounce("--wor", "2", "myapp:app", cwd=project)
+    assert result.returncode == 2
+    assert "unrecognized arguments" in result.stderr
+
+
+def test_missing_app(tmp_path: Path) -> None:
+    result = run_pounce(cwd=tmp_path)
+    assert result.returncode == 2
+    assert "APP is required" in result.stderr
+    assert "--static" in result.stderr
+
+
+def test_misspelt_command(project: Path) -> None:
+    result = run_pounce("chek", "myapp:app", cwd=project)
+    assert result.returncode == 2
+    assert "'chek' is not a command; did you mean 'check'?" in result.stderr
+
+
+def test_command_after_options_gets_a_hint(project: Path) -> None:
+    result = run_pounce("--workers", "2", "check", cwd=project)
+    assert result.returncode == 1
+    assert "commands come first: pounce check" in result.stderr
+
+
+def test_unknown_environment_variable_did_you_mean(project: Path) -> None:
+    env = clean_env(POUNCE_WORKRS="2")
+    result = run_pounce("check", "myapp:app", cwd=project, env=env)
+    assert result.returncode == 2
+    assert "environment variable POUNCE_WORKRS" in result.stderr
+    assert "did you mean 'workers'?" in result.stderr
+
+
+def test_bad_environment_value_names_the_variable(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", cwd=project, env=clean_env(POUNCE_PORT="eighty"))
+    assert result.returncode == 2
+    assert "(from POUNCE_PORT)" in result.stderr
+
+
+def test_bad_pounce_factory_value(project: Path) -> None:
+    env = clean_env(POUNCE_FACTORY="perhaps")
+    result = run_pounce("check", "myapp:app", cwd=project, env=env)
+    assert result.returncode == 2
+    assert "POUNCE_FACTORY='perhaps' is not a valid boolean" in result.stderr
+
+
+def test_unknown_key_in_pounce_toml(project: Path) -> None:
+    write(project / "pounce.toml", "prot = 9000\n")
+    result = run_pounce("check", "myapp:app", cwd=project)
+    assert result.returncode == 2
+    assert "pounce.toml: prot" in result.stderr
+    assert "did you mean 'port'?" in result.stderr
+
+
+def test_missing_config_file(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", "--config", "nope.toml", cwd=project)
+    assert result.returncode == 2
+    assert "config file 'nope.toml' does not exist" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Precedence: CLI > environment > file
+# ---------------------------------------------------------------------------------------
+
+
+def test_precedence_cli_over_env_over_pounce_toml(project: Path) -> None:
+    write(
+        project / "pounce.toml",
+        """
+        host = "0.0.0.0"
+        port = 1111
+        workers = 3
+        worker_mode = "sync"
+        """,
+    )
+    env = clean_env(POUNCE_PORT="2222", POUNCE_WORKERS="4")
+    result = run_pounce("check", "myapp:app", "--port", "3333", cwd=project, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["listen"] == ["http://0.0.0.0:3333"]  # host: file, port: CLI
+    assert rows["workers"] == ["4, worker mode sync"]  # workers: env, mode: file
+    settings = rows["settings"][0]
+    assert "pounce.toml (host, worker_mode)" in settings
+    assert "POUNCE_WORKERS" in settings
+    assert "--port" in settings
+    assert "POUNCE_PORT" not in settings  # overridden by the flag
+
+
+def test_unset_flags_do_not_override_the_file(project: Path) -> None:
+    write(project / "pounce.toml", "port = 4321\n")
+    result = run_pounce("check", "myapp:app", "--workers", "2", cwd=project)
+    assert check_rows(result.stdout)["listen"] == ["http://127.0.0.1:4321"]
+
+
+def test_tool_pounce_in_pyproject(project: Path) -> None:
+    write(
+        project / "pyproject.toml",
+        """
+        [project]
+        name = "demo"
+
+        [tool.pounce]
+        port = 5555
+        max-connections = 10
+        """,
+    )
+    result = run_pounce("check", "myapp:app", cwd=project)
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["listen"] == ["http://127.0.0.1:5555"]
+    assert "pyproject.toml [tool.pounce] (port, max_connections)" in rows["settings"][0]
+    env_wins = run_pounce("check", "myapp:app", cwd=project, env=clean_env(POUNCE_PORT="6666"))
+    assert check_rows(env_wins.stdout)["listen"] == ["http://127.0.0.1:6666"]
+
+
+def test_pounce_toml_wins_over_pyproject(project: Path) -> None:
+    write(project / "pyproject.toml", "[tool.pounce]\nport = 5555\n")
+    write(project / "pounce.toml", "port = 7777\n")
+    result = run_pounce("check", "myapp:app", cwd=project)
+    assert check_rows(result.stdout)["listen"] == ["http://127.0.0.1:7777"]
+
+
+def test_explicit_config_file(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("conf")
+    config = write(elsewhere / "prod.toml", "port = 8888\n")
+    write(project / "pounce.toml", "port = 7777\n")  # ignored: --config names the file
+    result = run_pounce("check", "myapp:app", "--config", str(config), cwd=project)
+    assert check_rows(result.stdout)["listen"] == ["http://127.0.0.1:8888"]
+    env = clean_env(POUNCE_CONFIG=str(config))
+    by_env = run_pounce("check", "myapp:app", cwd=project, env=env)
+    assert check_rows(by_env.stdout)["listen"] == ["http://127.0.0.1:8888"]
+
+
+def test_switches_override_the_file_both_ways(tmp_path: Path) -> None:
+    """In-process: --no-X beats X = true in a file, --X beats X = false, absent keeps the file."""
+    write(
+        tmp_path / "pounce.toml",
+        "compression = true\naccess_log = false\nserver_header = false\n",
+    )
+    parser = build_parser()
+    settings = to_settings(parser.parse_args(["--no-compression", "--access-log"]))
+    config, sources = load_config_with_sources(settings, environ={}, cwd=tmp_path)
+    assert config.compression is False
+    assert config.access_log is True
+    assert config.server_header is False  # not on the command line: the file's value
+    assert sources["compression"] == "--compression"
+    assert sources["server_header"] == "pounce.toml: server_header"
+
+
+# ---------------------------------------------------------------------------------------
+# The flag table itself
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_flag_sets_a_real_setting() -> None:
+    settable = set(iter_settings())
+    for option in OPTIONS:
+        assert option.field in settable, option.flag
+    assert len({option.flag for option in OPTIONS}) == len(OPTIONS)
+    assert {option.group for option in OPTIONS} <= set(GROUPS)
+
+
+def test_no_flags_means_no_settings() -> None:
+    settings = to_settings(build_parser().parse_args(["myapp:app"]))
+    assert set(settings.values()) == {None}
+
+
+def test_each_flag_maps_to_its_field() -> None:
+    argv = [
+        *("--host", "::1", "--port", "0", "--workers", "0", "--worker-mode", "async"),
+        *("--no-server-header", "--date-header", "--metrics", "--precompress"),
+        *("--trusted-host", "10.0.0.1,10.0.0.2", "--trusted-host", "*"),
+        *("--static", "public", "--static-mount", "/a=assets", "--reload-dir", "src"),
+        *("--keep-alive-timeout", "2.5", "--max-request-size", "2048", "--no-compression"),
+    ]
+    settings = to_settings(build_parser().parse_args(argv))
+    expected: dict[str, Any] = {
+        "host": "::1",
+        "port": 0,
+        "workers": 0,
+        "worker_mode": "async",
+        "server_header": False,
+        "date_header": True,
+        "metrics_enabled": True,
+        "static_precompress": True,
+        "trusted_hosts": ("10.0.0.1", "10.0.0.2", "*"),
+        "static_files": (("/", "public"), ("/a", "assets")),
+        "reload_dirs": ("src",),
+        "keep_alive_timeout": 2.5,
+        "max_request_size": 2048,
+        "compression": False,
+    }
+    assert {k: v for k, v in settings.items() if v is not None} == expected
+
+
+def test_static_twice_at_root_is_refused(tmp_path: Path) -> None:
+    result = run_pounce("--static", "a", "--static", "b", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "already served at /" in result.stderr
+
+
+def test_docs_cover_every_flag_and_setting() -> None:
+    cli_doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    for option in OPTIONS:
+        name = option.flag.removeprefix("--")
+        shown = f"`--[no-]{name}`" if option.kind == "switch" else f"`{option.flag}"
+        assert shown in cli_doc, f"{shown} missing from docs/cli.md"
+        assert f"`{option.field}`" in cli_doc, f"{option.field} missing from docs/cli.md"
+    config_doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for name in iter_settings():
+        assert f"`{name}`" in config_doc, f"{name} missing from docs/configuration.md"
+
+
+# ---------------------------------------------------------------------------------------
+# App import errors through the CLI
+# ---------------------------------------------------------------------------------------
+
+
+def test_import_error_shows_the_users_traceback_only(tmp_path: Path) -> None:
+    write(
+        tmp_path / "broken.py",
+        """
+        import json
+
+        SETTINGS = json.loads("{not json")
+        """,
+    )
+    result = run_pounce("broken:app", cwd=tmp_path)
+    assert result.returncode == 1
+    err = result.stderr
+    assert err.startswith("Traceback (most recent call last):")
+    assert 'broken.py", line 4, in <module>' in err
+    assert "JSONDecodeError" in err
+    assert "Error: Importing module 'broken' (APP 'broken:app') raised JSONDecodeError" in err
+    assert "<frozen" not in err
+    assert "importlib/__init__.py" not in err
+    assert "pounce/cli.py" not in err
+    assert "pounce/importer.py" not in err
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("nothere:app", "no module 'nothere'"),
+        ("myapp:ap", "did you mean 'app'?"),
+        ("myapp:app.x", "'myapp:app' has no attribute 'x'"),
+        ("my-app", "not a module name"),
+    ],
+)
+def test_import_problems_exit_1(project: Path, spec: str, fragment: str) -> None:
+    result = run_pounce("check", spec, cwd=project)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ")
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_asgi2_app_warns_but_is_accepted(tmp_path: Path) -> None:
+    write(
+        tmp_path / "old.py",
+        """
+        def app(scope):
+            async def instance(receive, send):
+                pass
+            return instance
+        """,
+    )
+    result = run_pounce("check", "old:app", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("Warning: old:app is an ASGI2-style app")
+
+
+# ---------------------------------------------------------------------------------------
+# pounce precompress
+# ---------------------------------------------------------------------------------------
+
+
+def test_precompress_writes_sidecars(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write(site / "index.html", "<p>hello, compressible world</p>\n" * 200)
+    result = run_pounce("precompress", "--quiet", "--encodings", "gzip", str(site), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{site}: ")
+    assert (site / "index.html.gz").is_file()
+    assert not (site / "index.html.br").exists()
+
+
+def test_precompress_errors(tmp_path: Path) -> None:
+    missing = run_pounce("precompress", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "is not a directory" in missing.stderr
+    bad = run_pounce("precompress", "--encodings", "lzma", str(tmp_path), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "unknown encodings" in bad.stderr
+    usage = run_pounce("precompress", cwd=tmp_path)
+    assert usage.returncode == 2
+
+
+# ---------------------------------------------------------------------------------------
+# Serving for real
+# ---------------------------------------------------------------------------------------
+
+_ADDRESS = re.compile(r"https?://127\.0\.0\.1:(\d+)")
+
+
+class Served:
+    """A ``pounce`` process whose stderr is read on a thread, so waits have deadlines."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            [str(SCRIPT), *args],
+            cwd=cwd,
+            env=clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+
+    def wait_for_port(self, timeout: float = RUN_TIMEOUT) -> int:
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            self.seen.append(line)
+            match = _ADDRESS.search(line)
+            if match and "serving" in line:
+                return int(match.group(1))
+        raise AssertionError(f"no 'serving on' line; stderr so far: {''.join(self.seen)!r}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=RUN_TIMEOUT)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    started: list[Served] = []
+
+    def start(args: list[str], cwd: Path) -> Served:
+        served = Served(args, cwd)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.wait()
+
+
+def test_serves_the_example_on_port_0(serve: Any) -> None:
+    """The README's demo: ``pounce examples.hello:app``, on a port the kernel picked."""
+    served = serve(
+        ["examples.hello:app", "--host", "127.0.0.1", "--port", "0", "--log-format", "text"],
+        REPO,
+    )
+    port = served.wait_for_port()
+    assert port != 0
+    response = httpx.get(f"http://127.0.0.1:{port}/", timeout=RUN_TIMEOUT)
+    assert response.status_code == 200
+    assert response.text == "Hello, world!\n"
+    assert served.stop() == 0
+
+
+def test_serves_static_files_without_an_app(serve: Any, tmp_path: Path) -> None:
+    write(tmp_path / "public" / "index.html", "<h1>static only</h1>\n")
+    served = serve(
+        # --worker-mode async: the test is about the CLI passing app=None, not worker kinds.
+        ["--static", "public", "--port", "0", "--worker-mode", "async", "--log-format", "text"],
+        tmp_path,
+    )
+    port = served.wait_for_port()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=RUN_TIMEOUT) as client:
+        page = client.get("/index.html")
+        assert page.status_code == 200
+        assert page.text == "<h1>static only</h1>\n"
+        assert client.get("/missing.html").status_code == 404
+    assert served.stop() == 0
+
+
+def test_address_in_use(project: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))  # no SO_REUSEPORT: nobody can share this port
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_pounce("myapp:app", "--host", "127.0.0.1", "--port", str(port), cwd=project)
+    assert result.returncode == 1
+    assert f"Error: http://127.0.0.1:{port} is already in use" in result.stderr
+    assert f"--port {port + 1}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_lifespan_startup_failure_exits_3(tmp_path: Path) -> None:
+    write(
+        tmp_path / "failing.py",
+        """
+        async def app(scope, receive, send):
+            if scope["type"] == "lifespan":
+                await receive()
+                await send({"type": "lifespan.startup.failed", "message": "db down"})
+        """,
+    )
+    result = run_pounce("failing:app", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "Error: Lifespan startup failed: db down" in result.stderr

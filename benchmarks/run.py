@@ -14,7 +14,9 @@ Stdlib only: run it with any python3.14 / 3.14t; peers come from ``benchmarks/se
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import json
 import os
 import resource
 import selectors
@@ -63,7 +65,7 @@ class RunContext:
     repeat: int
     connections: int
     static_root: Path | None
-    quiet_wait_s: float
+    quiet: cpu.QuietGate | None
     available: dict[str, str | None]  # server key -> skip reason (None: available)
     env: dict[str, str]
 
@@ -97,10 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--wait-quiet",
         type=float,
-        default=15.0,
         metavar="SECONDS",
         help="before each cell, wait up to this long for the machine to be idle "
-        "(other work below 0.25 cores); 0 disables (default 15)",
+        "(other work below 0.25 cores); 0 disables (default 15, 5 with --quick)",
     )
     p.add_argument("--servers", help="comma-separated subset of the suite's servers")
     p.add_argument("--workloads", help="comma-separated subset of the suite's workloads")
@@ -126,6 +127,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="output directory")
     p.add_argument("--list", action="store_true", help="list suites and servers, then exit")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULT.json",
+        help="rewrite the markdown report of an earlier run from its JSON file, then exit",
+    )
     return p.parse_args(argv)
 
 
@@ -187,13 +194,8 @@ def run_cell(
         return _finish(
             cell, {"status": "n/a", "reason": spec.missing.get(workload.key, "not served")}
         )
-    if ctx.quiet_wait_s > 0:
-        reached, waited, busy = cpu.wait_for_quiet(ctx.quiet_wait_s)
-        cell["quiet_before"] = {
-            "reached": reached,
-            "waited_s": round(waited, 1),
-            "busy_cores": round(busy, 2),
-        }
+    if ctx.quiet is not None:
+        cell["quiet_before"] = ctx.quiet.wait()
     port = free_port(HOST)
     conf = None
     if spec.python is None:
@@ -380,6 +382,18 @@ def list_everything(registry: dict[str, ServerSpec]) -> None:
         print(f"{spec.key:18} {'ok' if reason is None else 'SKIP: ' + reason}")
 
 
+def rerender(json_path: Path) -> int:
+    """Markdown from a JSON result, e.g. after the report layout changed."""
+    run = json.loads(json_path.read_text(encoding="utf-8"))
+    base = SUITES[run["suite"]]
+    suite = dataclasses.replace(
+        base, servers=tuple(run["servers"]), workloads=tuple(run["settings"]["workloads"])
+    )
+    report.write_markdown(json_path.with_suffix(".md"), suite, run)
+    log(f"wrote {json_path.with_suffix('.md')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pounce_settings = PounceSettings(
@@ -391,25 +405,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         list_everything(registry)
         return 0
+    if args.render:
+        return rerender(args.render)
     suite = SUITES[args.suite]
     if args.idle_connections is not None:
         suite_variants = tuple(
-            Variant(
-                key=v.key,
-                label=v.label.replace("1000", str(args.idle_connections)),
-                workers=v.workers,
+            dataclasses.replace(
+                v,
+                label=v.label.replace(str(v.idle_connections), str(args.idle_connections)),
                 idle_connections=args.idle_connections,
             )
             if v.idle_connections
             else v
             for v in suite.variants
         )
-        suite = Suite(
-            **{
-                **{f: getattr(suite, f) for f in suite.__dataclass_fields__},
-                "variants": suite_variants,
-            }
-        )
+        suite = dataclasses.replace(suite, variants=suite_variants)
     servers = list(suite.servers)
     if args.servers:
         wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
@@ -425,15 +435,10 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             log(f"unknown workload(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
             return 2
-    suite = Suite(
-        **{
-            **{f: getattr(suite, f) for f in suite.__dataclass_fields__},
-            "servers": tuple(servers),
-            "workloads": tuple(workloads),
-        }
-    )
+    suite = dataclasses.replace(suite, servers=tuple(servers), workloads=tuple(workloads))
     duration = args.duration or (QUICK_DURATION_S if args.quick else DEFAULT_DURATION_S)
     warmup = args.warmup if args.warmup is not None else min(3.0, max(1.0, duration * 0.2))
+    wait_quiet = args.wait_quiet if args.wait_quiet is not None else (5.0 if args.quick else 15.0)
     raise_fd_limit()
 
     run: dict[str, Any] = {
@@ -445,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": warmup,
             "repeat": args.repeat,
             "threads": WRK_THREADS,
-            "wait_quiet_s": args.wait_quiet,
+            "wait_quiet_s": wait_quiet,
             "connections": args.connections or suite.connections,
             "workloads": workloads,
             "server_cpus": suite.server_cpus,
@@ -494,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             repeat=args.repeat,
             connections=args.connections or suite.connections,
             static_root=static_root,
-            quiet_wait_s=args.wait_quiet,
+            quiet=cpu.QuietGate(wait_quiet) if wait_quiet > 0 else None,
             available=available,
             env=server_env(),
         )

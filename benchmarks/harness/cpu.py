@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuSample", "sample", "usage_between", "wait_for_quiet"]
+__all__ = ["CpuSample", "QuietGate", "sample", "usage_between", "wait_for_quiet"]
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
@@ -93,3 +93,32 @@ def wait_for_quiet(
             return True, waited, busy
         if waited >= max_wait_s:
             return False, waited, busy
+
+
+class QuietGate:
+    """Before each cell, wait for a quiet machine; stop waiting long on one that stays busy.
+
+    After ``patience`` consecutive cells whose wait ran out, the wait shrinks to
+    ``short_wait_s`` (a shared machine that is busy for minutes should not double the run
+    time); one quiet start restores the full wait. Used from the harness's single thread only.
+    """
+
+    def __init__(
+        self,
+        max_wait_s: float,
+        *,
+        threshold_cores: float = 0.25,
+        patience: int = 3,
+        short_wait_s: float = 2.0,
+    ) -> None:
+        self.max_wait_s = max_wait_s
+        self.threshold_cores = threshold_cores
+        self.patience = patience
+        self.short_wait_s = min(short_wait_s, max_wait_s)
+        self._misses = 0
+
+    def wait(self) -> dict[str, object]:
+        budget = self.short_wait_s if self._misses >= self.patience else self.max_wait_s
+        reached, waited, busy = wait_for_quiet(budget, self.threshold_cores)
+        self._misses = 0 if reached else self._misses + 1
+        return {"reached": reached, "waited_s": round(waited, 1), "busy_cores": round(busy, 2)}

@@ -19,6 +19,14 @@ __all__ = ["write_json", "write_markdown"]
 
 Cell = dict[str, Any]
 
+# Cores of other work during a measured run above which a cell is marked as disturbed. On the
+# 2-core machine a quarter of a core taken from the server or wrk moves req/s by 10% or more.
+DISTURBED_CORES = 0.25
+
+
+def _disturbed(cell: Cell) -> bool:
+    return float((cell.get("cpu") or {}).get("other_cores", 0.0)) > DISTURBED_CORES
+
 
 def _rps(value: float) -> str:
     return f"{value:,.0f}"
@@ -90,7 +98,7 @@ def _server_table(
             res = cell["result"]
             row = [
                 label,
-                _rps(res["requests_per_s"]),
+                _rps(res["requests_per_s"]) + (" *" if _disturbed(cell) else ""),
                 _ms(res["p50_ms"]),
                 _ms(res["p99_ms"]),
                 _errors(res),
@@ -130,7 +138,7 @@ def _variant_table(
             if cell["status"] != "ok":
                 row += [_status_text(cell), cell.get("reason", "")[:80]]
                 continue
-            rps = _rps(cell["result"]["requests_per_s"])
+            rps = _rps(cell["result"]["requests_per_s"]) + (" *" if _disturbed(cell) else "")
             errors = _errors(cell["result"])
             if errors != "0":
                 rps += f" ({errors} errors)"
@@ -191,6 +199,18 @@ def _loads(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
 
 
+def _disturbed_line(cells: list[Cell]) -> str:
+    measured = [c for c in cells if c["status"] == "ok"]
+    bad = sum(1 for c in measured if _disturbed(c))
+    if not bad:
+        return f"- No measured cell saw more than {DISTURBED_CORES:.2f} cores of other load"
+    return (
+        f"- **{bad} of {len(measured)} measured cells ran while other work used more than "
+        f"{DISTURBED_CORES:.2f} cores** (marked * below): their numbers and the ratios built "
+        "on them are not reliable; rerun on a quiet machine"
+    )
+
+
 def _quiet_line(settings: dict[str, Any], cells: list[Cell]) -> str:
     if not settings.get("wait_quiet_s"):
         return "- Did not wait for the machine to be idle between cells (`--wait-quiet 0`)"
@@ -231,6 +251,7 @@ def write_markdown(path: Path, suite: Suite, run: dict[str, Any]) -> None:
         f"- Servers pinned with `taskset -c {suite.server_cpus}`; one worker unless the "
         "variant says otherwise; each (server, workload) cell starts a fresh server",
         _quiet_line(s, cells),
+        _disturbed_line(cells),
         f"- nginx: {m['nginx']}",
         "",
         "| server | runs on | versions | command |",

@@ -55,6 +55,9 @@ class Lifespan:
                 asyncio.shield(self._startup_answer), self._startup_timeout
             )
         except TimeoutError:
+            # Do not leave the app's lifespan task pending on a loop that is about to close.
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=1.0)
             raise LifespanError(
                 f"Lifespan startup failed: the app did not finish startup within "
                 f"{self._startup_timeout:g}s (startup_timeout)"

@@ -248,11 +248,16 @@ def _child_main(parent: ProcessSupervisor, worker_id: int, generation: int, read
 
     import threading
 
-    threading.Thread(target=report, daemon=True).start()
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
     try:
         worker.run()
     except BaseException:
         _logger.exception("worker process %d crashed", os.getpid())
         sys.stderr.flush()
         return 1
+    finally:
+        # The caller leaves with os._exit: make sure the parent heard "ready" or the
+        # startup error first, or it only sees "exited during startup".
+        reporter.join(5.0)
     return 0 if worker.startup_error is None else 3

@@ -163,8 +163,8 @@ class H1Protocol(asyncio.Protocol):
                 self._process()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._lost:
-            return
+        if self.connection_id == 0:
+            return  # refused at the connection limit: never registered
         self._lost = True
         ctx = self._ctx
         ctx.connections.discard(self)
@@ -178,8 +178,13 @@ class H1Protocol(asyncio.Protocol):
         self._wake_disconnect_waiters()
         task = self._task
         cycle = self._cycle
-        if task is not None and cycle is not None and cycle.response_started:
-            # Streaming to nobody: stop the app (bengal's live-reload SSE relies on this).
+        if (
+            task is not None
+            and cycle is not None
+            and (cycle.response_started or self._waiting != _WAIT_BODY)
+        ):
+            # Nobody will read the answer: stop the app (bengal's live-reload SSE relies on
+            # this). An app still reading the body is not cancelled: it gets http.disconnect.
             task.cancel()
         if ctx.collector is not None:
             if cycle is not None:
@@ -205,14 +210,18 @@ class H1Protocol(asyncio.Protocol):
         if self._cycle is None:
             self._process()
             return False
-        # Half-closed while a request runs: finish the response, then close.
         self.conn.keep_alive = False
         waiter = self._body_waiter
         if waiter is not None:
+            # The app is reading the body: it gets the rest, or http.disconnect.
             self._body_waiter = None
             if not waiter.done():
                 waiter.set_result(self._next_body())
-        return True
+            return True
+        # EOF while the app works on a complete request: the client is gone (as in 0.9.2, a
+        # half-close counts as leaving). Closing runs connection_lost, which wakes receive()
+        # with http.disconnect and cancels the app.
+        return False
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
@@ -316,6 +325,9 @@ class H1Protocol(asyncio.Protocol):
             self._app_failed(cycle, exc, scope)
         else:
             if not cycle.response_started:
+                if self._lost or self.conn.peer_closed:
+                    self._finish_request(cycle, scope)
+                    return  # the client left (http.disconnect); nobody to answer
                 _logger.error(
                     "ASGI app returned without starting a response: %s %s",
                     scope["method"],
@@ -342,9 +354,13 @@ class H1Protocol(asyncio.Protocol):
             _logger.error("response broke HTTP framing for %s: %s", what, exc)
         else:
             _logger.error("exception in ASGI application for %s", what, exc_info=exc)
-        if cycle.response_started or self.conn.response_started:
+        if self.conn.response_started or (
+            cycle.response_started and not isinstance(exc, LocalProtocolError)
+        ):
             self.abort()
         else:
+            # Nothing on the wire yet: either the app never started, or we refused to write
+            # its head (CR/LF in a header): either way the client still gets a 500.
             self._send_internal_error(exc)
 
     def _send_internal_error(self, exc: BaseException | None = None) -> None:
@@ -404,6 +420,8 @@ class H1Protocol(asyncio.Protocol):
 
     def _reject(self, exc: RemoteProtocolError) -> None:
         """Answer a malformed request with its status and a short reason, then close."""
+        if self._lost:
+            return  # already refused (or gone): never answer twice
         transport = self.transport
         ctx = self._ctx
         if _logger.isEnabledFor(logging.INFO):
@@ -416,6 +434,9 @@ class H1Protocol(asyncio.Protocol):
         if not self.conn.response_started and transport is not None:
             transport.write(error_response(exc.status_hint, exc.message, defaults=ctx.defaults))
         self._close()
+        # From here the app sees a gone client: receive() answers http.disconnect and send()
+        # raises, so nothing (a 500, the app's own answer) can follow our error response.
+        self._lost = True
 
     # ------------------------------------------------------------------ Channel (for HTTPCycle)
 
@@ -511,7 +532,7 @@ class H1Protocol(asyncio.Protocol):
             self._drain_waiter = asyncio.get_running_loop().create_future()
         return self._drain_waiter
 
-    def receive_body(self) -> Data | None | asyncio.Future[Data | None]:
+    def receive_body(self) -> Data | asyncio.Future[Data | None] | None:
         if self._lost:
             return None
         prefetched = self._prefetched
@@ -534,7 +555,7 @@ class H1Protocol(asyncio.Protocol):
         self._body_waiter = waiter
         return waiter
 
-    def _next_body(self) -> Data | None | object:
+    def _next_body(self) -> Data | object | None:
         """A body event now, ``None`` for disconnect, or ``NEED_DATA``."""
         try:
             event = self.conn.next_event()
@@ -554,7 +575,7 @@ class H1Protocol(asyncio.Protocol):
 
     def wait_disconnect(self) -> asyncio.Future[None]:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._lost or self._cycle is None:
+        if self._lost or self._cycle is None or self.conn.peer_closed:
             waiter.set_result(None)
         else:
             self._disconnect_waiters.append(waiter)
@@ -628,6 +649,7 @@ class H1Protocol(asyncio.Protocol):
                     )
                 )
             self._close()
+            self._lost = True  # as in _reject: nothing may follow the 408
         else:  # _WAIT_WRITE: the client stopped reading
             _logger.info("aborting connection to %s: client stopped reading", _peer(self.client))
             self.abort()
@@ -655,7 +677,7 @@ class H1Protocol(asyncio.Protocol):
 def _close_oldest_idle(ctx: WorkerContext) -> bool:
     """Make room for a new connection by closing the longest-idle keep-alive one."""
     for proto in ctx.idle:
-        proto._close()  # noqa: SLF001 - same module family, owned by this worker
+        proto._close()
         return True
     return False
 

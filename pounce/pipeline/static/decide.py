@@ -40,6 +40,25 @@ CONDITIONAL_HEADERS: Final = frozenset(
     }
 )
 
+_RELEVANT: Final = frozenset({b"accept-encoding", *CONDITIONAL_HEADERS})
+_RELEVANT_LENGTHS: Final = frozenset(len(name) for name in _RELEVANT)
+# Spellings clients actually send -> lower-case name; b"" marks a header we never need.
+_CANONICAL: Final = {
+    spelling: (name if name in _RELEVANT else b"")
+    for name in (
+        *_RELEVANT,
+        b"accept-language",
+        b"host",
+        b"user-agent",
+        b"accept",
+        b"connection",
+        b"referer",
+        b"cookie",
+        b"cache-control",
+    )
+    for spelling in (name, name.title(), name.upper())
+}
+
 _MEMO_MAX: Final = 1024
 # (Accept-Encoding value, available codings) -> chosen coding. Memo of a pure function,
 # shared by threads: single dict operations are atomic and racing writers store equal values.
@@ -57,8 +76,32 @@ def scan_headers(
     accept: bytes | None = None
     cond: dict[bytes, bytes] | None = None
     if not names_lower:
-        headers = [(name.lower(), value) for name, value in headers]
+        return _scan_any_case(headers)
     for name, value in headers:
+        if name == b"accept-encoding":
+            accept = value if accept is None else accept + b", " + value
+        elif name in CONDITIONAL_HEADERS:
+            if cond is None:
+                cond = {}
+            previous = cond.get(name)
+            cond[name] = value if previous is None else previous + b", " + value
+    return accept, cond
+
+
+def _scan_any_case(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[bytes | None, dict[bytes, bytes] | None]:
+    """``scan_headers`` for client-cased names, without lower-casing every name: the usual
+    spellings are looked up in a table, and only unknown spellings of a relevant length are
+    lower-cased."""
+    accept: bytes | None = None
+    cond: dict[bytes, bytes] | None = None
+    for raw_name, value in headers:
+        name = _CANONICAL.get(raw_name)
+        if name is None:
+            if len(raw_name) not in _RELEVANT_LENGTHS:
+                continue
+            name = raw_name.lower()
         if name == b"accept-encoding":
             accept = value if accept is None else accept + b", " + value
         elif name in CONDITIONAL_HEADERS:

@@ -141,3 +141,26 @@ def test_escape_vectors_against_the_sync_face(
     r = standalone.handle(req(target))
     assert isinstance(r, RawResponse)
     assert r.status == 404 and SECRET not in r.body
+
+
+def test_any_header_name_spelling(site: Site) -> None:
+    import gzip
+    import os
+
+    css = site.root / "style.css"
+    side = css.with_name("style.css.gz")
+    side.write_bytes(gzip.compress(CSS))
+    st = css.stat()
+    os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
+    static = StaticFiles(mounts=[StaticMount("/", site.root)])
+    for spelling in (
+        b"accept-encoding",
+        b"Accept-Encoding",
+        b"ACCEPT-ENCODING",
+        b"aCCePT-enCODinG",
+    ):
+        r = static.handle(req(b"/style.css", b"GET", (b"X-Other", b"1"), (spelling, b"gzip")))
+        assert r is not None
+        assert header(r, b"content-encoding") == b"gzip", spelling
+    r = static.handle(req(b"/style.css", b"GET", (b"rAnGe", b"bytes=0-1")))
+    assert r is not None and r.status == 206

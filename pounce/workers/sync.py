@@ -382,8 +382,11 @@ class SyncWorker:
                 request: Request = event  # type: ignore[assignment]
                 length = request.body_length
                 if length == 0:
-                    self._respond(conn, request, b"")
-                    continue
+                    if request.upgrade is None:
+                        self._respond(conn, request, b"")
+                        continue
+                    self._handoff(conn, request, None)  # a protocol switch is async-only
+                    return
                 if request.upgrade is not None or length < 0 or length > _SYNC_BODY_MAX:
                     self._handoff(conn, request, None)
                     return
@@ -439,8 +442,9 @@ class SyncWorker:
                 self._write(conn, data)
             else:
                 self._write_file(conn, result)  # type: ignore[arg-type]
-        except LocalProtocolError as exc:
-            _logger.error("bad fused response for %s %s: %s", request.method, request.path, exc)
+        except Exception as exc:  # LocalProtocolError, or a value that is not a response
+            # A broken answer costs this request a 500, never the worker thread.
+            _logger.error("bad fused response for %s %s: %r", request.method, request.path, exc)
             if not h1.response_started:
                 self._write(conn, error_response(500, "Internal Server Error"))
             self._close_when_written(conn)
@@ -449,10 +453,11 @@ class SyncWorker:
             self._access.log(_access_scope(raw), result.status, time.perf_counter_ns() - started)
         if h1.keep_alive and h1.cycle_done:
             h1.start_next_cycle()
-            conn.waiting = _WAIT_IDLE
-            conn.deadline = self._now + self.config.keep_alive_timeout
             if not conn.out and conn.file is None:
+                conn.waiting = _WAIT_IDLE
+                conn.deadline = self._now + self.config.keep_alive_timeout
                 self._idle[conn.fd] = None
+            # else: still writing; _flush starts the keep-alive wait once the answer is out
         else:
             self._close_when_written(conn)
 
@@ -480,7 +485,13 @@ class SyncWorker:
                 )
             return None
         self._sync_answers += 1
-        return pipeline.after_app(raw, result)
+        try:
+            return pipeline.after_app(raw, result)
+        except Exception:
+            # A transform (compression) choked, most likely on something that is not a
+            # RawResponse: send the answer untransformed; _respond turns junk into a 500.
+            _logger.exception("response transform failed for %s %s", raw.method, raw.path)
+            return result
 
     def _handoff(self, conn: _Conn, request: Request | None, body: bytes | None) -> None:
         """Move the connection, with everything read so far, to the async pool."""
@@ -568,6 +579,8 @@ class SyncWorker:
                 return
             conn.out = conn.out[sent:]
             if conn.out:
+                if sent:  # write_timeout bounds a stall, not the whole transfer
+                    conn.deadline = self._now + self.config.write_timeout
                 return
         if conn.file is not None:
             self._send_file(conn)

@@ -73,6 +73,11 @@ class StaticFiles:
             assert self.app is not None
             await self.app(scope, receive, send)
             return
+        extensions = scope.get("extensions") or {}
+        if _server_sends_file(response, extensions):
+            # The server opens the file itself: no open/close here for nothing.
+            await _send_response(response, {}, extensions, send)
+            return
         files = _open_regions(response)
         if files is None:
             # The file vanished between the stat and the open: forget it and decide again.
@@ -88,7 +93,7 @@ class StaticFiles:
             if files is None:
                 response, files = plain_not_found(is_head), {}
         try:
-            await _send_response(response, files, scope.get("extensions") or {}, send)
+            await _send_response(response, files, extensions, send)
         finally:
             for f in files.values():
                 f.close()
@@ -176,6 +181,16 @@ def _open_regions(response: StaticResponse) -> dict[str, BinaryIO] | None:
                     f.close()
                 return None
     return files
+
+
+def _server_sends_file(response: StaticResponse, extensions: dict[str, Any]) -> bool:
+    """True when the body is one file region the server will send through an extension."""
+    chunks = response.chunks
+    if len(chunks) != 1 or not isinstance(chunks[0], FileRegion):
+        return False
+    if SENDFILE_EXTENSION in extensions:
+        return True
+    return _PATHSEND_EXTENSION in extensions and response.status == 200
 
 
 async def _send_memory(response: StaticResponse, send: Send) -> None:

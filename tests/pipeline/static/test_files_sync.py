@@ -5,6 +5,8 @@ this face runs the raw-path normaliser; the escape vectors are repeated against 
 
 from __future__ import annotations
 
+import gzip
+import os
 from typing import Any
 
 import pytest
@@ -144,9 +146,6 @@ def test_escape_vectors_against_the_sync_face(
 
 
 def test_any_header_name_spelling(site: Site) -> None:
-    import gzip
-    import os
-
     css = site.root / "style.css"
     side = css.with_name("style.css.gz")
     side.write_bytes(gzip.compress(CSS))

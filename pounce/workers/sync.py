@@ -63,6 +63,9 @@ _RECV_SIZE: Final = (
 # bodies stream through the async path instead of sitting in memory.
 _SYNC_BODY_MAX: Final = 1024 * 1024
 _LEARN_AFTER: Final = 64
+# Stop reading from a client whose unanswered pipelined bytes exceed this while its answer is
+# still being written (the async path's backpressure mark).
+_READ_HIGH_WATER: Final = 256 * 1024
 
 _EPOLLIN: Final = select.EPOLLIN if hasattr(select, "EPOLLIN") else 1
 _EPOLLOUT: Final = select.EPOLLOUT if hasattr(select, "EPOLLOUT") else 4
@@ -362,16 +365,27 @@ class SyncWorker:
             return
         self._idle.pop(conn.fd, None)
         conn.h1.receive_data(data)
-        if not data and conn.request is None and not conn.h1.has_buffered_data:
-            self._close(conn)
-            return
+        if not data:
+            if conn.out or conn.file is not None:
+                # A half-close, not a hang-up: finish the answer (and anything pipelined
+                # behind it) first. Stop watching for input, which would now be ready forever.
+                self._poller.modify(conn.fd, _EPOLLOUT)
+                return
+            if conn.request is None and not conn.h1.has_buffered_data:
+                self._close(conn)
+                return
         self._process(conn)
 
     def _process(self, conn: _Conn) -> None:
         h1 = conn.h1
         while conn.fd in self._conns:
             if conn.out or conn.file is not None:
-                return  # finish writing before answering the next pipelined request
+                # Finish writing before answering the next pipelined request. A client that
+                # keeps sending without reading is not buffered without bound: stop reading
+                # (_flush starts again once the answer is out).
+                if len(h1.trailing_data) > _READ_HIGH_WATER:
+                    self._poller.modify(conn.fd, _EPOLLOUT)
+                return
             try:
                 event = h1.next_event()
             except RemoteProtocolError as exc:

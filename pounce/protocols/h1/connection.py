@@ -430,7 +430,7 @@ class H1Connection:
                 raise LocalProtocolError("file body does not match its content-length")
             self._send_left = left
         if not more:
-            self.our_state = DONE
+            self._end_body()
 
     def _end_body(self) -> None:
         """The last body byte is out: done, unless announced trailers must still follow

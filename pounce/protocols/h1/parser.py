@@ -123,11 +123,13 @@ def maybe_parse_request_head(
     head = buf[start:end]
     if len(head) > limits.max_header_size:
         raise RemoteProtocolError("request header section too large", status_hint=431)
-    if len(head.translate(None, _FORBIDDEN_HEAD_BYTES)) != len(head):
-        raise RemoteProtocolError("control character in request head")
+    # Line endings first: after a bare LF the blank line we found may not end this head at
+    # all (it may be a later request's), so any other complaint would be about the wrong bytes.
     crlf = head.count(b"\r\n")
     if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
         raise RemoteProtocolError("bare CR or LF in request head; lines must end with CRLF")
+    if len(head.translate(None, _FORBIDDEN_HEAD_BYTES)) != len(head):
+        raise RemoteProtocolError("control character in request head")
     lines = head.split(b"\r\n")
     request_line = lines[0]
     if len(request_line) > limits.max_request_line_size:
@@ -401,6 +403,8 @@ class ChunkedReader:
                 raise RemoteProtocolError("bare CR or LF in trailer section")
             name, colon, _ = line.partition(b":")
             if not colon:
+                if line[:1] in (b" ", b"\t"):
+                    raise RemoteProtocolError("obsolete line folding (obs-fold) is not allowed")
                 raise RemoteProtocolError("trailer line without a colon")
             _lower_name(name)
             pos = line_end + 2

@@ -14,7 +14,7 @@ stop flag is a ``threading.Event``.
 from __future__ import annotations
 
 import logging
-import select
+import selectors
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +25,7 @@ __all__ = ["AcceptDistributor"]
 _logger = logging.getLogger("pounce.worker")
 
 _POLL_S: Final = 0.25  # how often the loop notices stop() without a connection arriving
+_ACCEPT_ERROR_PAUSE_S: Final = 0.05  # after a failed accept (out of file descriptors)
 
 
 class _Receiver(Protocol):
@@ -32,9 +33,7 @@ class _Receiver(Protocol):
 
 
 class AcceptDistributor:
-    def __init__(
-        self, sock: socket.socket, workers: Callable[[], Sequence[_Receiver]]
-    ) -> None:
+    def __init__(self, sock: socket.socket, workers: Callable[[], Sequence[_Receiver]]) -> None:
         """``workers`` returns the current workers (replacements appear after a restart)."""
         self._sock = sock
         self._workers = workers
@@ -57,27 +56,34 @@ class AcceptDistributor:
 
     def _run(self) -> None:
         turn = 0
-        fd = self._sock.fileno()
-        while not self._stop.is_set():
-            readable, _, _ = select.select([fd], [], [], _POLL_S)
-            if not readable:
-                continue
-            while True:
-                try:
-                    conn, _ = self._sock.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    if self._stop.is_set():
-                        return
+        # A selector, not select(): the listener may be past fd 1023 (re-created on reload
+        # while many connections are open).
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._sock, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                if selector.select(_POLL_S):
+                    turn = self._accept_ready(turn)
+
+    def _accept_ready(self, turn: int) -> int:
+        """Accept every pending connection; returns the rotation index to continue from."""
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except BlockingIOError, InterruptedError:
+                return turn
+            except OSError as exc:
+                if not self._stop.is_set():
+                    # EMFILE and the like: the listener stays readable, so pause instead of
+                    # spinning on it.
                     _logger.warning("accept failed: %s", exc)
+                    self._stop.wait(_ACCEPT_ERROR_PAUSE_S)
+                return turn
+            workers = self._workers()
+            for _ in range(len(workers)):
+                worker = workers[turn % len(workers)]
+                turn += 1
+                if worker.submit_connection(conn):
+                    self.accepted += 1
                     break
-                workers = self._workers()
-                for _ in range(len(workers)):
-                    worker = workers[turn % len(workers)]
-                    turn += 1
-                    if worker.submit_connection(conn):
-                        self.accepted += 1
-                        break
-                else:
-                    conn.close()  # no worker could take it (all stopping)
+            else:
+                conn.close()  # no worker could take it (all stopping)

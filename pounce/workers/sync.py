@@ -598,8 +598,8 @@ class SyncWorker:
                 return
         if conn.file is not None:
             self._send_file(conn)
-            if conn.file is not None or conn.fd not in self._conns:
-                return
+            if conn.fd not in self._conns or conn.file is not None:
+                return  # closed, or the file is not all out yet
         self._poller.modify(conn.fd, _EPOLLIN)
         if conn.close_after_write or self._draining:
             self._close(conn)

@@ -10,7 +10,7 @@ a live worker thread from a replacement. Routes, by path (both faces agree on th
 - ``/big/N``: N bytes of body (fused);
 - ``/raise``: ``handle_sync`` raises; ``/bad-return``, ``/bad-header``: it returns something
   the server cannot frame;
-- ``/affinity``: the serving thread's ``Cpus_allowed_list``;
+- ``/affinity`` (either face): the serving thread's ``Cpus_allowed_list`` in ``x-cpus``;
 - anything else: ``sync|async METHOD PATH?QUERY HTTP/x``.
 
 ``FusedApp(decline=True)`` declines every request; ``FusedApp(answer_first=True)`` answers
@@ -127,6 +127,8 @@ class FusedApp:
                 break
         body = b"".join(chunks)
         self.async_seen.add((scope["method"], path, body))
+        if path.endswith("/affinity"):
+            headers.append((b"x-cpus", cpus_allowed()))
         if path.endswith("/echo"):
             out = body
         else:

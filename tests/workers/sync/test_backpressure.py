@@ -4,6 +4,7 @@ end-of-file that cannot be acted on yet does not make the worker thread spin."""
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import threading
@@ -11,7 +12,6 @@ import time
 from typing import Any
 
 import pytest
-
 from support.wire import RawClient, build_request
 
 pytestmark = pytest.mark.timeout(90)

@@ -678,6 +678,7 @@ class SyncWorker:
             if not conn.out and conn.file is None and conn.request is None:
                 self._close(conn)
             else:
+                conn.h1.keep_alive = False  # the answer in progress says connection: close
                 conn.close_after_write = True
                 conn.deadline = min(conn.deadline, self._now + self._drain_timeout)
 

@@ -40,7 +40,7 @@ from pounce.lifecycle import LifecycleCollector, LoggingCollector
 from pounce.net.listeners import Listener, bind_listeners
 from pounce.net.tls import build_ssl_context
 from pounce.observe.logs import configure_logging
-from pounce.pipeline.build import build_asgi_pipeline, build_sync_pipeline
+from pounce.pipeline.build import build_pipelines
 from pounce.supervisor.lifecycle import Phase, ServerLifecycle
 from pounce.supervisor.reload import FileWatcher, reimport
 from pounce.supervisor.threads import RELOAD, STOP, ThreadSupervisor
@@ -138,26 +138,27 @@ class Server:
             f"{execution} mode",
         )
         ssl_context = build_ssl_context(config)
-        app = build_asgi_pipeline(config, self.app, self.draining)
+        pipelines = build_pipelines(
+            config,
+            self.app,
+            self.sync_app,
+            self.draining,
+            with_sync=execution is WorkerExecutionMode.SYNC,
+        )
         distributed = config.accept_distributor and model is WorkerModel.THREADS
         self._listeners = bind_listeners(config, 1 if distributed else count)
         self._bound.set()
         lifecycle.dispatch("bound", self._listeners[0].address)
         per_worker_limit = -(-config.max_connections // count) if config.max_connections else 0
-        sync_pipeline = (
-            build_sync_pipeline(config, self.sync_app, self.draining)
-            if execution is WorkerExecutionMode.SYNC
-            else None
-        )
         factory = WorkerFactory(
             config=config,
-            app=app,
+            app=pipelines.asgi,
             sync_app=self.sync_app,
             ssl_context=ssl_context,
             collector=self.collector,
             execution_mode=execution,
             max_connections_per_worker=per_worker_limit,
-            sync_pipeline=sync_pipeline,
+            sync_pipeline=pipelines.sync,
             cpus=_affinity_cpus() if config.cpu_affinity else (),
         )
         unsubscribe = lifecycle.subscribe(
@@ -239,14 +240,15 @@ class Server:
                 if self.sync_app is not None:
                     sync_app = new_app if isinstance(new_app, SyncApp) else None
                 self.app, self.sync_app = app, sync_app
-        pipeline = build_asgi_pipeline(self.config, app, self.draining)
-        sync_pipeline = (
-            build_sync_pipeline(self.config, sync_app, self.draining)
-            if execution is WorkerExecutionMode.SYNC
-            else None
+        pipelines = build_pipelines(
+            self.config,
+            app,
+            sync_app,
+            self.draining,
+            with_sync=execution is WorkerExecutionMode.SYNC,
         )
         return dataclasses.replace(
-            factory, app=pipeline, sync_app=sync_app, sync_pipeline=sync_pipeline
+            factory, app=pipelines.asgi, sync_app=sync_app, sync_pipeline=pipelines.sync
         )
 
     def _execution_mode(self) -> WorkerExecutionMode:

@@ -1,18 +1,19 @@
-"""Assembling the pipeline for a server run, once, from the config.
+"""Assembling the request pipeline for a server run, once, from the config.
 
-Order (outermost first): health (answers before anything else, even while the app is
-broken), static files (serve what exists, else fall through), compression (wraps the app's
-responses), then the app. Steps that are off are not in the chain at all.
+Order, outermost first: health (answers even while the app is broken), compression (wraps
+everything inside it), static files (serve what exists, else fall through), then the app.
+Steps that are off are not in the chain at all. The ASGI chain and the fused path's
+``SyncPipeline`` are built together so they share one static file cache.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from collections.abc import Callable
-
-from pounce._types import ASGIApp, Receive, Scope, Send
+from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError
 from pounce.pipeline.responses import FileResponse
@@ -21,58 +22,60 @@ from pounce.sync_protocol import RawRequest, RawResponse, SyncApp
 type SyncStep = Callable[[RawRequest], RawResponse | FileResponse | None]
 type SyncTransform = Callable[[RawRequest, RawResponse], RawResponse]
 
-__all__ = ["SyncPipeline", "build_asgi_pipeline", "build_sync_pipeline", "not_found_app"]
+__all__ = ["Pipelines", "SyncPipeline", "build_pipelines"]
 
 
-async def not_found_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """The app behind ``pounce --static DIR`` with no app of its own."""
-    if scope["type"] != "http":
-        return
-    body = b"Not Found\n"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 404,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+@dataclass(frozen=True, slots=True)
+class Pipelines:
+    asgi: ASGIApp
+    sync: SyncPipeline | None
 
 
-def build_asgi_pipeline(
-    config: ServerConfig, app: ASGIApp | None, draining: threading.Event
-) -> ASGIApp:
-    if app is None:
-        if not config.static_files:
-            raise ConfigError("no application given: pass an APP, or --static DIR to serve files")
-        app = not_found_app
+def build_pipelines(
+    config: ServerConfig,
+    app: ASGIApp | None,
+    sync_app: SyncApp | None,
+    draining: threading.Event,
+    *,
+    with_sync: bool,
+) -> Pipelines:
+    """The ASGI chain (always) and, for sync workers, the fused-path pipeline."""
+    if app is None and not config.static_files:
+        raise ConfigError("no application given: pass an APP, or --static DIR to serve files")
+    static = None
     chain: Any = app
-    if config.compression:
-        chain = _compression(chain, config)
     if config.static_files:
-        chain = _static(chain, config)
+        from pounce.pipeline.static import static_app_from_config
+
+        static = static_app_from_config(app, config)  # app=None: files only, 404 page
+        chain = static
+    if config.compression:
+        from pounce.pipeline.compression import CompressionMiddleware, ResponseCompressor
+
+        chain = CompressionMiddleware(chain, config)
+    health = None
     if config.health_check_path:
         from pounce.pipeline.health import HealthCheck
 
-        chain = HealthCheck(chain, config.health_check_path, draining)
-    return chain  # type: ignore[no-any-return]
+        health = HealthCheck(chain, config.health_check_path, draining)
+        chain = health
+    if not with_sync:
+        return Pipelines(chain, None)
+    steps: list[SyncStep] = []
+    if health is not None:
+        steps.append(health.handle)
+    if static is not None:
+        files = static
 
+        def static_step(request: RawRequest) -> RawResponse | FileResponse | None:
+            return files.handle(request, final=app is None and sync_app is None)
 
-def _compression(app: ASGIApp, config: ServerConfig) -> ASGIApp:
-    try:
-        from pounce.pipeline.compression import CompressionMiddleware
-    except ImportError:
-        return app
-    return CompressionMiddleware(app, config)  # type: ignore[no-any-return]
-
-
-def _static(app: ASGIApp, config: ServerConfig) -> ASGIApp:
-    from pounce.pipeline.static import static_app_from_config
-
-    return static_app_from_config(app, config)  # type: ignore[no-any-return]
+        steps.append(static_step)
+    transforms: tuple[SyncTransform, ...] = ()
+    if config.compression:
+        transforms = (ResponseCompressor(config),)
+    app_call = sync_app.handle_sync if sync_app is not None else None
+    return Pipelines(chain, SyncPipeline(tuple(steps), app_call, transforms))
 
 
 class SyncPipeline:
@@ -102,6 +105,8 @@ class SyncPipeline:
         for step in self._steps:
             result = step(request)
             if result is not None:
+                if result.__class__ is RawResponse and self._transforms:
+                    return self.after_app(request, result)  # type: ignore[arg-type]
                 return result
         return None
 
@@ -113,36 +118,3 @@ class SyncPipeline:
         for transform in self._transforms:
             response = transform(request, response)
         return response
-
-
-def build_sync_pipeline(
-    config: ServerConfig, sync_app: SyncApp | None, draining: threading.Event
-) -> SyncPipeline:
-    steps: list[SyncStep] = []
-    transforms: list[SyncTransform] = []
-    if config.health_check_path:
-        from pounce.pipeline.health import HealthCheck
-
-        steps.append(HealthCheck(not_found_app, config.health_check_path, draining).handle)
-    if config.static_files:
-        from pounce.pipeline.static import sync_static_handler
-
-        steps.append(sync_static_handler(config))
-    if config.compression:
-        transform = _sync_compression(config)
-        if transform is not None:
-            transforms.append(transform)
-    app_call = sync_app.handle_sync if sync_app is not None else None
-    return SyncPipeline(tuple(steps), app_call, tuple(transforms))
-
-
-def _sync_compression(config: ServerConfig) -> SyncTransform | None:
-    try:
-        from pounce.pipeline.compression import compress_response
-    except ImportError:
-        return None
-
-    def transform(request: RawRequest, response: RawResponse) -> RawResponse:
-        return compress_response(request.headers, response)  # type: ignore[no-any-return]
-
-    return transform

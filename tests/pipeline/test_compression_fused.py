@@ -180,13 +180,6 @@ def test_fused_path_compresses() -> None:
     assert zlib.decompress(body, wbits=31) == BODY
 
 
-_WIRING = (
-    "pipeline/build.py's sync transform calls compress_response(request.headers, response) "
-    "without method= and settings=; use ResponseCompressor(config) and drop this mark"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_WIRING)
 def test_fused_path_leaves_head_alone() -> None:
     from pounce.testing import serve
 
@@ -197,7 +190,6 @@ def test_fused_path_leaves_head_alone() -> None:
     assert b"content-encoding" not in headers
 
 
-@pytest.mark.xfail(strict=True, reason=_WIRING)
 def test_fused_path_honours_min_size_setting() -> None:
     from pounce.testing import serve
 

@@ -83,6 +83,10 @@ class ProcessSupervisor:
                 raise
             self.lifecycle.dispatch("serving", self.listeners[0].address)
             hard = self._supervise()
+            # Close our copies of the listening sockets (each child closes its own when it
+            # drains), so new clients are refused instead of queueing in a dead backlog.
+            for listener in self.listeners:
+                listener.close()
             self.lifecycle.dispatch("drain", "shutting down")
             self._stop_children(graceful=not hard)
         finally:

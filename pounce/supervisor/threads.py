@@ -116,6 +116,11 @@ class ThreadSupervisor:
             if outcome == RELOAD:
                 self._stop_all(graceful=True, drain_timeout=_RELOAD_DRAIN_S)
             else:
+                # Our copies of the listening sockets go first (each worker closes its own
+                # as it starts draining): new clients are then refused at once instead of
+                # waiting in a backlog nobody accepts from any more.
+                for listener in self.listeners:
+                    listener.close()
                 self.lifecycle.dispatch("drain", "shutting down")
                 self._stop_all(graceful=not self._hard)
             self._stop_shared_lifespan()

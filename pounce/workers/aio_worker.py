@@ -43,6 +43,9 @@ __all__ = ["AsyncWorker"]
 _logger = logging.getLogger("pounce.worker")
 
 _MIN_TICK_S: Final = 0.05
+# How long a closing loop waits for tasks it cancelled (an app task cancelled while it
+# waits on a thread, e.g. asyncio.to_thread, finishes only when that thread returns).
+_LEFTOVER_GRACE_S: Final = 2.0
 _MAX_TICK_S: Final = 1.0
 
 
@@ -118,6 +121,7 @@ class AsyncWorker:
             loop.run_until_complete(self._main())
         finally:
             try:
+                loop.run_until_complete(_cancel_leftover_tasks(_LEFTOVER_GRACE_S))
                 loop.run_until_complete(loop.shutdown_asyncgens())
             except RuntimeError:
                 pass
@@ -292,3 +296,14 @@ class AsyncWorker:
                 len(ctx.connections),
                 timeout,
             )
+
+
+async def _cancel_leftover_tasks(timeout: float) -> None:
+    """Cancel what still runs on the loop (request tasks of clients that left, tasks the app
+    spawned) and give them ``timeout`` to unwind, so none is destroyed while pending."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)

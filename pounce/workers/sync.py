@@ -168,6 +168,11 @@ class SyncWorker:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        # Guards _wake_w and _wake_closed: other threads write to the pipe, run() closes it
+        # when the loop is over. Held for one os.write (or the two closes) only.
+        self._wake_lock = threading.Lock()
+        self._wake_closed = False
+        self._accept_paused = False  # the listener is off the poller after a failed accept
         self._conns: dict[int, _Conn] = {}
         self._idle: dict[int, None] = {}  # fds of idle keep-alive connections, oldest first
         self._poller: Any = None
@@ -192,22 +197,47 @@ class SyncWorker:
         self._post("stop", None)
 
     def submit_connection(self, sock: socket.socket, handoff: Handoff | None = None) -> bool:
-        """Give this worker a connection accepted elsewhere (the AcceptDistributor)."""
+        """Give this worker a connection accepted elsewhere (the AcceptDistributor).
+        False when this worker has stopped: the caller tries another or closes it."""
         if self._stopped:
             return False
-        self._post("conn", sock)
+        return self._post("conn", sock)
+
+    def _post(self, kind: str, payload: Any) -> bool:
+        with self._wake_lock:
+            if self._wake_closed:
+                return False  # the loop is gone; its pipe's fd number may belong to another file
+            self._inbox.put((kind, payload))
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:
+                pass  # the pipe is full: a wake-up is pending anyway
         return True
 
-    def _post(self, kind: str, payload: Any) -> None:
-        self._inbox.put((kind, payload))
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError, OSError:
-            pass  # the pipe is full (a wake-up is pending anyway) or closed (stopped)
+    def _close_wake(self) -> None:
+        """Close the wake-up pipe (the loop is over) and whatever still sits in the inbox."""
+        with self._wake_lock:
+            self._wake_closed = True
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+        while True:
+            try:
+                kind, payload = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "conn":
+                payload.close()  # arrived after the loop ended: nobody will serve it
 
     # ------------------------------------------------------------------ thread entry
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._stopped = True
+            self._close_wake()
+
+    def _run(self) -> None:
         if self._cpu is not None and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {self._cpu})
         pool_thread = threading.Thread(
@@ -239,8 +269,7 @@ class SyncWorker:
             else:
                 self.pool.drain(self._drain_timeout)
             pool_thread.join(self.config.shutdown_timeout + 5.0)
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            self._poller.close()
 
     def _setup_poller(self) -> None:
         self._poller = select.epoll() if hasattr(select, "epoll") else _SelectorPoller()
@@ -289,7 +318,11 @@ class SyncWorker:
             except BlockingIOError, InterruptedError:
                 return
             except OSError as exc:
+                # Out of file descriptors, most likely. The listener stays readable, so take
+                # it off the poller until the next tick instead of spinning on it.
                 _logger.warning("accept failed: %s", exc)
+                self._poller.unregister(listen.fileno())
+                self._accept_paused = True
                 return
             self._adopt(sock, addr)
 
@@ -632,6 +665,9 @@ class SyncWorker:
 
     def _tick(self, now: float) -> None:
         self._defaults.tick(time.time())
+        if self._accept_paused and self._listen_sock is not None:
+            self._accept_paused = False
+            self._poller.register(self._listen_sock.fileno(), _EPOLLIN)
         for conn in list(self._conns.values()):
             if now < conn.deadline:
                 continue
@@ -756,6 +792,9 @@ class _SelectorPoller:
 
     def unregister(self, fd: int) -> None:
         self._sel.unregister(fd)
+
+    def close(self) -> None:
+        self._sel.close()
 
     def poll(self, timeout: float) -> list[tuple[int, int]]:
         out = []

@@ -54,8 +54,9 @@ class FusedApp:
     def __init__(self, *, decline: bool = False, answer_first: bool = False) -> None:
         self.decline = decline
         self.answer_first = answer_first
-        self._lock = threading.Lock()  # guards sync_calls
+        self._lock = threading.Lock()  # guards sync_calls and sync_tids
         self.sync_calls = 0
+        self.sync_tids: set[int] = set()  # native ids of the threads that ran handle_sync
         self.sync_seen = Recorder()  # (method, path, len(body)) per handle_sync call
         self.async_seen = Recorder()  # (method, path, body) per ASGI request
         self.events = Recorder()  # progress reports: SSE steps, body chunks, cancellations
@@ -70,6 +71,7 @@ class FusedApp:
         with self._lock:
             self.sync_calls += 1
             first = self.sync_calls == 1
+            self.sync_tids.add(threading.get_native_id())
         path = request.path
         self.sync_seen.add((request.method, path, len(request.body)))
         if self.decline or (self.answer_first and not first):

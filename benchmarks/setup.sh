@@ -62,11 +62,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${pkgs[@]}"
 fi
 
-# nginx serves the precompressed .br sidecar in the static suite through brotli_static. The
-# harness loads the module from its own config only when this file exists, and otherwise
-# reports that nginx served the uncompressed file.
-if [ ! -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ]; then
-    { apt-get install -y -qq libnginx-mod-http-brotli-static \
-        || { apt-get update -qq && apt-get install -y -qq libnginx-mod-http-brotli-static; }; } \
-        || echo "note: libnginx-mod-http-brotli-static not installed; nginx static br cells will say so"
+# Optional nginx modules, loaded by the harness's own config only when their .so exists (a
+# missing one turns the matching nginx cell into "n/a" with the reason):
+#   brotli_static  serves the precompressed .br sidecar in the static suite
+#   echo           lets nginx answer the POST /echo workload
+want_pkgs=()
+[ -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] || want_pkgs+=(libnginx-mod-http-brotli-static)
+[ -e /usr/lib/nginx/modules/ngx_http_echo_module.so ] || want_pkgs+=(libnginx-mod-http-echo)
+if [ "${#want_pkgs[@]}" -gt 0 ]; then
+    { apt-get install -y -qq "${want_pkgs[@]}" \
+        || { apt-get update -qq && apt-get install -y -qq "${want_pkgs[@]}"; }; } \
+        || echo "note: could not install ${want_pkgs[*]}; the matching nginx cells will say so"
 fi

@@ -321,6 +321,13 @@ class H1Protocol(asyncio.Protocol):
             raise
         except ClientDisconnectedError:
             pass  # the app noticed the client left; nothing to answer
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # The app wants this worker gone. Raise it from a loop callback, where asyncio
+            # and uvloop both let it end the loop (uvloop swallows it inside a read
+            # callback, which is where an eager task runs); the supervisor replaces us.
+            self.abort()
+            asyncio.get_running_loop().call_soon(_reraise, exc)
+            return
         except Exception as exc:
             self._app_failed(cycle, exc, scope)
         else:
@@ -672,6 +679,10 @@ class H1Protocol(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
+
+
+def _reraise(exc: BaseException) -> None:
+    raise exc
 
 
 def _close_oldest_idle(ctx: WorkerContext) -> bool:

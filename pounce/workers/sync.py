@@ -82,6 +82,7 @@ class _Conn:
 
     __slots__ = (
         "body_parts",
+        "body_watch",
         "client",
         "close_after_write",
         "deadline",
@@ -112,6 +113,7 @@ class _Conn:
         self.file: tuple[int, int, int] | None = None  # (fd, offset, left) being sent
         self.request: Request | None = None  # request whose body is being read
         self.body_parts: list[bytes] = []
+        self.body_watch: tuple[Request | None, int] | None = None  # see _body_progressed
         self.close_after_write = False
         self.waiting = _WAIT_HEAD
         self.deadline = deadline
@@ -675,6 +677,9 @@ class SyncWorker:
             if waiting == _WAIT_IDLE:
                 self._close(conn)
             elif waiting in (_WAIT_HEAD, _WAIT_BODY):
+                if waiting == _WAIT_BODY and not self._draining and self._body_progressed(conn):
+                    conn.deadline = now + self.config.request_timeout
+                    continue
                 what = "head" if waiting == _WAIT_HEAD else "body"
                 _logger.info(
                     "closing connection from %s:%d: request %s not received in time",
@@ -697,6 +702,20 @@ class SyncWorker:
                     conn.client[1],
                 )
                 self._close(conn)
+
+    @staticmethod
+    def _body_progressed(conn: _Conn) -> bool:
+        """Whether body bytes arrived since the last look (request_timeout bounds a stall,
+        as on the async path, not the whole upload). Kept here, in the tick, so reading a
+        body costs nothing extra: the count of body pieces is the progress marker, and the
+        request object tells a new body from the last one."""
+        seen = len(conn.body_parts)
+        watch = conn.body_watch
+        before = watch[1] if watch is not None and watch[0] is conn.request else 0
+        if seen > before:
+            conn.body_watch = (conn.request, seen)
+            return True
+        return False
 
     def _begin_drain(self) -> None:
         if self._draining:

@@ -77,6 +77,37 @@ def test_body_over_the_sync_limit_streams_through_async(served: Any) -> None:
     assert app.sync_seen.snapshot() == []
 
 
+@pytest.mark.parametrize("framing", ["large", "chunked"])
+def test_expect_continue_on_a_request_that_goes_straight_to_async(
+    served: Any, framing: str
+) -> None:
+    client, app = served
+    size = 2 * MIB
+    framing_header = (
+        ("content-length", str(size)) if framing == "large" else ("transfer-encoding", "chunked")
+    )
+    client.send(build_request("POST", "/stream/echo", [("expect", "100-continue"), framing_header]))
+    interim = client.read_some()  # sent by the async side, when the app asks for the body
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
+    client.buf = interim[len(b"HTTP/1.1 100 Continue\r\n\r\n") :]
+    body = b"c" * size
+    client.send(body if framing == "large" else b"%x\r\n%s\r\n0\r\n\r\n" % (size, body))
+    response = client.read_response(timeout=30)
+    assert response.header("x-path") == "async"
+    assert response.header("x-body-length") == str(size)
+    assert app.sync_seen.snapshot() == []
+
+
+def test_head_request_declined_is_answered_by_asgi_without_body(served: Any) -> None:
+    client, _ = served
+    response = client.request("HEAD", "/async/head")
+    assert response.status == 200
+    assert response.header("x-path") == "async"
+    follow = client.request("GET", "/async/next")
+    assert follow.body == b"async GET /async/next HTTP/1.1"
+    assert client.buf == b""
+
+
 def test_body_at_the_sync_limit_stays_fused(served: Any) -> None:
     client, _ = served
     body = b"z" * MIB

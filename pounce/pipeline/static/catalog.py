@@ -102,7 +102,14 @@ class MountCatalog:
             if now < entry.fresh_until:
                 return entry
             st = _stat(entry.fs_path)
-            if st is not None and _key(st) == entry.key and now < entry.rescan_at:
+            mtime_ns, size, inode = entry.key
+            if (
+                st is not None
+                and st.st_mtime_ns == mtime_ns
+                and st.st_size == size
+                and st.st_ino == inode
+                and now < entry.rescan_at
+            ):
                 if self._ttl:
                     entry.fresh_until = now + self._ttl
                 return entry

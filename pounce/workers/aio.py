@@ -147,10 +147,10 @@ class H1Protocol(asyncio.Protocol):
                     server=server,
                 )
             )
-        if ctx.draining:
-            self._close()
-            return
         handoff = self._handoff
+        if ctx.draining and (handoff is None or handoff.request is None):
+            self._close()  # a request already in flight (handed off) is still answered
+            return
         if handoff is not None:
             self._handoff = None
             if handoff.request is None:

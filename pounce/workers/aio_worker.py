@@ -247,6 +247,10 @@ class AsyncWorker:
 
     async def _shutdown(self) -> None:
         ctx = self.ctx
+        if self._adoptions:
+            # Connections handed to us before the drain began (a sync worker's last
+            # hand-offs) are served like the others, not closed half-adopted.
+            await asyncio.wait(set(self._adoptions), timeout=self._drain_timeout)
         ctx.draining = True
         for server in self._servers:
             server.close()

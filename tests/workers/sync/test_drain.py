@@ -87,18 +87,6 @@ def test_request_in_flight_is_answered_with_close_during_drain(fused: Any, conne
     assert time.monotonic() - started < 10.0  # not held until keep_alive_timeout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "aio side: a connection handed off while the pool starts draining is dropped. "
-        "AsyncWorker._adopt_connection schedules connect_accepted_socket as a task; the "
-        "sync worker's loop ends right after its last hand-off and drains the pool, whose "
-        "_shutdown() sets ctx.draining before that task reaches H1Protocol.connection_made, "
-        "which then closes the connection (draining) without serving the handed-off request; "
-        "_wait_for_connections() does not wait for pending _adoptions either. A race: each "
-        "round loses it more often than not, so five rounds fail reliably."
-    ),
-)
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_request_handed_off_during_drain_is_still_answered(
     fused: Any, connect: Any, loop: str

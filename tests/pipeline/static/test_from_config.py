@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pipeline.static.static_site import CSS, NOT_FOUND_PAGE, Site
+from pipeline.static.static_site import CSS, NOT_FOUND_PAGE, SECRET, Site, raw_get
 
 from pounce.config import ServerConfig
 from pounce.pipeline.responses import FileResponse
@@ -99,3 +99,55 @@ def test_server_static_files_setting(site: Site) -> None:
         assert r.status_code == 200
         assert r.content == CSS
         assert httpx.get(url + "/nope").status_code == 404
+
+
+ESCAPES = (
+    b"/../outside/secret.txt",
+    b"/%2e%2e/outside/secret.txt",
+    b"/..%2Foutside%2Fsecret.txt",
+    b"/..%5Coutside%5Csecret.txt",
+    b"/..\\outside\\secret.txt",
+    b"/escape-link.txt%00",
+    b"/escape-link.txt",
+    b"/escape-dir/secret.txt",
+    b"/.hidden.txt",
+    b"/.git/config",
+    b"/%2Egit/config",
+    b"/dot-link.txt",
+    b"//" + b"escape-link.txt",
+)
+
+
+@pytest.mark.parametrize("worker_mode", ["sync", "async"])
+def test_pounce_static_on_each_worker_kind(site: Site, worker_mode: str) -> None:
+    """``pounce --static DIR``: the fused sync face on sync workers, the ASGI face on async."""
+    from pounce.testing import serve
+
+    settings = {"static_files": (("/", str(site.root)),), "compression": False}
+    with serve(None, worker_mode=worker_mode, **settings) as url:
+        small = raw_get(url, b"/style.css")
+        assert (small.status, small.body) == (200, CSS)
+        etag = small.headers["etag"].encode()
+        head = raw_get(url, b"/style.css", method=b"HEAD")
+        assert head.status == 200
+        assert head.headers["content-length"] == str(len(CSS))
+        assert head.body == b""
+        cached = raw_get(url, b"/style.css", headers=b"If-None-Match: " + etag + b"\r\n")
+        assert cached.status == 304
+        assert "content-length" not in cached.headers
+        assert "transfer-encoding" not in cached.headers
+        big = raw_get(url, b"/big.bin")
+        assert big.body == site.big
+        part = raw_get(url, b"/big.bin", headers=b"Range: bytes=-10\r\n")
+        assert (part.status, part.body) == (206, site.big[-10:])
+        multi = raw_get(url, b"/big.bin", headers=b"Range: bytes=0-1,-2\r\n")
+        assert multi.status == 206
+        assert multi.headers["content-type"].startswith("multipart/byteranges")
+        assert len(multi.body) == int(multi.headers["content-length"])
+        missing = raw_get(url, b"/nope/")
+        assert (missing.status, missing.body) == (404, NOT_FOUND_PAGE)
+        assert raw_get(url, b"/style.css", method=b"DELETE").status == 405
+        for target in ESCAPES:
+            reply = raw_get(url, target)
+            assert reply.status in (400, 404), target
+            assert SECRET not in reply.body, target

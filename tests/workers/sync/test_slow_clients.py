@@ -50,8 +50,10 @@ def test_head_sent_byte_by_byte_is_served(fused: Any, connect: Any) -> None:
 
 
 def test_unread_big_response_does_not_block_the_worker(fused: Any, connect: Any) -> None:
-    handle, _ = fused()
-    stuck = connect(handle, recv_buffer=4096)
+    # A long keep-alive: the last megabytes sit in kernel buffers, where the server cannot
+    # see them, and reading them on a loaded machine may take a while.
+    handle, _ = fused(keep_alive_timeout=60.0)
+    stuck = connect(handle, recv_buffer=65536)
     stuck.send(build_request("GET", f"/big/{BIG}"))
     other = connect(handle)
     first = other.request("GET", "/first")
@@ -89,7 +91,7 @@ def test_slow_reader_outlasting_keep_alive_timeout_gets_the_whole_body(
 ) -> None:
     """The keep-alive timer must not run while a response is still being written."""
     handle, _ = fused(keep_alive_timeout=0.5, write_timeout=30.0)
-    slow = connect(handle, recv_buffer=4096)
+    slow = connect(handle, recv_buffer=65536)
     slow.send(build_request("GET", f"/big/{BIG}"))
     prefix = _read_exactly(slow, 1000)
     _server_clock_tick(handle, connect)  # the keep-alive timeout has passed meanwhile

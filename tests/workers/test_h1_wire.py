@@ -349,3 +349,25 @@ def test_http10_gets_no_interim_response(client: RawClient) -> None:
     response = client.read_response()
     assert not response.interim
     assert response.body == b"abc"
+
+
+def test_unread_body_already_received_is_skipped_and_the_connection_reused(
+    client: RawClient,
+) -> None:
+    client.send(
+        build_request("POST", "/refuse-upload", body=b"ignored body")
+        + build_request("GET", "/next")
+    )
+    first = client.read_response()
+    assert first.status == 403
+    assert not first.closes
+    assert client.read_response().body == b"GET /next"
+    assert client.is_open_now()
+
+
+def test_half_closed_client_gets_answers_to_complete_requests(client: RawClient) -> None:
+    client.send(build_request("GET", "/one") + build_request("GET", "/two"))
+    client.shutdown_write()
+    assert client.read_response().body == b"GET /one"
+    assert client.read_response().body == b"GET /two"
+    assert client.wait_closed()

@@ -176,6 +176,8 @@ _TABLE: Final = """
     Cache-Control header of static responses
 --precompress static_precompress switch -
     compress static files once at start-up (into a cache) and serve those copies
+--static-stat-cache-ttl static_stat_cache_ttl float SECONDS
+    trust a file's last check this long (0: check every request)
 [Features]
 --compression compression switch -
     compress responses on the fly

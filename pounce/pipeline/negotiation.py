@@ -61,8 +61,12 @@ def choose_encoding(accept: bytes | None, available: Sequence[str]) -> str | Non
     if not prefs:
         return "identity"
     star = prefs.get("*")
+    # identity is acceptable unless refused; when the client rates it explicitly, a coding
+    # must be rated higher to win (``gzip;q=0.5, identity`` means "rather not compressed").
+    identity_q = prefs.get("identity", star if star is not None else 1.0)
+    floor = identity_q if "identity" in prefs else 0.0
     best: str | None = None
-    best_q = 0.0
+    best_q = floor
     for coding in available:
         q = prefs.get(coding, star if star is not None else 0.0)
         if coding == "gzip" and "x-gzip" in prefs and coding not in prefs:
@@ -71,5 +75,4 @@ def choose_encoding(accept: bytes | None, available: Sequence[str]) -> str | Non
             best, best_q = coding, q
     if best is not None:
         return best
-    identity_q = prefs.get("identity", star if star is not None else 1.0)
     return "identity" if identity_q > 0 else None

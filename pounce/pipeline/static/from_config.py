@@ -42,7 +42,7 @@ def mounts_from_config(
     """
     # Proposed ServerConfig field (read defensively until it exists): seconds a checked file
     # entry is trusted without a stat; 0 = stat on every request.
-    ttl = float(getattr(config, "static_stat_cache_ttl", 0.0))
+    ttl = config.static_stat_cache_ttl
     return [
         StaticMount(
             url_path=url_path,

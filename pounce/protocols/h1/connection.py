@@ -142,6 +142,8 @@ class H1Connection:
         if state is IDLE:
             if self.our_state is not IDLE:
                 return PAUSED
+            if self._pos >= len(self._buf):  # nothing buffered: skip the parser entirely
+                return ConnectionClosed() if self._eof else NEED_DATA
             try:
                 parsed = maybe_parse_request_head(self._buf, self._pos, self.limits)
             except RemoteProtocolError:

@@ -64,6 +64,7 @@ _CHUNK_LINE_RE: Final = re.compile(
 _FORBIDDEN_HEAD_BYTES: Final = bytes(
     b for b in range(256) if (b < 0x20 or b == 0x7F) and b not in (9, 10, 13)
 )
+_FORBIDDEN_WITH_CRLF: Final = _FORBIDDEN_HEAD_BYTES + b"\r\n"
 _ALLOWED_HEAD_BYTES: Final = bytes(b for b in range(256) if bytes([b]) not in _FORBIDDEN_HEAD_BYTES)
 
 _KNOWN_METHODS: Final = frozenset(
@@ -123,14 +124,12 @@ def maybe_parse_request_head(
     head = buf[start:end]
     if len(head) > limits.max_header_size:
         raise RemoteProtocolError("request header section too large", status_hint=431)
-    # Line endings first: after a bare LF the blank line we found may not end this head at
-    # all (it may be a later request's), so any other complaint would be about the wrong bytes.
-    crlf = head.count(b"\r\n")
-    if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
-        raise RemoteProtocolError("bare CR or LF in request head; lines must end with CRLF")
-    if len(head.translate(None, _FORBIDDEN_HEAD_BYTES)) != len(head):
-        raise RemoteProtocolError("control character in request head")
     lines = head.split(b"\r\n")
+    # One pass checks line endings and control bytes together: deleting CR, LF and every
+    # forbidden control byte must remove exactly the CRLF pairs we split on. Anything else
+    # (a bare CR or LF, a NUL, ...) removes more; the slow path then names the problem.
+    if len(head.translate(None, _FORBIDDEN_WITH_CRLF)) != len(head) - 2 * (len(lines) - 1):
+        _raise_bad_head_bytes(head)
     request_line = lines[0]
     if len(request_line) > limits.max_request_line_size:
         raise RemoteProtocolError("request line too long", status_hint=414)
@@ -150,9 +149,13 @@ def maybe_parse_request_head(
         raise RemoteProtocolError("malformed HTTP version")
     if method not in _KNOWN_METHODS and not _TOKEN_RE.fullmatch(method):
         raise RemoteProtocolError("invalid method")
-    if not _TARGET_RE.fullmatch(target):
+    # Control bytes and spaces are already excluded; the target must also be ASCII, no tab.
+    if not target.isascii() or b"\t" in target or not target:
         raise RemoteProtocolError("invalid request target")
-    path, query = _split_target(method, target)
+    if target[0] == 0x2F:  # "/": origin-form, the usual case
+        path, _, query = target.partition(b"?")
+    else:
+        path, query = _split_target(method, target)
 
     if len(lines) - 1 > limits.max_header_count:
         raise RemoteProtocolError("too many header fields", status_hint=431)
@@ -237,6 +240,15 @@ def maybe_parse_request_head(
         upgrade,
     )
     return request, end + 4
+
+
+def _raise_bad_head_bytes(head: bytes) -> None:
+    # Line endings first: after a bare LF the blank line we found may not end this head at
+    # all (it may be a later request's), so any other complaint would be about the wrong bytes.
+    crlf = head.count(b"\r\n")
+    if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
+        raise RemoteProtocolError("bare CR or LF in request head; lines must end with CRLF")
+    raise RemoteProtocolError("control character in request head")
 
 
 def _split_target(method: bytes, target: bytes) -> tuple[bytes, bytes]:

@@ -639,8 +639,12 @@ class SyncWorker:
         if conn.close_after_write or self._draining:
             self._close(conn)
             return
-        conn.waiting = _WAIT_IDLE
-        conn.deadline = self._now + self.config.keep_alive_timeout
+        if conn.request is None:
+            conn.waiting = _WAIT_IDLE
+            conn.deadline = self._now + self.config.keep_alive_timeout
+        else:  # what went out was a 100 Continue: the body is still to come
+            conn.waiting = _WAIT_BODY
+            conn.deadline = self._now + self.config.request_timeout
         self._process(conn)  # pipelined requests waiting behind the slow write
         if conn.fd in self._conns and conn.request is None and not conn.out:
             self._idle[conn.fd] = None

@@ -15,6 +15,18 @@ pytestmark = pytest.mark.timeout(120)
 IDLE = 800
 
 
+@pytest.fixture(autouse=True)
+def _enough_descriptors() -> None:
+    """Client and server ends live in this process: about two descriptors per connection."""
+    resource = pytest.importorskip("resource")
+    needed = 2 * IDLE + 512
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {needed}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 def _open_idle(handle: Any, count: int) -> list[RawClient]:
     """``count`` connections that each did one request and now sit idle."""
     clients = []

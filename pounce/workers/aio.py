@@ -505,13 +505,35 @@ class H1Protocol(asyncio.Protocol):
                 drain = self.drain()
                 if drain is not None:
                     await drain
+                # In pieces, each bounded by write_timeout: a native sendfile to a client that
+                # stopped reading never calls pause_writing, so the tick's write timeout
+                # would not see it and the connection (and its file) would hang forever.
+                loop = asyncio.get_running_loop()
+                sent = 0
                 try:
-                    sent = await asyncio.get_running_loop().sendfile(
-                        transport, file, offset, count, fallback=True
-                    )
+                    while sent < count:
+                        piece = await asyncio.wait_for(
+                            loop.sendfile(
+                                transport,
+                                file,
+                                offset + sent,
+                                min(_SENDFILE_CHUNK, count - sent),
+                                fallback=True,
+                            ),
+                            self._ctx.config.write_timeout,
+                        )
+                        if not piece:
+                            break  # the file is shorter: the copy loop below says so
+                        sent += piece
                 except NotImplementedError, RuntimeError:
-                    sent = 0  # uvloop has no sendfile: fall through to the copy loop
-                else:
+                    pass  # uvloop has no sendfile: the copy loop below sends the rest
+                except TimeoutError:
+                    _logger.info(
+                        "aborting connection to %s: client stopped reading", _peer(self.client)
+                    )
+                    self.abort()
+                    raise ClientDisconnectedError("client stopped reading") from None
+                if sent:
                     conn.account_external_body(sent, more=sent < count)
                     offset += sent
                     count -= sent

@@ -158,3 +158,44 @@ def test_client_that_stops_reading_is_aborted_and_others_are_served(
         timeout=1.0 + SLACK * 2,
     ), app.events.snapshot()
     stuck.close()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_client_that_stops_reading_a_file_response_is_aborted(
+    start: Any, tmp_path: Any, loop: str
+) -> None:
+    """pathsend takes the zero-copy sendfile path where the loop has one: a stalled client
+    must still hit the write timeout there."""
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(256 * 1024 * 1024)  # sparse: no disk cost
+    finished = Recorder()
+
+    async def file_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/file":
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-length", str(big.stat().st_size).encode())],
+                    }
+                )
+                await send({"type": "http.response.pathsend", "path": str(big)})
+            except BaseException as exc:
+                finished.add(type(exc).__name__)
+                raise
+            finished.add("completed")
+            return
+        await send_text(send, "ok")
+
+    handle = start(file_app, loop=loop, compression=False, **SHORT)
+    stuck = RawClient(handle.host, handle.port, recv_buffer=4096)
+    stuck.send(build_request("GET", "/file"))
+    assert finished.wait_count(1, timeout=1.0 + SLACK * 2), "the stalled sendfile never ended"
+    assert finished.snapshot()[0] != "completed"
+    with RawClient(handle.host, handle.port) as other:
+        assert other.request("GET", "/").status == 200
+    stuck.close()

@@ -252,17 +252,22 @@ class Server:
         )
 
     def _execution_mode(self) -> WorkerExecutionMode:
-        """Sync workers only pay off with a SyncApp (or static files) to call."""
-        mode = resolve_worker_execution_mode(self.config.worker_mode)
-        if (
-            mode is WorkerExecutionMode.SYNC
-            and self.sync_app is None
-            and not self.config.static_files
-        ):
-            if self.config.worker_mode == "sync":
-                _logger.warning("worker_mode=sync without a SyncApp: using async workers")
-            return WorkerExecutionMode.ASYNC
-        return mode
+        """Sync workers only pay off with a SyncApp (or static files) to call, and do not
+        speak TLS (the async path does)."""
+        config = self.config
+        mode = resolve_worker_execution_mode(config.worker_mode)
+        if mode is not WorkerExecutionMode.SYNC:
+            return mode
+        reason = None
+        if self.sync_app is None and not config.static_files:
+            reason = "there is no SyncApp to call"
+        elif config.tls_enabled:
+            reason = "TLS is served by async workers"
+        if reason is None:
+            return mode
+        if config.worker_mode == "sync":
+            _logger.warning("worker_mode=sync ignored: %s; using async workers", reason)
+        return WorkerExecutionMode.ASYNC
 
     def _log_serving(self, count: int, model: WorkerModel, execution: WorkerExecutionMode) -> None:
         kind = "thread" if model is WorkerModel.THREADS else "process"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -38,21 +37,8 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(certfile), str(keyfile)
 
 
-_XFAIL_REASON = (
-    "server.py: Server._execution_mode() picks SYNC for a SyncApp (worker_mode='sync', or "
-    "'auto' on 3.14t) without looking at TLS, and SyncWorker refuses TLS in its constructor "
-    "(LocalProtocolError), so the server fails to start; it should fall back to async "
-    "workers when tls_enabled (logging why when worker_mode='sync' was explicit)"
-)
-FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
-
-
 @pytest.mark.parametrize("mode", ["sync", "auto"])
-def test_sync_app_with_tls_serves_https(
-    fused: Any, cert: tuple[str, str], mode: str, request: pytest.FixtureRequest
-) -> None:
-    if mode == "sync" or FREE_THREADED:  # "auto" means async on a GIL build: that works
-        request.applymarker(pytest.mark.xfail(strict=True, reason=_XFAIL_REASON))
+def test_sync_app_with_tls_serves_https(fused: Any, cert: tuple[str, str], mode: str) -> None:
     certfile, keyfile = cert
     handle, _ = fused(worker_mode=mode, ssl_certfile=certfile, ssl_keyfile=keyfile)
     context = ssl.create_default_context(cafile=certfile)

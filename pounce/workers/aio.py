@@ -32,6 +32,7 @@ from pounce.lifecycle import (
 )
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
+from pounce.protocols.h1.connection import PartyState
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
 
@@ -167,9 +168,12 @@ class H1Protocol(asyncio.Protocol):
             return  # refused at the connection limit: never registered
         self._lost = True
         ctx = self._ctx
+        if ctx.budget is not None:
+            ctx.budget.release()
         ctx.connections.discard(self)
         ctx.idle.pop(self, None)
         waiter = self._body_waiter
+        reading_body = waiter is not None
         if waiter is not None:
             self._body_waiter = None
             if not waiter.done():
@@ -181,7 +185,10 @@ class H1Protocol(asyncio.Protocol):
         if (
             task is not None
             and cycle is not None
-            and (cycle.response_started or self._waiting != _WAIT_BODY)
+            and (
+                cycle.response_started
+                or (not reading_body and self.conn.their_state is not PartyState.SEND_BODY)
+            )
         ):
             # Nobody will read the answer: stop the app (bengal's live-reload SSE relies on
             # this). An app still reading the body is not cancelled: it gets http.disconnect.
@@ -276,11 +283,9 @@ class H1Protocol(asyncio.Protocol):
         ctx = self._ctx
         ctx.idle.pop(self, None)
         self._request = request
-        if request.has_body and self._prefetched is None:
-            self._waiting = _WAIT_BODY
-            self._deadline = ctx.now + ctx.config.request_timeout
-        else:
-            self._waiting = _WAIT_APP
+        # No body timeout yet: request_timeout runs only while the app waits for body bytes
+        # that have not arrived (receive_body), never while it thinks.
+        self._waiting = _WAIT_APP
         cycle = HTTPCycle(self, request.has_body)
         self._cycle = cycle
         request_id = ctx.next_request_id()
@@ -592,9 +597,12 @@ class H1Protocol(asyncio.Protocol):
             self._reject(exc)
             return None
         if event.__class__ is Data:
-            if not event.more:  # type: ignore[union-attr]
-                self._waiting = _WAIT_APP
-            elif self._read_paused and len(self.conn.trailing_data) < _READ_HIGH_WATER // 2:
+            self._waiting = _WAIT_APP  # the app has bytes to work on; not waiting for us
+            if (
+                event.more
+                and self._read_paused
+                and len(self.conn.trailing_data) < _READ_HIGH_WATER // 2
+            ):
                 self._read_paused = False
                 self.transport.resume_reading()  # type: ignore[union-attr]
             return event

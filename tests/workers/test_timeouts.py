@@ -39,6 +39,15 @@ class TimeoutApp:
         elif path == "/think":
             await asyncio.sleep(1.5)
             await send_text(send, "thought")
+        elif path == "/think-then-read":
+            await asyncio.sleep(1.5)  # longer than request_timeout, body already sent
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            await send_text(send, b"read " + body)
         elif path == "/drip":
             await send({"type": "http.response.start", "status": 200, "headers": []})
             for i in range(12):
@@ -133,6 +142,14 @@ def test_slow_app_is_not_cut_by_any_timeout(server: Any) -> None:
     with RawClient(server.host, server.port) as client:
         response = client.request("GET", "/think")
         assert response.body == b"thought"
+
+
+def test_app_slow_to_read_a_body_already_sent_is_not_cut(server: Any) -> None:
+    # request_timeout bounds waiting for the client's bytes, not the app's think time.
+    with RawClient(server.host, server.port) as client:
+        response = client.request("POST", "/think-then-read", body=b"payload")
+        assert response.status == 200
+        assert response.body == b"read payload"
 
 
 def test_long_response_to_a_reading_client_is_not_cut(server: Any) -> None:

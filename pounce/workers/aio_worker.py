@@ -34,6 +34,7 @@ from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
 from pounce.workers.aio import H1Protocol
+from pounce.workers.budget import ConnectionBudget
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
 from pounce.workers.loops import new_event_loop
@@ -76,6 +77,7 @@ class AsyncWorker:
         max_connections: int,
         on_ready: Callable[[AsyncWorker], None] | None = None,
         cpu: int | None = None,
+        budget: ConnectionBudget | None = None,
     ) -> None:
         self._cpu = cpu
         self.config = config
@@ -97,6 +99,7 @@ class AsyncWorker:
             access_logger=access,
             ssl_context=ssl_context,
             max_connections=max_connections,
+            budget=budget,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -217,11 +220,29 @@ class AsyncWorker:
             return False
         return True
 
+    def evict_idle(self) -> bool:
+        """Ask this worker to close its longest-idle keep-alive connection (thread-safe).
+
+        Returns False when it has none right now. Reading ``len()`` of another thread's dict
+        is atomic; the close itself happens on our loop.
+        """
+        if not self.ctx.idle:
+            return False
+        self._call_threadsafe(self._evict_idle)
+        return True
+
+    def _evict_idle(self) -> None:
+        for proto in self.ctx.idle:
+            proto.shutdown()
+            return
+
     def _adopt_connection(self, sock: socket.socket, handoff: Handoff | None) -> None:
         loop = asyncio.get_running_loop()
         ctx = self.ctx
         if ctx.draining:
             sock.close()
+            if ctx.budget is not None:
+                ctx.budget.release()
             return
         coro = loop.connect_accepted_socket(
             lambda: H1Protocol(ctx, handoff), sock, ssl=None if handoff else self._ssl_context
@@ -233,7 +254,10 @@ class AsyncWorker:
     def _adopted(self, task: asyncio.Task[Any]) -> None:
         self._adoptions.discard(task)
         if not task.cancelled() and task.exception() is not None:
+            # The transport never came up, so no protocol will release the slot.
             _logger.warning("could not adopt a connection: %s", task.exception())
+            if self.ctx.budget is not None:
+                self.ctx.budget.release()
 
     async def _tick_forever(self) -> None:
         ctx = self.ctx

@@ -23,6 +23,8 @@ from pounce.protocols.h1 import H1Limits, ResponseDefaults
 if TYPE_CHECKING:
     import ssl
 
+    from pounce.workers.budget import ConnectionBudget
+
     from pounce.observe.access import AccessLogger
 
 __all__ = ["WorkerContext", "limits_from_config"]
@@ -52,6 +54,7 @@ class WorkerContext:
         access_logger: AccessLogger | None,
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int = 0,
+        budget: ConnectionBudget | None = None,
     ) -> None:
         self.config = config
         self.app = app
@@ -66,6 +69,9 @@ class WorkerContext:
             server_header=config.server_header, date_header=config.date_header
         )
         self.max_connections = max_connections  # this worker's share; 0 = unlimited
+        # Set for a sync worker's pool: every connection here was counted by the sync worker
+        # when it accepted it, and is released here when it closes.
+        self.budget = budget
         self.logger = logging.getLogger("pounce.worker")
         # Connections of this worker, and the idle keep-alive ones in the order they went
         # idle (dict insertion order), so the oldest idle one can be closed under pressure.

@@ -50,6 +50,7 @@ from pounce.protocols.h1 import H1Connection, ResponseDefaults, error_response
 from pounce.sync_protocol import RawRequest, RawResponse
 from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.context import limits_from_config
+from pounce.workers.budget import ConnectionBudget
 from pounce.workers.handoff import Handoff
 
 __all__ = ["SyncWorker"]
@@ -146,7 +147,8 @@ class SyncWorker:
         self._collector = collector
         self._cpu = cpu
         self._access = AccessLogger.from_config(config) if config.access_log else None
-        self._max_connections = max_connections
+        # This worker's share of max_connections, counted across the sync loop and its pool.
+        self._budget = ConnectionBudget(max_connections)
         self.pool = AsyncWorker(
             config=config,
             app=app,
@@ -158,6 +160,7 @@ class SyncWorker:
             collector=collector,
             run_lifespan=run_lifespan,
             max_connections=0,
+            budget=self._budget,
         )
         self._limits = limits_from_config(config)
         self._defaults = ResponseDefaults(
@@ -332,19 +335,25 @@ class SyncWorker:
         if self._draining:
             sock.close()
             return
-        if self._app_async_only and not self._pipeline.has_steps:
-            # Nothing here could answer: the pool parses from the first byte.
-            if not self.pool.submit_connection(sock, None):
-                sock.close()
-            return
-        if self._max_connections and len(self._conns) >= self._max_connections:
-            if not self._close_oldest_idle():
+        budget = self._budget
+        if not budget.try_take():
+            # At the limit: close the longest-idle keep-alive connection (ours, or else one
+            # the pool holds) rather than refuse the newcomer.
+            if self._close_oldest_idle() or self.pool.evict_idle():
+                budget.take()
+            else:
                 try:
                     sock.send(error_response(503, "server at connection limit"))
                 except OSError:
                     pass
                 sock.close()
                 return
+        if self._app_async_only and not self._pipeline.has_steps:
+            # Nothing here could answer: the pool parses from the first byte.
+            if not self.pool.submit_connection(sock, None):
+                budget.release()
+                sock.close()
+            return
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -546,7 +555,9 @@ class SyncWorker:
         """Move the connection, with everything read so far, to the async pool."""
         self._forget(conn)
         sock = conn.sock
+        # The connection's slot in the budget moves with it; the pool releases it.
         if not self.pool.submit_connection(sock, Handoff(conn.h1, request, body)):
+            self._budget.release()
             sock.close()
 
     # ------------------------------------------------------------------ writing
@@ -761,6 +772,7 @@ class SyncWorker:
         if conn.fd not in self._conns:
             return
         self._forget(conn)
+        self._budget.release()
         if conn.file is not None:
             os.close(conn.file[0])
             conn.file = None

@@ -109,20 +109,8 @@ def test_max_connections_refuses_when_none_is_idle(fused: Any, connect: Any, kin
 
 
 def test_max_connections_counts_connections_on_the_async_side(
-    fused: Any, connect: Any, kind: str, request: pytest.FixtureRequest
+    fused: Any, connect: Any, kind: str
 ) -> None:
-    if kind == "sync":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "a connection handed off to the pool leaves SyncWorker._conns and the pool "
-                    "is built with max_connections=0, so connections served on the async side "
-                    "(and all connections of an app learned async-only, which skip the check "
-                    "in _adopt) are not counted against max_connections"
-                ),
-            )
-        )
     handle = _start(fused, kind, max_connections=2)
     first, second = connect(handle), connect(handle)
     for client in (first, second):

@@ -168,6 +168,8 @@ class H1Protocol(asyncio.Protocol):
             return  # refused at the connection limit: never registered
         self._lost = True
         ctx = self._ctx
+        if ctx.budget is not None:
+            ctx.budget.release()
         ctx.connections.discard(self)
         ctx.idle.pop(self, None)
         waiter = self._body_waiter

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import FREE_THREADED
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 @pytest.mark.skipif(not FREE_THREADED, reason="checks the free-threaded build")

@@ -138,6 +138,7 @@ def test_request_body_timeout(server: Any, app: TimeoutApp) -> None:
     assert app.events.wait_for(lambda items: "body: disconnect" in items)
 
 
+@pytest.mark.slow
 def test_slow_app_is_not_cut_by_any_timeout(server: Any) -> None:
     with RawClient(server.host, server.port) as client:
         response = client.request("GET", "/think")
@@ -152,6 +153,7 @@ def test_app_slow_to_read_a_body_already_sent_is_not_cut(server: Any) -> None:
         assert response.body == b"read payload"
 
 
+@pytest.mark.slow
 def test_long_response_to_a_reading_client_is_not_cut(server: Any) -> None:
     # 2.4 s of dripping: longer than every timeout (1 s), but the client keeps reading.
     with RawClient(server.host, server.port) as client:

@@ -66,7 +66,13 @@ def bind_listeners(config: ServerConfig, count: int) -> list[Listener]:
     if config.uds is not None:
         return [_bind_unix(config.uds, config.backlog)]
     reuse_port = config.reuse_port and hasattr(socket, "SO_REUSEPORT") and count > 1
-    first = _bind_tcp(config.host, config.port, config.backlog, reuse_port, config)
+    port = config.port
+    if reuse_port:
+        # The kernel lets any socket of the same user with SO_REUSEPORT join a port group,
+        # so a second pounce (or any reuseport server) on our port would bind and quietly
+        # take part of the traffic. A plain bind first fails on a port in use.
+        port = _claim_port(config.host, port)
+    first = _bind_tcp(config.host, port, config.backlog, reuse_port, config)
     listeners = [first]
     if reuse_port:
         # Bind the others to the port the first one got (matters for port 0).
@@ -117,6 +123,21 @@ def _bind_tcp(
         str(bound_host),
         int(bound_port),
     )
+
+
+def _claim_port(host: str, port: int) -> int:
+    """Bind once without SO_REUSEPORT (EADDRINUSE if anyone listens there) and return the
+    port, which for port 0 is the one the kernel picked; the probe is closed again."""
+    family, sockaddr = _resolve(host, port)
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            raise _bind_error(exc, sockaddr[0], port) from None
+        return int(probe.getsockname()[1])
 
 
 def _bind_error(exc: OSError, host: str, port: int) -> OSError:

@@ -39,12 +39,15 @@ OPEN_STREAM_CASES = (
 
 
 def test_signal_after_streams_exits_promptly(servers: ServerSet, app_dir: Path) -> None:
-    """After a complete event stream (and plain requests), one signal -> exit 0 well before
-    the drain bound: nothing is in flight, so nothing should be waited for."""
+    """After a complete event stream and an endless one the client walked away from, one
+    signal -> exit 0 well before the drain bound: the abandoned stream's handler must have
+    been stopped (disconnect seen, or the next write failing), so nothing is waited for."""
     started = servers.start_all([servers.mode(mode, "capp:app", app_dir) for mode, _ in IDLE_CASES])
     for server in started:
         stream = read_sse(server.port, "/sse")
         assert stream.ended and len(stream.events) == 4, (server.name, stream)
+        abandoned, _ = _open_forever(server)
+        abandoned.close()
     failures = []
     signalled = time.monotonic()
     for server, (_, sig) in zip(started, IDLE_CASES, strict=True):

@@ -19,7 +19,7 @@ import signal
 import sys
 import sysconfig
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Final
@@ -93,6 +93,7 @@ class Server:
         self._listeners: list[Listener] = []
         self._bound = threading.Event()
         self._signals_seen = 0
+        self._on_hard_stop: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -134,8 +135,7 @@ class Server:
             model = WorkerModel.THREADS  # one worker: nothing to isolate; reload is in-process
         lifecycle.dispatch(
             "detected",
-            f"{count} worker {'thread' if model is WorkerModel.THREADS else 'process'}(es), "
-            f"{execution} mode",
+            f"{count} worker {_plural(count, model)}, {execution} mode",
         )
         ssl_context = build_ssl_context(config)
         pipelines = build_pipelines(
@@ -171,14 +171,16 @@ class Server:
             if model is WorkerModel.PROCESSES:
                 from pounce.supervisor.processes import ProcessSupervisor
 
-                ProcessSupervisor(
+                supervisor = ProcessSupervisor(
                     config=config,
                     factory=factory,
                     listeners=self._listeners,
                     lifecycle=lifecycle,
                     events=self._events,
                     worker_count=count,
-                ).run()
+                )
+                self._on_hard_stop = supervisor.kill_children
+                supervisor.run()
             else:
                 while True:
                     outcome = ThreadSupervisor(
@@ -270,18 +272,15 @@ class Server:
         return WorkerExecutionMode.ASYNC
 
     def _log_serving(self, count: int, model: WorkerModel, execution: WorkerExecutionMode) -> None:
-        kind = "thread" if model is WorkerModel.THREADS else "process"
-        plural = "s" if count != 1 else ""
         gil = "enabled" if gil_enabled() else "disabled"
         build = "t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
         python = f"{sys.version.split()[0]}{build}"
         _logger.info(
-            "pounce %s serving on %s: %d worker %s%s (%s, %s loop), GIL %s, Python %s",
+            "pounce %s serving on %s: %d worker %s (%s, %s loop), GIL %s, Python %s",
             __version__,
             ", ".join(listener.address for listener in self._listeners[:1]),
             count,
-            kind,
-            plural,
+            _plural(count, model),
             execution,
             loop_name(self.config.loop),
             gil,
@@ -314,6 +313,8 @@ class Server:
             self._events.put((STOP, None))
             return
         _logger.warning("second %s: stopping at once", signal.Signals(signum).name)
+        if self._on_hard_stop is not None:
+            self._on_hard_stop()  # worker processes must not outlive us
         logging.shutdown()
         os._exit(1)
 
@@ -323,3 +324,9 @@ def _affinity_cpus() -> tuple[int, ...]:
         return tuple(sorted(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return ()
+
+
+def _plural(count: int, model: WorkerModel) -> str:
+    if model is WorkerModel.THREADS:
+        return "thread" if count == 1 else "threads"
+    return "process" if count == 1 else "processes"

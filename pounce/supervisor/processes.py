@@ -65,6 +65,7 @@ class ProcessSupervisor:
         self.events = events
         self.worker_count = worker_count
         self.children: dict[int, _Child] = {}  # pid -> child
+        self.pid = os.getpid()
         self._stopping = False
 
     def run(self) -> None:
@@ -171,6 +172,14 @@ class ProcessSupervisor:
             replacement = next(c for c in self.children.values() if c.worker_id == child.worker_id)
             self._wait_ready(replacement)
 
+    def kill_children(self) -> None:
+        """Last resort (a second signal): SIGKILL every worker now. Signal-handler safe."""
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def _stop_children(self, *, graceful: bool) -> None:
         self._stopping = True
         sig = signal.SIGTERM if graceful else signal.SIGKILL
@@ -206,10 +215,26 @@ def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: get SIGTERM when the supervisor dies, even by SIGKILL, so no worker outlives
+    it holding the port. Elsewhere the supervisor's own shutdown is all we have."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except OSError, AttributeError:
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _child_main(parent: ProcessSupervisor, worker_id: int, generation: int, ready_fd: int) -> int:
     """Run one worker in this (forked) process. Returns the exit code."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
+    _die_with_parent(parent.pid)
     listener = parent.listeners[worker_id % len(parent.listeners)]
     # Close the sockets of the other workers: only the parent keeps them all.
     for other in parent.listeners:

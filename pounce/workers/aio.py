@@ -52,6 +52,8 @@ _WAIT_APP: Final = 3  # the app is working: no timeout
 _WAIT_WRITE: Final = 4  # the client is not reading our response (write_timeout)
 
 _INTERNAL_ERROR: Final = b"Internal Server Error\n"
+# While draining, how long a connection that has not sent its first request may still send it.
+_FRESH_GRACE_S: Final = 1.0
 
 
 class H1Protocol(asyncio.Protocol):
@@ -361,7 +363,8 @@ class H1Protocol(asyncio.Protocol):
             return
         what = f"{scope['method']} {scope['path']}"
         if exc is None:
-            _logger.error("request cancelled: %s", what)
+            level = logging.INFO if self._ctx.draining else logging.ERROR
+            _logger.log(level, "request cancelled: %s", what)
         elif isinstance(exc, LocalProtocolError):
             _logger.error("response broke HTTP framing for %s: %s", what, exc)
         else:
@@ -655,7 +658,13 @@ class H1Protocol(asyncio.Protocol):
 
     @property
     def is_idle(self) -> bool:
-        return self._cycle is None and not self.conn.has_buffered_data
+        """Between requests on a used keep-alive connection: safe to close when draining.
+
+        A connection that has not sent its first request yet is not idle: its client very
+        likely has a request on the way (the one that made it connect).
+        """
+        conn = self.conn
+        return self._cycle is None and not conn.has_buffered_data and conn.requests_seen > 0
 
     def check_deadline(self, now: float) -> None:
         """Called by the worker's tick: enforce whichever timeout applies now."""
@@ -692,10 +701,15 @@ class H1Protocol(asyncio.Protocol):
             self.abort()
 
     def shutdown(self) -> None:
-        """Graceful drain: close now if idle, else after the current response."""
-        self.conn.keep_alive = False
-        if self._cycle is None:
+        """Graceful drain: close now if idle, else after the current response. A fresh
+        connection gets a short grace for its first request (answered, then closed)."""
+        conn = self.conn
+        conn.keep_alive = False
+        if self.is_idle:
             self._close()
+        elif self._cycle is None and not conn.has_buffered_data:
+            self._waiting = _WAIT_IDLE  # closed quietly by the tick if nothing arrives
+            self._deadline = min(self._deadline, self._ctx.now + _FRESH_GRACE_S)
 
     def cancel(self) -> None:
         """Drain timed out: stop the app and drop the connection."""

@@ -313,9 +313,12 @@ class AsyncWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while ctx.connections and loop.time() < deadline and not self._hard_stop:
+            ctx.tick()  # the ticker is stopped; deadlines (a fresh connection's grace) still apply
             for proto in list(ctx.connections):
                 if proto.is_idle:
                     proto.shutdown()
+                else:
+                    proto.check_deadline(ctx.now)
             await asyncio.sleep(0.02)
         if ctx.connections:
             _logger.warning(

@@ -745,7 +745,15 @@ class SyncWorker:
             listen.close()
             self._listen_sock = None
         for conn in list(self._conns.values()):
-            if not conn.out and conn.file is None and conn.request is None:
+            busy = conn.out or conn.file is not None or conn.request is not None
+            if not busy and conn.h1.has_buffered_data:
+                busy = True  # a request head is arriving
+            if not busy and conn.h1.requests_seen == 0:
+                # Fresh: its first request is probably on the way; a short grace to send it.
+                conn.h1.keep_alive = False
+                conn.waiting = _WAIT_IDLE
+                conn.deadline = min(conn.deadline, self._now + min(1.0, self._drain_timeout))
+            elif not busy:
                 self._close(conn)
             else:
                 conn.h1.keep_alive = False  # the answer in progress says connection: close

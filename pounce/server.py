@@ -43,7 +43,7 @@ from pounce.observe.logs import configure_logging
 from pounce.pipeline.build import build_pipelines
 from pounce.supervisor.lifecycle import Phase, ServerLifecycle
 from pounce.supervisor.reload import FileWatcher, reimport
-from pounce.supervisor.threads import RELOAD, STOP, ThreadSupervisor
+from pounce.supervisor.threads import STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
 from pounce.workers.factory import WorkerFactory
 from pounce.workers.loops import loop_name
@@ -182,21 +182,18 @@ class Server:
                 self._on_hard_stop = supervisor.kill_children
                 supervisor.run()
             else:
-                while True:
-                    outcome = ThreadSupervisor(
-                        config=config,
-                        app=factory.app,
-                        listeners=self._listeners,
-                        ssl_context=ssl_context,
-                        collector=self.collector,
-                        lifecycle=lifecycle,
-                        events=self._events,
-                        worker_count=count,
-                        factory=factory,
-                    ).run()
-                    if outcome != RELOAD:
-                        break
-                    factory = self._reloaded(factory, execution)
+                ThreadSupervisor(
+                    config=config,
+                    app=factory.app,
+                    listeners=self._listeners,
+                    ssl_context=ssl_context,
+                    collector=self.collector,
+                    lifecycle=lifecycle,
+                    events=self._events,
+                    worker_count=count,
+                    factory=factory,
+                    reloader=lambda: self._reloaded(factory, execution),
+                ).run()
         except BaseException as exc:
             lifecycle.dispatch("failed", str(exc))
             raise
@@ -227,30 +224,30 @@ class Server:
         watcher.start()
         return watcher
 
-    def _reloaded(self, factory: WorkerFactory, execution: WorkerExecutionMode) -> WorkerFactory:
-        """The factory for the next round: the re-imported app, or the old one if the new
-        code does not import (logged; the user fixes it and saves again)."""
-        app = self.app
-        sync_app = self.sync_app
-        if self.app_path is not None:
-            try:
-                new_app = reimport(self.app_path, self._reload_roots())
-            except Exception as exc:
-                _logger.error("reload failed, still serving the previous app: %s", exc)
-            else:
-                app = new_app  # type: ignore[assignment]
-                if self.sync_app is not None:
-                    sync_app = new_app if isinstance(new_app, SyncApp) else None
-                self.app, self.sync_app = app, sync_app
+    def _reloaded(
+        self, factory: WorkerFactory, execution: WorkerExecutionMode
+    ) -> WorkerFactory | None:
+        """The factory for the re-imported app, or None when the new code does not import
+        (logged; the previous app keeps serving until the user saves a fix)."""
+        if self.app_path is None:
+            return None  # started with an app object: nothing to re-import
+        try:
+            new_app = reimport(self.app_path, self._reload_roots())
+        except Exception as exc:
+            _logger.error("reload failed, still serving the previous app: %s", exc)
+            return None
+        self.app = new_app  # type: ignore[assignment]
+        if self.sync_app is not None:
+            self.sync_app = new_app if isinstance(new_app, SyncApp) else None
         pipelines = build_pipelines(
             self.config,
-            app,
-            sync_app,
+            self.app,
+            self.sync_app,
             self.draining,
             with_sync=execution is WorkerExecutionMode.SYNC,
         )
         return dataclasses.replace(
-            factory, app=pipelines.asgi, sync_app=sync_app, sync_pipeline=pipelines.sync
+            factory, app=pipelines.asgi, sync_app=self.sync_app, sync_pipeline=pipelines.sync
         )
 
     def _execution_mode(self) -> WorkerExecutionMode:

@@ -7,12 +7,12 @@ costs one dict literal.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import unquote
 
 from pounce.protocols.events import Request
 
-__all__ = ["ASGI_VERSION", "ScopeFactory", "decode_path"]
+__all__ = ["ASGI_VERSION", "ScopeFactory", "ScopeSource", "decode_path"]
 
 ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.4"}
 
@@ -28,10 +28,18 @@ def decode_path(raw_path: bytes) -> str:
     return unquote(raw_path.decode("ascii"), encoding="utf-8", errors="replace")
 
 
+class ScopeSource(Protocol):
+    """Where the worker-wide parts of a scope live (the worker's context). Read per request,
+    so a dev reload that replaces them reaches connections that were already open."""
+
+    state: dict[str, Any]
+    extensions: dict[str, Any]
+
+
 class ScopeFactory:
     """Per-connection constant parts of the scope. Owned by the connection's thread."""
 
-    __slots__ = ("_client", "_extensions", "_root", "_root_bytes", "_scheme", "_server", "_state")
+    __slots__ = ("_client", "_extra", "_root", "_root_bytes", "_scheme", "_server", "_source")
 
     def __init__(
         self,
@@ -40,21 +48,24 @@ class ScopeFactory:
         server: tuple[str, int] | None,
         scheme: str,
         root_path: str,
-        state: dict[str, Any],
-        extensions: dict[str, Any],
+        source: ScopeSource,
+        extra_extensions: dict[str, Any] | None = None,
     ) -> None:
         self._client = client
         self._server = server
         self._scheme = scheme
         self._root = root_path
         self._root_bytes = root_path.encode("ascii")
-        self._state = state
-        self._extensions = extensions
+        self._source = source
+        self._extra = extra_extensions  # per connection, e.g. "tls"
 
     def http(self, request: Request, request_id: str | None) -> dict[str, Any]:
         raw_path = request.path
         path = raw_path.decode("ascii") if b"%" not in raw_path else decode_path(raw_path)
-        extensions = self._extensions.copy()
+        source = self._source
+        extensions = source.extensions.copy()
+        if self._extra is not None:
+            extensions.update(self._extra)
         if request_id is not None:
             extensions["request_id"] = request_id
         root = self._root
@@ -71,6 +82,6 @@ class ScopeFactory:
             "headers": request.headers,
             "client": self._client,
             "server": self._server,
-            "state": self._state.copy(),
+            "state": source.state.copy(),
             "extensions": extensions,
         }

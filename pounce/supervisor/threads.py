@@ -20,6 +20,7 @@ import queue
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any, Final
 
 from pounce._types import ASGIApp
@@ -43,9 +44,6 @@ STOP_NOW: Final = "stop-now"
 EXITED: Final = "exited"
 RELOAD: Final = "reload"  # payload: the changed paths
 
-# Dev reloads cut long-lived requests (e.g. a browser's live-reload stream) after this long
-# instead of waiting the full shutdown_timeout: the user is waiting for the new code.
-_RELOAD_DRAIN_S: Final = 1.0
 
 _JOIN_GRACE_S: Final = 5.0
 
@@ -63,6 +61,7 @@ class ThreadSupervisor:
         events: queue.SimpleQueue[tuple[str, Any]],
         worker_count: int,
         factory: WorkerFactory,
+        reloader: Callable[[], WorkerFactory | None] | None = None,
     ) -> None:
         self.config = config
         self.app = app
@@ -73,6 +72,8 @@ class ThreadSupervisor:
         self.events = events
         self.worker_count = worker_count
         self.factory = factory
+        # Called on a reload event: the factory for the re-imported app, or None to keep going.
+        self.reloader = reloader
         # One accepting thread instead of a socket per worker (no SO_REUSEPORT, or asked for).
         self.use_distributor = worker_count > 1 and (
             config.accept_distributor or not hasattr(socket, "SO_REUSEPORT")
@@ -89,8 +90,8 @@ class ThreadSupervisor:
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> str:
-        """Serve until told to stop (returns ``STOP``) or to reload (returns ``RELOAD``)."""
+    def run(self) -> None:
+        """Serve until told to stop. Reloads happen in place (see ``_reload``)."""
         self.lifecycle.dispatch("startup", f"{self.worker_count} worker thread(s)")
         try:
             if self.worker_count > 1:
@@ -109,34 +110,31 @@ class ThreadSupervisor:
             self._stop_shared_lifespan()
             raise
         self.lifecycle.dispatch("serving", self.listeners[0].address)
-        outcome = STOP
         try:
-            outcome = self._supervise()
+            self._supervise()
         finally:
-            if outcome == RELOAD:
-                self._stop_all(graceful=True, drain_timeout=_RELOAD_DRAIN_S)
-            else:
-                # Our copies of the listening sockets go first (each worker closes its own
-                # as it starts draining): new clients are then refused at once instead of
-                # waiting in a backlog nobody accepts from any more.
-                for listener in self.listeners:
-                    listener.close()
-                self.lifecycle.dispatch("drain", "shutting down")
-                self._stop_all(graceful=not self._hard)
+            # Our copies of the listening sockets go first (each worker closes its own as it
+            # starts draining): new clients are then refused at once instead of waiting in a
+            # backlog nobody accepts from any more.
+            for listener in self.listeners:
+                listener.close()
+            self.lifecycle.dispatch("drain", "shutting down")
+            self._stop_all(graceful=not self._hard)
             self._stop_shared_lifespan()
-        return outcome
 
-    def _supervise(self) -> str:
+    def _supervise(self) -> None:
         while True:
             kind, payload = self.events.get()
             if kind == STOP:
-                return STOP
+                return
             if kind == STOP_NOW:
                 self._hard = True
-                return STOP
+                return
             if kind == RELOAD:
                 self.lifecycle.dispatch("reload", ", ".join(payload[:3]))
-                return RELOAD
+                self._reload()
+                self.lifecycle.dispatch("serving", self.listeners[0].address)
+                continue
             if kind == EXITED:
                 worker_id, exited = payload
                 # Identity, not generation: exits from an earlier reload round also arrive here.
@@ -151,7 +149,42 @@ class ThreadSupervisor:
                     self._wait_ready(worker_id)
                 except PounceError:
                     _logger.exception("replacement worker %d failed to start", worker_id)
-                    return STOP
+                    return
+
+    # ------------------------------------------------------------------ reload
+
+    def _reload(self) -> None:
+        """Swap the app inside the running workers: no socket or connection is closed.
+
+        Requests in flight finish on the old app; the next request on any connection meets
+        the new one. Lifespan shutdown runs for the old app before startup of the new one,
+        and each worker runs ``pounce.worker.shutdown``/``startup`` around its swap.
+        """
+        if self.reloader is None:
+            return
+        factory = self.reloader()
+        if factory is None:
+            return  # the new code did not import; the old app keeps serving
+        self.factory = factory
+        self.app = factory.app
+        state: dict[str, Any] = {}
+        if self._lifespan is not None and self._lifespan_loop is not None:
+            loop = self._lifespan_loop
+            asyncio.run_coroutine_threadsafe(self._lifespan.shutdown(), loop).result(
+                self.config.shutdown_timeout + _JOIN_GRACE_S
+            )
+            self._lifespan = Lifespan(factory.app, self.config, state)
+            try:
+                asyncio.run_coroutine_threadsafe(self._lifespan.startup(), loop).result()
+            except PounceError as exc:
+                _logger.error("after reload: %s", exc)
+        self.state = state
+        timeout = self.config.startup_timeout + self.config.shutdown_timeout + _JOIN_GRACE_S
+        for handle in list(self.workers.values()):
+            try:
+                handle.swap(factory, state).result(timeout)
+            except Exception:
+                _logger.exception("worker %d could not switch to the new app", handle.worker_id)
 
     # ------------------------------------------------------------------ workers
 
@@ -197,13 +230,13 @@ class ThreadSupervisor:
             raise SupervisorError(f"worker {worker_id} failed to start: {error}") from error
         self.lifecycle.dispatch("worker_ready", str(worker_id))
 
-    def _stop_all(self, *, graceful: bool, drain_timeout: float | None = None) -> None:
+    def _stop_all(self, *, graceful: bool) -> None:
         self._stopping = True
         if self._distributor is not None:
             self._distributor.stop()
         for handle in self.workers.values():
             if graceful:
-                handle.drain(drain_timeout)
+                handle.drain()
             else:
                 handle.stop_now()
         timeout = self.config.shutdown_timeout + _JOIN_GRACE_S

@@ -118,19 +118,18 @@ class H1Protocol(asyncio.Protocol):
         client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
         server = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
         self.client = client
-        extensions = ctx.extensions
         scheme = "http"
+        extra = None
         if ctx.ssl_context is not None:
             scheme = "https"
-            extensions = dict(extensions)
-            extensions["tls"] = _tls_extension(transport, client, server)
+            extra = {"tls": _tls_extension(transport, client, server)}
         self._scopes = ScopeFactory(
             client=client,
             server=server,
             scheme=scheme,
             root_path=ctx.config.root_path,
-            state=ctx.state,
-            extensions=extensions,
+            source=ctx,
+            extra_extensions=extra,
         )
         if ctx.max_connections and len(ctx.connections) >= ctx.max_connections:
             if not _close_oldest_idle(ctx):

@@ -26,11 +26,13 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Final
 
 from pounce._types import ASGIApp
 from pounce.asgi.lifespan import Lifespan, run_worker_scope
 from pounce.config import ServerConfig
+from pounce.errors import PounceError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
 from pounce.workers.aio import H1Protocol
@@ -38,6 +40,9 @@ from pounce.workers.budget import ConnectionBudget
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
 from pounce.workers.loops import new_event_loop
+
+if TYPE_CHECKING:
+    from pounce.workers.factory import WorkerFactory
 
 __all__ = ["AsyncWorker"]
 
@@ -219,6 +224,46 @@ class AsyncWorker:
         except RuntimeError:
             return False
         return True
+
+    def swap(self, factory: WorkerFactory, state: dict[str, Any]) -> Future[None]:
+        """Serve ``factory.app`` from now on (dev reload), without closing anything.
+
+        Thread-safe; the returned future completes once the new app is in place.
+        """
+        loop = self.loop
+        assert loop is not None
+        return asyncio.run_coroutine_threadsafe(self._swap(factory.app, state), loop)
+
+    async def _swap(self, app: ASGIApp, state: dict[str, Any]) -> None:
+        ctx = self.ctx
+        await run_worker_scope(
+            ctx.app,
+            {"type": "pounce.worker.shutdown", "worker_id": self.worker_id,
+             "generation": self.generation},
+            timeout=self.config.shutdown_timeout,
+        )  # fmt: skip
+        if self.lifespan is not None:  # we run lifespan ourselves (one worker)
+            await self.lifespan.shutdown()
+            state = {}
+            self.lifespan = Lifespan(app, self.config, state)
+            try:
+                await self.lifespan.startup()
+            except PounceError as exc:
+                _logger.error("after reload: %s", exc)
+        self.generation += 1
+        ctx.set_generation(self.generation)
+        await run_worker_scope(
+            app,
+            {"type": "pounce.worker.startup", "worker_id": self.worker_id,
+             "generation": self.generation},
+            timeout=self.config.startup_timeout,
+        )  # fmt: skip
+        # Publish: the next request on any connection meets the new app, its state and the
+        # context its worker startup set. Requests in flight finish on the old app.
+        ctx.context = contextvars.copy_context()
+        ctx.state = state
+        ctx.app = app
+        self.app = app
 
     def evict_idle(self) -> bool:
         """Ask this worker to close its longest-idle keep-alive connection (thread-safe).

@@ -94,6 +94,17 @@ class WorkerContext:
         self._connection_counter = 0
         self.report_disconnects = collector is not None
 
+    def set_generation(self, generation: int) -> None:
+        """A reload started a new generation of the app on this worker."""
+        self.generation = generation
+        extensions = dict(self.extensions)
+        extensions["pounce.worker"] = {
+            "version": 1,
+            "worker_id": self.worker_id,
+            "generation": generation,
+        }
+        self.extensions = extensions
+
     def next_request_id(self) -> str:
         self._rid_counter += 1
         return f"{self._rid_prefix}{self._rid_counter:08x}"

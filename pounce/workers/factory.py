@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +35,8 @@ class WorkerHandle(Protocol):
     def stop_now(self) -> None: ...
 
     def submit_connection(self, sock: socket.socket, /) -> bool: ...
+
+    def swap(self, factory: WorkerFactory, state: dict[str, Any]) -> Future[None]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

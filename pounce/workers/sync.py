@@ -36,7 +36,8 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Final
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Final
 
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
@@ -52,6 +53,9 @@ from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.context import limits_from_config
 from pounce.workers.budget import ConnectionBudget
 from pounce.workers.handoff import Handoff
+
+if TYPE_CHECKING:
+    from pounce.workers.factory import WorkerFactory
 
 __all__ = ["SyncWorker"]
 
@@ -207,6 +211,12 @@ class SyncWorker:
         if self._stopped:
             return False
         return self._post("conn", sock)
+
+    def swap(self, factory: WorkerFactory, state: dict[str, Any]) -> Future[None]:
+        """Dev reload: the new sync pipeline here, the new ASGI app in the pool."""
+        if factory.sync_pipeline is not None:
+            self._post("swap", factory.sync_pipeline)
+        return self.pool.swap(factory, state)
 
     def _post(self, kind: str, payload: Any) -> bool:
         with self._wake_lock:
@@ -393,6 +403,10 @@ class SyncWorker:
                 self._adopt(sock, addr)
             elif kind == "drain":
                 self._begin_drain()
+            elif kind == "swap":
+                self._pipeline = payload
+                self._sync_answers = self._sync_declines = 0
+                self._app_async_only = not payload.has_app
             elif kind == "stop":
                 self._hard_stop = True
                 self._stopped = True

@@ -304,7 +304,8 @@ def _check_incomplete_head(buf: bytes, start: int, limits: H1Limits) -> None:
     # the verdict would depend on how the bytes were split.
     if pending > limits.max_header_size + 3:
         raise RemoteProtocolError("request header section too large", status_hint=431)
-    if _BARE_LF_RE.search(buf, start):
+    # The look-behind must not see bytes before ``start`` (the end of the previous body).
+    if buf[start] == 0x0A or _BARE_LF_RE.search(buf, start + 1):
         raise RemoteProtocolError("bare LF in request head; lines must end with CRLF")
     line_end = buf.find(b"\r\n", start)
     if line_end < 0 and pending > limits.max_request_line_size + 1:

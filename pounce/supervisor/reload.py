@@ -2,10 +2,11 @@
 
 ``FileWatcher`` polls modification times once per interval (no extra dependency, works on
 every filesystem including bind mounts where inotify is unreliable) and posts ``RELOAD``
-with the changed paths to the supervisor queue. The supervisor drains the workers (briefly:
-long-lived dev streams are cut), runs lifespan shutdown and returns; ``Server`` then calls
-``reimport`` and starts serving again on the listening sockets it never closed, so clients
-see a short pause rather than a refused connection.
+with the changed paths to the supervisor queue. The supervisor asks ``Server`` for the
+re-imported app (``reimport``) and swaps it into each running worker: lifespan shutdown and
+startup run again, then ``pounce.worker.shutdown``/``startup``, and the next request on any
+connection meets the new code. No listening socket or connection is closed, so a client
+never sees a refused or dropped connection during a reload.
 """
 
 from __future__ import annotations

@@ -345,13 +345,23 @@ def test_next_cycle_needs_both_sides_done() -> None:
     conn = new_conn()
     feed(conn, [b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel"])
     with pytest.raises(LocalProtocolError):
-        conn.start_next_cycle()  # nothing answered yet
+        conn.start_next_cycle()  # nothing read or answered yet
+    assert feed(conn, [b"lo"]) == [Data(b"lo", False)]
+    conn.send_response(200, [], more=True)
+    with pytest.raises(LocalProtocolError):
+        conn.start_next_cycle()  # the response is still being sent
+    conn.send_body(b"", more=False)
+    conn.start_next_cycle()
+    assert (conn.their_state, conn.our_state) == (PartyState.IDLE, PartyState.IDLE)
+
+
+def test_next_cycle_waits_for_the_request_body() -> None:
+    conn = new_conn()
+    feed(conn, [b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel"])
     conn.send_response(200, [], b"")
     assert conn.our_state is PartyState.DONE
     with pytest.raises(LocalProtocolError):
         conn.start_next_cycle()  # the request body is still coming
-    assert feed(conn, [b"lo"]) == [Data(b"lo", False)]
-    conn.start_next_cycle()
 
 
 def test_connection_close_from_the_client() -> None:

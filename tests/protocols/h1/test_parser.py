@@ -331,6 +331,14 @@ def test_obvious_garbage_is_refused_before_the_head_ends(incomplete: bytes) -> N
     assert exc.value.status_hint == 400
 
 
+def test_bare_lf_check_does_not_look_before_the_head() -> None:
+    """Regression (found by the differential fuzz): a head starting with LF right after a
+    body ending in CR was refused or not depending on whether the body was still buffered."""
+    for buf, start in ((b"\n", 0), (b"body\r\n", 5), (b"\r\nGET", 1)):
+        with pytest.raises(RemoteProtocolError):
+            maybe_parse_request_head(buf, start, LIMITS)
+
+
 # ---------------------------------------------------------------------------- malformed heads
 
 

@@ -31,7 +31,12 @@ from typing import Final
 
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.protocols.events import NEED_DATA, PAUSED, ConnectionClosed, Data, Request, Sentinel
-from pounce.protocols.h1.parser import ChunkedReader, H1Limits, maybe_parse_request_head
+from pounce.protocols.h1.parser import (
+    ChunkedReader,
+    H1Limits,
+    HeadMemo,
+    maybe_parse_request_head,
+)
 from pounce.protocols.h1.serializer import (
     CONTINUE_RESPONSE,
     LAST_CHUNK,
@@ -79,6 +84,7 @@ class H1Connection:
         "_continue_sent",
         "_eof",
         "_framing",
+        "_memo",
         "_pos",
         "_send_left",
         "_trailers_allowed",
@@ -107,6 +113,7 @@ class H1Connection:
         self._chunked: ChunkedReader | None = None
         self._continue_sent = False
         self._framing = _LENGTH
+        self._memo = HeadMemo()
         self._send_left = 0
         self._trailers_allowed = False  # trailers announced and the framing can carry them
         self._trailers_expected = False  # trailers announced: the response ends with them
@@ -145,7 +152,7 @@ class H1Connection:
             if self._pos >= len(self._buf):  # nothing buffered: skip the parser entirely
                 return ConnectionClosed() if self._eof else NEED_DATA
             try:
-                parsed = maybe_parse_request_head(self._buf, self._pos, self.limits)
+                parsed = maybe_parse_request_head(self._buf, self._pos, self.limits, self._memo)
             except RemoteProtocolError:
                 self.their_state = ERROR
                 self.keep_alive = False

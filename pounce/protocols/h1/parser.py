@@ -27,7 +27,7 @@ from typing import Final
 from pounce.errors import RemoteProtocolError
 from pounce.protocols.events import Request
 
-__all__ = ["ChunkedReader", "H1Limits", "maybe_parse_request_head"]
+__all__ = ["ChunkedReader", "H1Limits", "HeadMemo", "HeaderFacts", "maybe_parse_request_head"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,28 +109,77 @@ def _lower_name(name: bytes) -> bytes:
     return lowered
 
 
+class HeaderFacts:
+    """What a validated header block says, independent of the request line.
+
+    Immutable once built (a connection's ``HeadMemo`` shares it between requests whose
+    header blocks are byte-for-byte equal, which is most keep-alive traffic).
+    """
+
+    __slots__ = (
+        "codings",
+        "connection_close",
+        "connection_keep_alive",
+        "content_length",
+        "expect_continue",
+        "headers",
+        "host_count",
+        "upgrade",
+    )
+
+    def __init__(self) -> None:
+        self.headers: tuple[tuple[bytes, bytes], ...] = ()
+        self.host_count = 0
+        self.content_length: bytes | None = None
+        self.codings: list[bytes] | None = None
+        self.connection_close = False
+        self.connection_keep_alive = False
+        self.expect_continue = False
+        self.upgrade: bytes | None = None
+
+
+class HeadMemo:
+    """Per-connection memo of the last header block and its facts. Owned by one connection."""
+
+    __slots__ = ("block", "facts")
+
+    def __init__(self) -> None:
+        self.block = b""
+        self.facts: HeaderFacts | None = None
+
+
 def maybe_parse_request_head(
-    buf: bytes, start: int, limits: H1Limits
+    buf: bytes, start: int, limits: H1Limits, memo: HeadMemo | None = None
 ) -> tuple[Request, int] | None:
     """Parse the request head starting at ``buf[start]``.
 
     Returns ``(request, end)`` where ``end`` is the offset of the first body byte, or ``None``
     when the head is not complete yet. Raises ``RemoteProtocolError`` for invalid heads.
+    With a ``memo``, a header block identical to the previous request's on the connection
+    is not parsed again: its validated facts are reused and only the request line is new.
     """
     end = buf.find(b"\r\n\r\n", start)
     if end < 0:
         _check_incomplete_head(buf, start, limits)
         return None
-    head = buf[start:end]
-    if len(head) > limits.max_header_size:
+    if end - start > limits.max_header_size:
         raise RemoteProtocolError("request header section too large", status_hint=431)
-    lines = head.split(b"\r\n")
-    # One pass checks line endings and control bytes together: deleting CR, LF and every
-    # forbidden control byte must remove exactly the CRLF pairs we split on. Anything else
-    # (a bare CR or LF, a NUL, ...) removes more; the slow path then names the problem.
-    if len(head.translate(None, _FORBIDDEN_WITH_CRLF)) != len(head) - 2 * (len(lines) - 1):
-        _raise_bad_head_bytes(head)
-    request_line = lines[0]
+    line_end = buf.find(b"\r\n", start)
+    request_line = buf[start:line_end]
+    block = buf[line_end + 2 : end] if line_end < end else b""
+    facts: HeaderFacts | None = None
+    if memo is not None and block and block == memo.block:
+        facts = memo.facts
+        if len(request_line.translate(None, _FORBIDDEN_WITH_CRLF)) != len(request_line):
+            _raise_bad_head_bytes(request_line)
+    else:
+        head = buf[start:end]
+        # One pass checks line endings and control bytes together: deleting CR, LF and
+        # every forbidden control byte must remove exactly the CRLF pairs between lines.
+        # Anything else (a bare CR or LF, a NUL, ...) removes more; the slow path names it.
+        crlf_pairs = head.count(b"\r\n")
+        if len(head.translate(None, _FORBIDDEN_WITH_CRLF)) != len(head) - 2 * crlf_pairs:
+            _raise_bad_head_bytes(head)
     if len(request_line) > limits.max_request_line_size:
         raise RemoteProtocolError("request line too long", status_hint=414)
     parts = request_line.split(b" ")
@@ -156,73 +205,34 @@ def maybe_parse_request_head(
         path, _, query = target.partition(b"?")
     else:
         path, query = _split_target(method, target)
-
-    if len(lines) - 1 > limits.max_header_count:
-        raise RemoteProtocolError("too many header fields", status_hint=431)
-    headers: list[tuple[bytes, bytes]] = []
-    append = headers.append
-    specials: list[tuple[bytes, bytes]] | None = None
-    memo_get = _NAME_MEMO.get
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon:
-            if line[:1] in (b" ", b"\t"):
-                raise RemoteProtocolError("obsolete line folding (obs-fold) is not allowed")
-            raise RemoteProtocolError("header line without a colon")
-        lname = memo_get(name) or _lower_name(name)
-        value = value.strip(_OWS)
-        append((lname, value))
-        if lname in _SPECIAL:
-            if specials is None:
-                specials = []
-            specials.append((lname, value))
+    if facts is None:
+        facts = _parse_header_block(block, limits)
+        if memo is not None:
+            memo.block = block
+            memo.facts = facts
 
     keep_alive = http_version == "1.1"
+    if facts.connection_close:  # "close" wins over "keep-alive" in any Connection field
+        keep_alive = False
+    elif facts.connection_keep_alive and http_version == "1.0":
+        keep_alive = True
     body_length = 0
-    expect_continue = False
-    upgrade: bytes | None = None
-    host_count = 0
-    if specials is not None:
-        content_length: bytes | None = None
-        codings: list[bytes] | None = None
-        connection_close = False
-        for lname, value in specials:
-            if lname == _HOST:
-                host_count += 1
-            elif lname == _CONTENT_LENGTH:
-                content_length = _merge_content_length(content_length, value)
-            elif lname == _TRANSFER_ENCODING:
-                if codings is None:
-                    codings = []
-                codings.extend(c.strip(_OWS).lower() for c in value.split(b","))
-            elif lname == _CONNECTION:
-                tokens = {t.strip(_OWS).lower() for t in value.split(b",")}
-                if b"close" in tokens:
-                    connection_close = True
-                elif b"keep-alive" in tokens and http_version == "1.0":
-                    keep_alive = True
-            elif lname == _EXPECT:
-                if value.lower() != b"100-continue":
-                    raise RemoteProtocolError("unsupported expectation", status_hint=417)
-                expect_continue = http_version == "1.1"
-            else:  # upgrade
-                upgrade = value
-        if connection_close:  # "close" wins over "keep-alive" in any other Connection field
-            keep_alive = False
-        if codings is not None:
-            if content_length is not None:
-                raise RemoteProtocolError("both Content-Length and Transfer-Encoding")
-            if http_version == "1.0":
-                raise RemoteProtocolError("Transfer-Encoding in an HTTP/1.0 request")
-            if not codings or codings[-1] != b"chunked":
-                raise RemoteProtocolError("chunked must be the final transfer coding")
-            if len(codings) > 1:
-                raise RemoteProtocolError("transfer coding not implemented", status_hint=501)
-            body_length = -1
-        elif content_length is not None:
-            body_length = int(content_length)
-            if body_length > limits.max_body_size:
-                raise RemoteProtocolError("request body too large", status_hint=413)
+    codings = facts.codings
+    if codings is not None:
+        if facts.content_length is not None:
+            raise RemoteProtocolError("both Content-Length and Transfer-Encoding")
+        if http_version == "1.0":
+            raise RemoteProtocolError("Transfer-Encoding in an HTTP/1.0 request")
+        if not codings or codings[-1] != b"chunked":
+            raise RemoteProtocolError("chunked must be the final transfer coding")
+        if len(codings) > 1:
+            raise RemoteProtocolError("transfer coding not implemented", status_hint=501)
+        body_length = -1
+    elif facts.content_length is not None:
+        body_length = int(facts.content_length)
+        if body_length > limits.max_body_size:
+            raise RemoteProtocolError("request body too large", status_hint=413)
+    host_count = facts.host_count
     if host_count != 1 and (http_version == "1.1" or host_count > 1):
         raise RemoteProtocolError(
             "missing Host header" if host_count == 0 else "more than one Host header"
@@ -232,14 +242,59 @@ def maybe_parse_request_head(
         target,
         path,
         query,
-        headers,
+        list(facts.headers),
         http_version,
         keep_alive,
         body_length,
-        expect_continue,
-        upgrade,
+        facts.expect_continue and http_version == "1.1",
+        facts.upgrade,
     )
     return request, end + 4
+
+
+def _parse_header_block(block: bytes, limits: H1Limits) -> HeaderFacts:
+    """Validate header lines (already free of bare CR/LF and control bytes) into facts."""
+    facts = HeaderFacts()
+    if not block:
+        return facts
+    lines = block.split(b"\r\n")
+    if len(lines) > limits.max_header_count:
+        raise RemoteProtocolError("too many header fields", status_hint=431)
+    headers: list[tuple[bytes, bytes]] = []
+    append = headers.append
+    memo_get = _NAME_MEMO.get
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon:
+            if line[:1] in (b" ", b"\t"):
+                raise RemoteProtocolError("obsolete line folding (obs-fold) is not allowed")
+            raise RemoteProtocolError("header line without a colon")
+        lname = memo_get(name) or _lower_name(name)
+        value = value.strip(_OWS)
+        append((lname, value))
+        if lname in _SPECIAL:
+            if lname == _HOST:
+                facts.host_count += 1
+            elif lname == _CONTENT_LENGTH:
+                facts.content_length = _merge_content_length(facts.content_length, value)
+            elif lname == _TRANSFER_ENCODING:
+                if facts.codings is None:
+                    facts.codings = []
+                facts.codings.extend(c.strip(_OWS).lower() for c in value.split(b","))
+            elif lname == _CONNECTION:
+                tokens = {t.strip(_OWS).lower() for t in value.split(b",")}
+                if b"close" in tokens:
+                    facts.connection_close = True
+                elif b"keep-alive" in tokens:
+                    facts.connection_keep_alive = True
+            elif lname == _EXPECT:
+                if value.lower() != b"100-continue":
+                    raise RemoteProtocolError("unsupported expectation", status_hint=417)
+                facts.expect_continue = True
+            else:  # upgrade
+                facts.upgrade = value
+    facts.headers = tuple(headers)
+    return facts
 
 
 def _raise_bad_head_bytes(head: bytes) -> None:

@@ -94,6 +94,7 @@ class Server:
         self._bound = threading.Event()
         self._signals_seen = 0
         self._on_hard_stop: Callable[[], None] | None = None
+        self._previous_handlers: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -294,6 +295,7 @@ class Server:
         previous: dict[int, Any] = {}
         for sig in _STOP_SIGNALS:
             previous[sig] = signal.signal(sig, self._on_signal)
+        self._previous_handlers = previous
         try:
             yield
         finally:
@@ -308,6 +310,11 @@ class Server:
             )
             self.draining.set()
             self._events.put((STOP, None))
+            # The embedding program's own handler still runs (bengal's wakes its live-reload
+            # streams and exits); a SystemExit it raises unwinds run() through the drain.
+            chained = self._previous_handlers.get(signum)
+            if callable(chained) and chained is not signal.default_int_handler:
+                chained(signum, frame)
             return
         _logger.warning("second %s: stopping at once", signal.Signals(signum).name)
         if self._on_hard_stop is not None:

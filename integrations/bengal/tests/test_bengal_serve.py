@@ -268,22 +268,7 @@ def test_sigint_with_open_stream_exits_0(dev_fleet: dict[str, DevServer], phase:
     assert not (entry.site.root / ".bengal" / "server.pid").exists()
 
 
-BUILD_FIRST_DRAIN_WAIT = (
-    "pounce bug (server.py, Server._signal_handlers): with run() on the main thread pounce "
-    "replaces the SIGINT handler bengal installed before run(), so bengal never wakes its "
-    "live-reload handlers; the drain waits for the open stream until shutdown_timeout (5 s)"
-)
-
-
-@pytest.mark.parametrize(
-    "phase",
-    [
-        pytest.param(
-            "build-first", marks=pytest.mark.xfail(strict=True, reason=BUILD_FIRST_DRAIN_WAIT)
-        ),
-        "serve-first",
-    ],
-)
+@pytest.mark.parametrize("phase", ["build-first", "serve-first"])
 def test_open_stream_does_not_delay_exit(dev_fleet: dict[str, DevServer], phase: str) -> None:
     """Bengal wakes its live-reload handlers on SIGINT before asking pounce to stop, so an
     open stream must not hold the process until shutdown_timeout (5 s) runs out. Reads the

@@ -125,9 +125,10 @@ class ProtocolError(PounceError):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message,), {"status_hint": self.status_hint})
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.status_hint = state["status_hint"]
-        self.status_code = state["status_hint"]
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        if state is not None:
+            self.status_hint = state["status_hint"]
+            self.status_code = state["status_hint"]
 
 
 class RemoteProtocolError(ProtocolError):

@@ -77,7 +77,7 @@ class Server:
         if app is None and sync_app is None and not config.static_files:
             raise ConfigError("Server needs an app, a sync_app or static_files to serve")
         if app is None and sync_app is not None and callable(sync_app):
-            app = sync_app  # type: ignore[assignment]
+            app = sync_app
         self.config = config
         self.app = app
         self.app_path = app_path
@@ -299,8 +299,8 @@ class Server:
         try:
             yield
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals_seen += 1

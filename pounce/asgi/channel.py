@@ -45,7 +45,7 @@ class Channel(Protocol):
     def drain(self) -> Awaitable[None] | None:
         """An awaitable when the client is slow to read (write buffer full), else None."""
 
-    def receive_body(self) -> Data | None | Awaitable[Data | None]:
+    def receive_body(self) -> Data | Awaitable[Data | None] | None:
         """The next piece of the request body: a ``Data`` at once when bytes are buffered,
         else an awaitable of one; ``None`` once the client disconnected."""
 

@@ -70,7 +70,7 @@ class HTTPCycle:
             if result is None:
                 self._body_done = True
                 return dict(_DISCONNECT)
-            data: Data = result  # type: ignore[assignment]
+            data: Data = result
             if not data.more:
                 self._body_done = True
             return {"type": "http.request", "body": data.data, "more_body": data.more}

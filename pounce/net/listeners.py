@@ -76,8 +76,10 @@ def bind_listeners(config: ServerConfig, count: int) -> list[Listener]:
     listeners = [first]
     if reuse_port:
         # Bind the others to the port the first one got (matters for port 0).
-        for _ in range(count - 1):
-            listeners.append(_bind_tcp(first.host, first.port, config.backlog, True, config))
+        listeners.extend(
+            _bind_tcp(first.host, first.port, config.backlog, True, config)
+            for _ in range(count - 1)
+        )
     return listeners
 
 

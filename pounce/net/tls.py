@@ -21,7 +21,8 @@ def build_ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
         )
     except (OSError, ssl.SSLError) as exc:
         raise TLSError(
-            f"Cannot load TLS certificate {config.ssl_certfile!r} / key {config.ssl_keyfile!r}: {exc}",
+            f"Cannot load TLS certificate {config.ssl_certfile!r} / key "
+            f"{config.ssl_keyfile!r}: {exc}",
             hint="check --ssl-certfile, --ssl-keyfile and --ssl-keyfile-password",
         ) from exc
     if config.ssl_ca_certs:

@@ -3,7 +3,8 @@
 Off by default (it costs a formatted line per request). Formats:
 
 - default: ``127.0.0.1:53211 - "GET /path?q HTTP/1.1" 200 1.2ms``
-- ``--access-log-format`` with named fields, e.g. ``"{client} {method} {path} {status} {duration_ms:.1f}"``
+- ``--access-log-format`` with named fields, e.g.
+  ``"{client} {method} {path} {status} {duration_ms:.1f}"``
 - JSON when the log format is ``json``: the same fields as an object.
 
 Fields: client, client_host, method, path, query, http_version, status, duration_ms,
@@ -94,7 +95,7 @@ def _fields(scope: dict[str, Any], status: int, duration_ns: int) -> dict[str, A
 def _validate_format(fmt: str) -> None:
     from pounce.errors import ConfigError
 
-    sample = dict.fromkeys((*ACCESS_FIELDS, "target"), "x")
+    sample: dict[str, object] = dict.fromkeys((*ACCESS_FIELDS, "target"), "x")
     sample["status"] = 200
     sample["duration_ms"] = 1.0
     sample["worker_id"] = 0

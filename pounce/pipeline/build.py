@@ -106,7 +106,7 @@ class SyncPipeline:
             result = step(request)
             if result is not None:
                 if result.__class__ is RawResponse and self._transforms:
-                    return self.after_app(request, result)  # type: ignore[arg-type]
+                    return self.after_app(request, result)
                 return result
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FileResponse", "SENDFILE_EXTENSION"]
+__all__ = ["SENDFILE_EXTENSION", "FileResponse"]
 
 # ASGI extension key: present in scope["extensions"] when the server can send a file region
 # itself. The app then sends {"type": "pounce.sendfile", "path": str, "offset": int,

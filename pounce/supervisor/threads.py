@@ -136,8 +136,9 @@ class ThreadSupervisor:
                 self.lifecycle.dispatch("serving", self.listeners[0].address)
                 continue
             if kind == EXITED:
-                worker_id, exited = payload
-                # Identity, not generation: exits from an earlier reload round also arrive here.
+                worker_id: int = payload[0]
+                exited: WorkerHandle = payload[1]
+                # Identity, not generation: a replaced worker's exit may arrive late.
                 if self.workers.get(worker_id) is not exited or self._stopping:
                     continue
                 generation = exited.generation

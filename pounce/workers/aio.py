@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from pounce.asgi.channel import ClientDisconnectedError
 from pounce.asgi.http import HTTPCycle
@@ -111,7 +111,9 @@ class H1Protocol(asyncio.Protocol):
     # ------------------------------------------------------------------ connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
+        transport = self.transport
         ctx = self._ctx
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
@@ -131,12 +133,15 @@ class H1Protocol(asyncio.Protocol):
             source=ctx,
             extra_extensions=extra,
         )
-        if ctx.max_connections and len(ctx.connections) >= ctx.max_connections:
-            if not _close_oldest_idle(ctx):
-                transport.write(error_response(503, "server at connection limit"))
-                transport.close()
-                self._lost = True
-                return
+        if (
+            ctx.max_connections
+            and len(ctx.connections) >= ctx.max_connections
+            and not _close_oldest_idle(ctx)
+        ):
+            transport.write(error_response(503, "server at connection limit"))
+            transport.close()
+            self._lost = True
+            return
         ctx.connections.add(self)
         self.connection_id = ctx.next_connection_id()
         if ctx.collector is not None:
@@ -224,7 +229,7 @@ class H1Protocol(asyncio.Protocol):
             # The app is reading the body: it gets the rest, or http.disconnect.
             self._body_waiter = None
             if not waiter.done():
-                waiter.set_result(self._next_body())
+                waiter.set_result(cast(Data | None, self._next_body()))
             return True
         # EOF while the app works on a complete request: the client is gone (as in 0.9.2, a
         # half-close counts as leaving). Closing runs connection_lost, which wakes receive()
@@ -260,16 +265,15 @@ class H1Protocol(asyncio.Protocol):
                 self._reject(exc)
                 return
             if event.__class__ is Request:
-                self._start(event)  # type: ignore[arg-type]
+                self._start(event)
                 if self._cycle is not None:
                     return  # the app is still running; its completion resumes us
                 continue
             if event is NEED_DATA:
-                if conn.has_buffered_data:
-                    if self._waiting == _WAIT_IDLE:
-                        self._waiting = _WAIT_HEAD
-                        self._deadline = self._ctx.now + self._ctx.config.header_timeout
-                        self._ctx.idle.pop(self, None)
+                if conn.has_buffered_data and self._waiting == _WAIT_IDLE:
+                    self._waiting = _WAIT_HEAD
+                    self._deadline = self._ctx.now + self._ctx.config.header_timeout
+                    self._ctx.idle.pop(self, None)
                 if self._read_paused:
                     self._read_paused = False
                     self.transport.resume_reading()  # type: ignore[union-attr]

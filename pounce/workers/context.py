@@ -23,9 +23,8 @@ from pounce.protocols.h1 import H1Limits, ResponseDefaults
 if TYPE_CHECKING:
     import ssl
 
-    from pounce.workers.budget import ConnectionBudget
-
     from pounce.observe.access import AccessLogger
+    from pounce.workers.budget import ConnectionBudget
 
 __all__ = ["WorkerContext", "limits_from_config"]
 

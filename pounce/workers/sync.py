@@ -50,8 +50,8 @@ from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, ResponseDefaults, error_response
 from pounce.sync_protocol import RawRequest, RawResponse
 from pounce.workers.aio_worker import AsyncWorker, tick_interval
-from pounce.workers.context import limits_from_config
 from pounce.workers.budget import ConnectionBudget
+from pounce.workers.context import limits_from_config
 from pounce.workers.handoff import Handoff
 
 if TYPE_CHECKING:

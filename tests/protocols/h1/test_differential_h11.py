@@ -704,6 +704,56 @@ def test_every_deliberate_rule_is_exercised() -> None:
     assert {rule for _, rule in _RULE_OF_MESSAGE} <= set(DELIBERATELY_STRICTER)
 
 
+# --------------------------------------------------------------------------- repeated heads
+
+
+@st.composite
+def repeated_heads(draw: st.DrawFn) -> list[Wire]:
+    """Requests that repeat the first one's header block byte for byte (as browsers do),
+    each with its own request line, which may be invalid or change what the block means
+    (HTTP/1.0 with Transfer-Encoding, a second version, a bad byte)."""
+    base = draw(requests(version=b"1.1", may_close=False))
+    wires = [base]
+    for _ in range(draw(st.integers(1, 3))):
+        method = draw(st.sampled_from([b"GET", b"POST", b"HEAD", b"OPTIONS", b"G\x01T"]))
+        target = draw(st.sampled_from([b"/", b"/other?q=1", b"*", b"/a\x7fb", b"/caf\xc3\xa9"]))
+        version = draw(st.sampled_from([b"1.1", b"1.1", b"1.0", b"2.0", b"1.1\n"]))
+        wire = replace(base, request_line=method + b" " + target + b" HTTP/" + version)
+        if draw(st.integers(0, 3)) == 0:  # a different block after all: one byte changed
+            raw_fields = list(wire.fields)
+            if raw_fields:
+                index = draw(st.integers(0, len(raw_fields) - 1))
+                name, value = raw_fields[index]
+                raw_fields[index] = (name, value + draw(st.sampled_from([b"x", b"\x00", b" "])))
+                wire = replace(wire, fields=tuple(raw_fields))
+        wires.append(wire)
+    return wires
+
+
+@settings(PROFILE)
+@given(data=st.data(), wires=repeated_heads())
+def test_repeated_header_blocks_are_judged_afresh(data: st.DataObject, wires: list[Wire]) -> None:
+    """A connection may reuse what it learned from an identical header block, but never its
+    verdict: each request reads as it would alone on a new connection, and as h11 reads it."""
+    raw = encode(wires)
+    pieces = data.draw(splits(raw))
+    verdict = compare(pieces)
+    assert verdict == AGREE or verdict in DELIBERATELY_STRICTER
+    together = run_ours(pieces)
+    for index, wire in enumerate(wires):
+        alone = run_ours([wire.encode() + wire.body])
+        if index < len(together.messages):
+            assert alone.messages[:1] == together.messages[index : index + 1], wire
+            if not together.messages[index].keep_alive:
+                break  # the connection ends here; later requests are never read
+            continue
+        # The connection stopped at this request: alone, it is refused the same way.
+        assert not together.accepted
+        assert not alone.messages, wire
+        assert alone.status == together.status, wire
+        break
+
+
 # --------------------------------------------------------------------------- random damage
 
 

@@ -19,21 +19,24 @@ class ClientDisconnectedError(ConnectionError):
 
 
 class Channel(Protocol):
-    @property
-    def disconnected(self) -> bool: ...
+    # Plain attributes, read on every body message: True once the client has gone, and
+    # while the client is slow to read (then ``drain()`` returns something to wait on).
+    disconnected: bool
+    write_paused: bool
 
     def send_start(
         self,
         status: int,
         headers: Sequence[Sequence[bytes]],
         body: bytes,
-        *,
         more: bool,
         trailers: bool,
     ) -> None:
-        """Write the response head together with the first piece of the body."""
+        """Write the response head together with the first piece of the body. Headers are
+        validated here (by the serializer): a pair that is not two byte strings raises
+        ``AppError``."""
 
-    def send_body(self, body: bytes, *, more: bool) -> None: ...
+    def send_body(self, body: bytes, more: bool) -> None: ...
 
     def send_trailers(self, headers: Sequence[Sequence[bytes]]) -> None: ...
 
@@ -43,7 +46,7 @@ class Channel(Protocol):
         """Send ``count`` bytes of ``path`` from ``offset`` as (the rest of) the body."""
 
     def drain(self) -> Awaitable[None] | None:
-        """An awaitable when the client is slow to read (write buffer full), else None."""
+        """While ``write_paused``: resolves when the client has read enough; else None."""
 
     def receive_body(self) -> Data | Awaitable[Data | None] | None:
         """The next piece of the request body: a ``Data`` at once when bytes are buffered,

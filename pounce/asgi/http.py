@@ -93,23 +93,24 @@ class HTTPCycle:
             body = message.get("body", b"")
             more = message.get("more_body", False)
             if phase == _HEAD_PENDING:
+                # Serialise first: headers the serializer refuses leave the response unstarted
+                # (the app then gets a clean 500).
+                channel.send_start(self._status, self._headers, body, more, self._trailers)
                 self._phase = _BODY if more else (_TRAILERS if self._trailers else _DONE)
-                channel.send_start(
-                    self._status, self._headers, body, more=more, trailers=self._trailers
-                )
             elif phase == _BODY:
                 if not more:
                     self._phase = _TRAILERS if self._trailers else _DONE
-                channel.send_body(body, more=more)
+                channel.send_body(body, more)
             elif phase == _DONE and channel.disconnected:
                 raise ClientDisconnectedError("client disconnected")
             else:
                 raise AppError(_order_error(kind, phase))
             if channel.disconnected:
                 raise ClientDisconnectedError("client disconnected")
-            drain = channel.drain()
-            if drain is not None:
-                await drain
+            if channel.write_paused:
+                drain = channel.drain()
+                if drain is not None:
+                    await drain
             return
         if kind == "http.response.start":
             if self._phase != _START:
@@ -124,7 +125,7 @@ class HTTPCycle:
                 channel.send_interim(status, _checked_headers(headers))
                 return
             self._status = self.status = status
-            self._headers = _checked_headers(headers)
+            self._headers = headers  # checked when serialised (see Channel.send_start)
             self._trailers = bool(message.get("trailers", False))
             self._phase = _HEAD_PENDING
             if channel.disconnected:
@@ -153,7 +154,7 @@ class HTTPCycle:
 
             count = os.stat(path).st_size - offset
         self._phase = _DONE
-        self._channel.send_start(self._status, self._headers, b"", more=True, trailers=False)
+        self._channel.send_start(self._status, self._headers, b"", True, False)
         await self._channel.send_file(str(path), offset, int(count))
 
     # ------------------------------------------------------------------ driver side
@@ -162,9 +163,7 @@ class HTTPCycle:
         """Write a head the app started but has not followed with a body yet."""
         if self._phase == _HEAD_PENDING:
             self._phase = _BODY
-            self._channel.send_start(
-                self._status, self._headers, b"", more=True, trailers=self._trailers
-            )
+            self._channel.send_start(self._status, self._headers, b"", True, self._trailers)
 
     @property
     def response_started(self) -> bool:
@@ -182,10 +181,10 @@ class HTTPCycle:
             return False
         if phase == _HEAD_PENDING:
             self._phase = _DONE
-            self._channel.send_start(self._status, self._headers, b"", more=False, trailers=False)
+            self._channel.send_start(self._status, self._headers, b"", False, False)
         elif phase == _BODY:
             self._phase = _DONE
-            self._channel.send_body(b"", more=False)
+            self._channel.send_body(b"", False)
         elif phase == _TRAILERS:
             self._phase = _DONE
             self._channel.send_trailers(())

@@ -66,7 +66,6 @@ class H1Protocol(asyncio.Protocol):
         "_drain_waiter",
         "_eager",
         "_handoff",
-        "_lost",
         "_prefetched",
         "_read_paused",
         "_request",
@@ -74,11 +73,12 @@ class H1Protocol(asyncio.Protocol):
         "_scopes",
         "_task",
         "_waiting",
-        "_write_paused",
         "client",
+        "disconnected",
         "conn",
         "connection_id",
         "transport",
+        "write_paused",
     )
 
     def __init__(self, ctx: WorkerContext, handoff: Handoff | None = None) -> None:
@@ -98,9 +98,9 @@ class H1Protocol(asyncio.Protocol):
         self._request: Request | None = None
         self._task: asyncio.Task[None] | None = None
         self._eager = False
-        self._lost = False
+        self.disconnected = False
         self._read_paused = False
-        self._write_paused = False
+        self.write_paused = False
         self._body_waiter: asyncio.Future[Data | None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._disconnect_waiters: list[asyncio.Future[None]] = []
@@ -140,7 +140,7 @@ class H1Protocol(asyncio.Protocol):
         ):
             transport.write(error_response(503, "server at connection limit"))
             transport.close()
-            self._lost = True
+            self.disconnected = True
             return
         ctx.connections.add(self)
         self.connection_id = ctx.next_connection_id()
@@ -172,7 +172,7 @@ class H1Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.connection_id == 0:
             return  # refused at the connection limit: never registered
-        self._lost = True
+        self.disconnected = True
         ctx = self._ctx
         if ctx.budget is not None:
             ctx.budget.release()
@@ -258,7 +258,7 @@ class H1Protocol(asyncio.Protocol):
     def _process(self) -> None:
         """Parse and start requests until one needs the loop, or bytes run out."""
         conn = self.conn
-        while not self._lost:
+        while not self.disconnected:
             try:
                 event = conn.next_event()
             except RemoteProtocolError as exc:
@@ -325,7 +325,7 @@ class H1Protocol(asyncio.Protocol):
         try:
             await self._ctx.app(scope, cycle.receive, cycle.send)
         except asyncio.CancelledError:
-            if not self._lost:
+            if not self.disconnected:
                 self._app_failed(cycle, None, scope)
             self._task = None
             raise
@@ -342,7 +342,7 @@ class H1Protocol(asyncio.Protocol):
             self._app_failed(cycle, exc, scope)
         else:
             if not cycle.response_started:
-                if self._lost or self.conn.peer_closed:
+                if self.disconnected or self.conn.peer_closed:
                     self._finish_request(cycle, scope)
                     return  # the client left (http.disconnect); nobody to answer
                 _logger.error(
@@ -351,7 +351,7 @@ class H1Protocol(asyncio.Protocol):
                     scope["path"],
                 )
                 self._send_internal_error()
-            elif not cycle.response_finished and not self._lost:
+            elif not cycle.response_finished and not self.disconnected:
                 try:
                     cycle.finish()
                 except LocalProtocolError as exc:
@@ -362,7 +362,7 @@ class H1Protocol(asyncio.Protocol):
     def _app_failed(
         self, cycle: HTTPCycle, exc: BaseException | None, scope: dict[str, Any]
     ) -> None:
-        if self._lost:
+        if self.disconnected:
             return
         what = f"{scope['method']} {scope['path']}"
         if exc is None:
@@ -375,14 +375,14 @@ class H1Protocol(asyncio.Protocol):
         if self.conn.response_started or (
             cycle.response_started and not isinstance(exc, LocalProtocolError)
         ):
-            self.abort()
+            self.abort()  # ASGI: an app that fails after http.response.start loses the connection
         else:
             # Nothing on the wire yet: either the app never started, or we refused to write
-            # its head (CR/LF in a header): either way the client still gets a 500.
+            # its head (a header that is not two byte strings, or CR/LF in one): a 500.
             self._send_internal_error(exc)
 
     def _send_internal_error(self, exc: BaseException | None = None) -> None:
-        if self._lost or self.conn.response_started:
+        if self.disconnected or self.conn.response_started:
             return
         from pounce.observe.errorpage import internal_error_body
 
@@ -417,7 +417,7 @@ class H1Protocol(asyncio.Protocol):
         self._task = None
         self._request = None
         self._wake_disconnect_waiters()
-        if self._lost:
+        if self.disconnected:
             return
         conn = self.conn
         if not conn.cycle_done:
@@ -438,7 +438,7 @@ class H1Protocol(asyncio.Protocol):
 
     def _reject(self, exc: RemoteProtocolError) -> None:
         """Answer a malformed request with its status and a short reason, then close."""
-        if self._lost:
+        if self.disconnected:
             return  # already refused (or gone): never answer twice
         transport = self.transport
         ctx = self._ctx
@@ -454,46 +454,48 @@ class H1Protocol(asyncio.Protocol):
         self._close()
         # From here the app sees a gone client: receive() answers http.disconnect and send()
         # raises, so nothing (a 500, the app's own answer) can follow our error response.
-        self._lost = True
+        self.disconnected = True
 
     # ------------------------------------------------------------------ Channel (for HTTPCycle)
-
-    @property
-    def disconnected(self) -> bool:
-        return self._lost
 
     def send_start(
         self,
         status: int,
         headers: Sequence[Sequence[bytes]],
         body: bytes,
-        *,
         more: bool,
         trailers: bool,
     ) -> None:
-        if self._lost:
+        if self.disconnected:
             return
         if self._ctx.draining:
             self.conn.keep_alive = False
-        data = self.conn.send_response(status, headers, body, more=more, trailers=trailers)
+        try:
+            data = self.conn.send_response(status, headers, body, more, trailers)
+        except (TypeError, ValueError, AttributeError) as exc:
+            # Headers are checked here, by the serializer, rather than in a loop of their own
+            # per response: a str or a 3-tuple cannot be joined into the head.
+            raise LocalProtocolError(
+                f"response headers must be (bytes, bytes) pairs, got {headers!r}"
+            ) from exc
         self.transport.write(data)  # type: ignore[union-attr]
 
-    def send_body(self, body: bytes, *, more: bool) -> None:
-        if self._lost:
+    def send_body(self, body: bytes, more: bool) -> None:
+        if self.disconnected:
             return
-        data = self.conn.send_body(body, more=more)
+        data = self.conn.send_body(body, more)
         if data:
             self.transport.write(data)  # type: ignore[union-attr]
 
     def send_trailers(self, headers: Sequence[Sequence[bytes]]) -> None:
-        if self._lost:
+        if self.disconnected:
             return
         data = self.conn.send_trailers(headers)
         if data:
             self.transport.write(data)  # type: ignore[union-attr]
 
     def send_interim(self, status: int, headers: Sequence[Sequence[bytes]]) -> None:
-        if self._lost:
+        if self.disconnected:
             return
         data = self.conn.send_interim(status, headers)
         if data:
@@ -504,7 +506,7 @@ class H1Protocol(asyncio.Protocol):
         TCP when the body is length-delimited, else read-and-write in chunks."""
         conn = self.conn
         transport = self.transport
-        if self._lost or transport is None:
+        if self.disconnected or transport is None:
             raise ClientDisconnectedError("client disconnected")
         with open(path, "rb") as file:
             if (
@@ -557,7 +559,7 @@ class H1Protocol(asyncio.Protocol):
                     raise LocalProtocolError(f"{path} is shorter than announced")
                 count -= len(chunk)
                 self.send_body(chunk, more=count > 0)
-                if self._lost:
+                if self.disconnected:
                     raise ClientDisconnectedError("client disconnected")
                 drain = self.drain()
                 if drain is not None:
@@ -566,14 +568,14 @@ class H1Protocol(asyncio.Protocol):
                 self.send_body(b"", more=False)
 
     def drain(self) -> asyncio.Future[None] | None:
-        if not self._write_paused or self._lost:
+        if not self.write_paused or self.disconnected:
             return None
         if self._drain_waiter is None:
             self._drain_waiter = asyncio.get_running_loop().create_future()
         return self._drain_waiter
 
     def receive_body(self) -> Data | asyncio.Future[Data | None] | None:
-        if self._lost:
+        if self.disconnected:
             return None
         prefetched = self._prefetched
         if prefetched is not None:  # the body a sync worker read before handing us over
@@ -618,7 +620,7 @@ class H1Protocol(asyncio.Protocol):
 
     def wait_disconnect(self) -> asyncio.Future[None]:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._lost or self._cycle is None or self.conn.peer_closed:
+        if self.disconnected or self._cycle is None or self.conn.peer_closed:
             waiter.set_result(None)
         else:
             self._disconnect_waiters.append(waiter)
@@ -626,19 +628,19 @@ class H1Protocol(asyncio.Protocol):
 
     def abort(self) -> None:
         self.conn.keep_alive = False
-        if self.transport is not None and not self._lost:
+        if self.transport is not None and not self.disconnected:
             self.transport.abort()
 
     # ------------------------------------------------------------------ flow control
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
         if self._waiting != _WAIT_WRITE:
             self._waiting = _WAIT_WRITE
             self._deadline = self._ctx.now + self._ctx.config.write_timeout
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         if self._waiting == _WAIT_WRITE:
             self._waiting = _WAIT_APP
         self._wake_drain()
@@ -672,7 +674,7 @@ class H1Protocol(asyncio.Protocol):
     def check_deadline(self, now: float) -> None:
         """Called by the worker's tick: enforce whichever timeout applies now."""
         waiting = self._waiting
-        if waiting == _WAIT_APP or now < self._deadline or self._lost:
+        if waiting == _WAIT_APP or now < self._deadline or self.disconnected:
             return
         if waiting == _WAIT_IDLE:
             self._close()
@@ -698,7 +700,7 @@ class H1Protocol(asyncio.Protocol):
                     )
                 )
             self._close()
-            self._lost = True  # as in _reject: nothing may follow the 408
+            self.disconnected = True  # as in _reject: nothing may follow the 408
         else:  # _WAIT_WRITE: the client stopped reading
             _logger.info("aborting connection to %s: client stopped reading", _peer(self.client))
             self.abort()

@@ -240,7 +240,6 @@ class H1Connection:
         status: int,
         headers: HeaderPairs,
         body: bytes = b"",
-        *,
         more: bool = False,
         trailers: bool = False,
     ) -> bytes:
@@ -332,7 +331,7 @@ class H1Connection:
         self._trailers_expected = trailers
         self.our_state = SEND_BODY
         if body or not more:
-            return head + self.send_body(body, more=more)
+            return head + self.send_body(body, more)
         return head
 
     def send_interim(self, status: int, headers: HeaderPairs) -> bytes:
@@ -355,7 +354,7 @@ class H1Connection:
             self._continue_sent = True
         return head
 
-    def send_body(self, data: bytes, *, more: bool = False) -> bytes:
+    def send_body(self, data: bytes, more: bool = False) -> bytes:
         """Frame a piece of the response body. Raises ``LocalProtocolError`` when the app
         writes more or fewer bytes than its ``content-length`` promised."""
         if self.our_state is not SEND_BODY:

@@ -74,9 +74,9 @@ class H1Protocol(asyncio.Protocol):
         "_task",
         "_waiting",
         "client",
-        "disconnected",
         "conn",
         "connection_id",
+        "disconnected",
         "transport",
         "write_paused",
     )
@@ -249,7 +249,7 @@ class H1Protocol(asyncio.Protocol):
                 self._body_waiter = None
                 if not waiter.done():
                     waiter.set_result(event)  # type: ignore[arg-type]
-        if not self._read_paused and len(conn.trailing_data) > _READ_HIGH_WATER:
+        if not self._read_paused and conn.buffered_bytes > _READ_HIGH_WATER:
             self._read_paused = True
             self.transport.pause_reading()  # type: ignore[union-attr]
 
@@ -609,7 +609,7 @@ class H1Protocol(asyncio.Protocol):
             if (
                 event.more
                 and self._read_paused
-                and len(self.conn.trailing_data) < _READ_HIGH_WATER // 2
+                and self.conn.buffered_bytes < _READ_HIGH_WATER // 2
             ):
                 self._read_paused = False
                 self.transport.resume_reading()  # type: ignore[union-attr]

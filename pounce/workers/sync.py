@@ -441,7 +441,7 @@ class SyncWorker:
                 # Finish writing before answering the next pipelined request. A client that
                 # keeps sending without reading is not buffered without bound: stop reading
                 # (_flush starts again once the answer is out).
-                if len(h1.trailing_data) > _READ_HIGH_WATER:
+                if h1.buffered_bytes > _READ_HIGH_WATER:
                     self._poller.modify(conn.fd, _EPOLLOUT)
                 return
             try:

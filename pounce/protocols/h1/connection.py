@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Final
+from typing import Final, cast
 
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.protocols.events import NEED_DATA, PAUSED, ConnectionClosed, Data, Request, Sentinel
@@ -35,6 +35,7 @@ from pounce.protocols.h1.parser import (
     ChunkedReader,
     H1Limits,
     HeadMemo,
+    check_incomplete_head,
     maybe_parse_request_head,
 )
 from pounce.protocols.h1.serializer import (
@@ -86,6 +87,7 @@ class H1Connection:
         "_framing",
         "_memo",
         "_pos",
+        "_scan_from",
         "_send_left",
         "_trailers_allowed",
         "_trailers_expected",
@@ -106,7 +108,8 @@ class H1Connection:
         self.keep_alive = True
         self.request: Request | None = None
         self.requests_seen = 0
-        self._buf = b""
+        # bytes normally; a bytearray only while a request head arrives in pieces
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._eof = False
         self._body_left = 0
@@ -114,6 +117,7 @@ class H1Connection:
         self._continue_sent = False
         self._framing = _LENGTH
         self._memo = HeadMemo()
+        self._scan_from = 0  # bytes of a growing head before this were already checked
         self._send_left = 0
         self._trailers_allowed = False  # trailers announced and the framing can carry them
         self._trailers_expected = False  # trailers announced: the response ends with them
@@ -125,16 +129,52 @@ class H1Connection:
         if not data:
             self._eof = True
             return
-        if self._pos >= len(self._buf):
+        buf = self._buf
+        if self._pos >= len(buf):
             self._buf = data
+            self._pos = 0
+            self._scan_from = 0
+        elif self.their_state is IDLE and self.our_state is IDLE:
+            # A request head arriving in pieces: grow a bytearray in place (amortised O(1))
+            # instead of copying everything received so far on every read. A head sent one
+            # byte at a time would otherwise cost quadratic time: a cheap CPU attack.
+            if buf.__class__ is not bytearray:
+                self._buf = buf = bytearray(memoryview(buf)[self._pos :])
+                self._scan_from = max(0, self._scan_from - self._pos)
+                self._pos = 0
+            buf += data
         else:
-            self._buf = self._buf[self._pos :] + data
+            self._buf = buf[self._pos :] + data
+            self._pos = 0
+
+    def _growing_head(self) -> ConnectionClosed | Sentinel | None:
+        """For a head arriving in pieces: search only the new bytes for its end; once it is
+        complete, turn the buffer back into ``bytes`` (one copy) for the parser."""
+        buf = self._buf
+        scan = max(self._pos, self._scan_from - 3)  # the terminator may straddle reads
+        if buf.find(b"\r\n\r\n", scan) < 0:
+            try:
+                check_incomplete_head(buf, self._pos, self.limits, self._scan_from)
+            except RemoteProtocolError:
+                self.their_state = ERROR
+                self.keep_alive = False
+                raise
+            self._scan_from = len(buf)
+            return ConnectionClosed() if self._eof else NEED_DATA
+        self._buf = bytes(memoryview(buf)[self._pos :])
         self._pos = 0
+        self._scan_from = 0
+        return None
+
+    @property
+    def buffered_bytes(self) -> int:
+        """How many received bytes wait to be consumed (no copy, unlike ``trailing_data``)."""
+        return len(self._buf) - self._pos
 
     @property
     def trailing_data(self) -> bytes:
         """Bytes received but not consumed (for a protocol switch or a hand-off)."""
-        return self._buf[self._pos :]
+        return bytes(self._buf[self._pos :])
 
     @property
     def has_buffered_data(self) -> bool:
@@ -151,8 +191,14 @@ class H1Connection:
                 return PAUSED
             if self._pos >= len(self._buf):  # nothing buffered: skip the parser entirely
                 return ConnectionClosed() if self._eof else NEED_DATA
+            if self._buf.__class__ is bytearray:
+                growing = self._growing_head()
+                if growing is not None:
+                    return growing
             try:
-                parsed = maybe_parse_request_head(self._buf, self._pos, self.limits, self._memo)
+                # bytes again: _growing_head converted a finished bytearray head
+                buf = cast(bytes, self._buf)
+                parsed = maybe_parse_request_head(buf, self._pos, self.limits, self._memo)
             except RemoteProtocolError:
                 self.their_state = ERROR
                 self.keep_alive = False
@@ -183,7 +229,7 @@ class H1Connection:
         raise RemoteProtocolError("connection is in an error state")
 
     def _next_body_event(self) -> Data | ConnectionClosed | Sentinel:
-        buf = self._buf
+        buf = cast(bytes, self._buf)  # a body is only read after the head: bytes
         pos = self._pos
         chunked = self._chunked
         if chunked is None:

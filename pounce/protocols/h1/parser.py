@@ -27,7 +27,14 @@ from typing import Final
 from pounce.errors import RemoteProtocolError
 from pounce.protocols.events import Request
 
-__all__ = ["ChunkedReader", "H1Limits", "HeadMemo", "HeaderFacts", "maybe_parse_request_head"]
+__all__ = [
+    "ChunkedReader",
+    "H1Limits",
+    "HeadMemo",
+    "HeaderFacts",
+    "check_incomplete_head",
+    "maybe_parse_request_head",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,7 +167,7 @@ def maybe_parse_request_head(
     """
     end = buf.find(b"\r\n\r\n", start)
     if end < 0:
-        _check_incomplete_head(buf, start, limits)
+        check_incomplete_head(buf, start, limits)
         return None
     if end - start > limits.max_header_size:
         raise RemoteProtocolError("request header section too large", status_hint=431)
@@ -349,8 +356,14 @@ def _merge_content_length(previous: bytes | None, value: bytes) -> bytes:
     return only
 
 
-def _check_incomplete_head(buf: bytes, start: int, limits: H1Limits) -> None:
-    """Reject early what can never become a valid head, so slow attackers learn quickly."""
+def check_incomplete_head(
+    buf: bytes | bytearray, start: int, limits: H1Limits, scan_from: int = 0
+) -> None:
+    """Reject early what can never become a valid head, so slow attackers learn quickly.
+
+    ``scan_from``: bytes before it were checked by an earlier call (a head arriving in
+    pieces), so each byte is looked at about once however finely the head is split.
+    """
     pending = len(buf) - start
     if pending == 0:
         return
@@ -360,12 +373,12 @@ def _check_incomplete_head(buf: bytes, start: int, limits: H1Limits) -> None:
     if pending > limits.max_header_size + 3:
         raise RemoteProtocolError("request header section too large", status_hint=431)
     # The look-behind must not see bytes before ``start`` (the end of the previous body).
-    if buf[start] == 0x0A or _BARE_LF_RE.search(buf, start + 1):
+    fresh = max(start, scan_from)
+    if (fresh == start and buf[start] == 0x0A) or _BARE_LF_RE.search(buf, max(fresh, start + 1)):
         raise RemoteProtocolError("bare LF in request head; lines must end with CRLF")
-    line_end = buf.find(b"\r\n", start)
-    if line_end < 0 and pending > limits.max_request_line_size + 1:
+    if pending > limits.max_request_line_size + 1 and buf.find(b"\r\n", start) < 0:
         raise RemoteProtocolError("request line too long", status_hint=414)
-    if buf.find(b"\x00", start) >= 0:
+    if buf.find(b"\x00", fresh) >= 0:
         raise RemoteProtocolError("control character in request head")
 
 

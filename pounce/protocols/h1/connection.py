@@ -87,6 +87,7 @@ class H1Connection:
         "_framing",
         "_memo",
         "_pos",
+        "_response_memo",
         "_scan_from",
         "_send_left",
         "_trailers_allowed",
@@ -117,6 +118,7 @@ class H1Connection:
         self._continue_sent = False
         self._framing = _LENGTH
         self._memo = HeadMemo()
+        self._response_memo: _HeaderBlock | None = None
         self._scan_from = 0  # bytes of a growing head before this were already checked
         self._send_left = 0
         self._trailers_allowed = False  # trailers announced and the framing can carry them
@@ -303,38 +305,19 @@ class H1Connection:
                 raise LocalProtocolError("use send_interim() for 1xx responses")
             raise LocalProtocolError(f"invalid status code {status}")
         keep_alive = self.keep_alive
-        parts: list[bytes] = [status_line(status), self.defaults.prefix]
-        content_length = -1
-        app_chunked = False
-        for pair in headers:
-            name, value = pair
-            lname = name.lower()
-            if lname in _RESPONSE_SPECIAL:
-                if lname == b"content-length":
-                    try:
-                        length = int(value)
-                    except ValueError:
-                        raise LocalProtocolError(f"invalid content-length {value!r}") from None
-                    if length < 0 or (content_length >= 0 and length != content_length):
-                        raise LocalProtocolError(f"invalid content-length {value!r}")
-                    content_length = length
-                    continue
-                if lname == b"transfer-encoding":
-                    app_chunked = True  # we frame the body ourselves, exactly once
-                    continue
-                if lname == b"connection":
-                    if b"close" in value.lower():
-                        keep_alive = False
-                    if status != 101:
-                        continue
-                else:  # the app's own date or server header replaces ours
-                    parts[1] = parts[1].replace(self.defaults.line_for(lname), b"")
-            parts.append(name)
-            parts.append(b": ")
-            parts.append(value)
-            parts.append(b"\r\n")
-        app_end = len(parts)
-
+        # The app's header lines, validated and joined, are memoised per connection: a
+        # keep-alive client of one app usually gets the same headers response after response.
+        key = headers if headers.__class__ is tuple else tuple(headers)
+        memo = self._response_memo
+        if memo is None or memo.key != key:
+            memo = _app_header_block(key, self.defaults, status == 101)
+            if memo.cacheable:
+                self._response_memo = memo
+        content_length = memo.content_length
+        if memo.close:
+            keep_alive = False
+        prefix = memo.prefix if memo.prefix is not None else self.defaults.prefix
+        parts: list[bytes] = [status_line(status), prefix, memo.block]
         no_body = request.method == b"HEAD" or status in (204, 304) or (status < 200)
         if no_body:
             framing = _NO_BODY
@@ -343,7 +326,7 @@ class H1Connection:
         elif content_length >= 0:
             framing = _LENGTH
             parts.append(b"content-length: %d\r\n" % content_length)
-        elif not more and not app_chunked and not trailers:
+        elif not more and not memo.app_chunked and not trailers:
             framing = _LENGTH
             content_length = len(body)
             parts.append(b"content-length: %d\r\n" % content_length)
@@ -362,14 +345,6 @@ class H1Connection:
             parts.append(b"connection: keep-alive\r\n")
         parts.append(b"\r\n")
         head = b"".join(parts)
-        # Counting line ends catches CR or LF (paired or not) smuggled into a header name or
-        # value by the app: the head must hold exactly one CR and one LF per line we meant to
-        # write. Lines: the status line, our default lines, one per app header (four parts
-        # each), and one per part appended after them.
-        lines = 1 + parts[1].count(b"\n") + (app_end - 2) // 4 + (len(parts) - app_end)
-        if head.count(b"\n") != lines or head.count(b"\r") != lines:
-            raise LocalProtocolError("CR or LF in a response header")
-
         self.keep_alive = keep_alive
         self._framing = framing
         self._send_left = content_length
@@ -535,3 +510,74 @@ class H1Connection:
                 return
             if not event.more:
                 return
+
+
+class _HeaderBlock:
+    """The app's response header lines as bytes, plus what they say about framing."""
+
+    __slots__ = ("app_chunked", "block", "cacheable", "close", "content_length", "key", "prefix")
+
+    def __init__(self, key: tuple[Sequence[bytes], ...]) -> None:
+        self.key = key
+        self.block = b""
+        # our server/date lines minus the ones the app replaced; None: all of ours (read fresh
+        # from ResponseDefaults each time, since the date changes)
+        self.prefix: bytes | None = None
+        self.content_length = -1
+        self.app_chunked = False
+        self.close = False
+        self.cacheable = True
+
+
+def _app_header_block(
+    headers: tuple[Sequence[bytes], ...], defaults: ResponseDefaults, switching: bool
+) -> _HeaderBlock:
+    """Validate and join the app's headers (RFC 9110 5.5: no CR/LF/NUL smuggled in)."""
+    memo = _HeaderBlock(headers)
+    parts: list[bytes] = []
+    replaced: list[bytes] = []
+    content_length = -1
+    for pair in headers:
+        if pair.__class__ is not tuple:
+            memo.cacheable = False  # a mutable pair could change under the memo
+        name, value = pair
+        lname = name.lower()
+        if lname in _RESPONSE_SPECIAL:
+            if lname == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise LocalProtocolError(f"invalid content-length {value!r}") from None
+                if length < 0 or (content_length >= 0 and length != content_length):
+                    raise LocalProtocolError(f"invalid content-length {value!r}")
+                content_length = length
+                continue
+            if lname == b"transfer-encoding":
+                memo.app_chunked = True  # we frame the body ourselves, exactly once
+                continue
+            if lname == b"connection":
+                if b"close" in value.lower():
+                    memo.close = True
+                if not switching:
+                    continue
+            else:  # the app's own date or server header replaces ours
+                replaced.append(lname)
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+        parts.append(b"\r\n")
+    block = b"".join(parts)
+    # One CR and one LF per line we meant to write: anything else was smuggled into a name
+    # or a value by the app.
+    lines = len(parts) // 4
+    if block.count(b"\n") != lines or block.count(b"\r") != lines:
+        raise LocalProtocolError("CR or LF in a response header")
+    memo.block = block
+    memo.content_length = content_length
+    if replaced:
+        memo.cacheable = False  # the date line changes every second: do not freeze it
+        prefix = defaults.prefix
+        for lname in replaced:
+            prefix = prefix.replace(defaults.line_for(lname), b"")
+        memo.prefix = prefix
+    return memo

@@ -79,7 +79,7 @@ class ScopeFactory:
             "raw_path": self._root_bytes + raw_path if root else raw_path,
             "query_string": request.query,
             "root_path": root,
-            "headers": request.headers,
+            "headers": list(request.headers),  # apps and middleware may change their copy
             "client": self._client,
             "server": self._server,
             "state": source.state.copy(),

@@ -61,7 +61,7 @@ class Request:
         target: bytes,
         path: bytes,
         query: bytes,
-        headers: list[tuple[bytes, bytes]],
+        headers: tuple[tuple[bytes, bytes], ...],
         http_version: str,
         keep_alive: bool,
         body_length: int,

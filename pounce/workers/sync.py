@@ -496,7 +496,7 @@ class SyncWorker:
             request.method,
             request.path,
             request.query,
-            tuple(request.headers),
+            request.headers,
             body,
             conn.client,
             conn.server,

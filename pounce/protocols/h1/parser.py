@@ -249,7 +249,7 @@ def maybe_parse_request_head(
         target,
         path,
         query,
-        list(facts.headers),
+        facts.headers,
         http_version,
         keep_alive,
         body_length,

@@ -65,36 +65,24 @@ class WorkerFactory:
         state: dict[str, Any],
         run_lifespan: bool,
     ) -> WorkerHandle:
+        common: dict[str, Any] = {
+            "config": self.config,
+            "app": self.app,
+            "worker_id": worker_id,
+            "generation": generation,
+            "sock": sock,
+            "ssl_context": self.ssl_context,
+            "state": state,
+            "collector": self.collector,
+            "run_lifespan": run_lifespan,
+            "max_connections": self.max_connections_per_worker,
+            "cpu": self.cpu_for(worker_id),
+        }
         if self.execution_mode is WorkerExecutionMode.SYNC:
             from pounce.workers.sync import SyncWorker
 
             assert self.sync_pipeline is not None
-            return SyncWorker(
-                config=self.config,
-                app=self.app,
-                pipeline=self.sync_pipeline,
-                worker_id=worker_id,
-                generation=generation,
-                sock=sock,
-                ssl_context=self.ssl_context,
-                state=state,
-                collector=self.collector,
-                run_lifespan=run_lifespan,
-                max_connections=self.max_connections_per_worker,
-                cpu=self.cpu_for(worker_id),
-            )
+            return SyncWorker(pipeline=self.sync_pipeline, **common)
         from pounce.workers.aio_worker import AsyncWorker
 
-        return AsyncWorker(
-            config=self.config,
-            app=self.app,
-            worker_id=worker_id,
-            generation=generation,
-            sock=sock,
-            ssl_context=self.ssl_context,
-            state=state,
-            collector=self.collector,
-            run_lifespan=run_lifespan,
-            max_connections=self.max_connections_per_worker,
-            cpu=self.cpu_for(worker_id),
-        )
+        return AsyncWorker(**common)

@@ -68,6 +68,9 @@ class RunContext:
     quiet: cpu.QuietGate | None
     available: dict[str, str | None]  # server key -> skip reason (None: available)
     env: dict[str, str]
+    first_bodies: dict[str, tuple[str, str]]
+    """Workload key -> (server, body SHA-256) of the first correct answer, for ``same_bytes``
+    workloads. Only the run loop (one thread) writes it."""
 
 
 def log(message: str) -> None:
@@ -252,9 +255,21 @@ def run_cell(
             "status": verdict.status,
             "body_bytes": verdict.body_bytes,
             "content_encoding": verdict.content_encoding,
+            "body_sha256": verdict.body_sha256,
         }
         if not verdict.ok:
             return _finish(cell, {"status": "failed", "reason": f"wrong answer: {verdict.detail}"})
+        if workload.same_bytes:
+            first = ctx.first_bodies.setdefault(workload.key, (spec.key, verdict.body_sha256))
+            if first[1] != verdict.body_sha256:
+                return _finish(
+                    cell,
+                    {
+                        "status": "failed",
+                        "reason": f"wrong answer: body ({verdict.body_bytes} B) differs from "
+                        f"{first[0]}'s",
+                    },
+                )
         if variant.idle_connections:
             idle_proc = subprocess.Popen(
                 ([] if ctx.suite.wrk_cpus is None else ["taskset", "-c", ctx.suite.wrk_cpus])
@@ -350,6 +365,44 @@ def run_cell(
                 idle_proc.terminate()
             idle_proc.wait(timeout=10)
         cell["stop"] = server.stop()
+
+
+def thread_baseline(
+    suite: Suite, settings: PounceSettings, quiet: cpu.QuietGate | None, env: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The cpu workload's work in 1 and 2 bare threads on the free-threaded pounce interpreter,
+    pinned like the servers: what "2 workers ÷ 1 worker" can reach with threads on this machine
+    (harness/thread_baseline.py). Not run for 3.14: its servers scale with processes, and
+    threads there take turns on the GIL by design.
+    """
+    results: list[dict[str, Any]] = []
+    for label, python in (("3.14t", settings.python_ft),):
+        if not python.exists():
+            continue
+        if quiet is not None:
+            quiet.wait()
+        threads = sorted({v.workers for v in suite.variants})
+        argv = ["taskset", "-c", suite.server_cpus, str(python)]
+        argv += [str(BENCH_DIR / "harness" / "thread_baseline.py"), "--seconds", "2"]
+        argv += ["--threads", ",".join(map(str, threads))]
+        # No server process group here (-1 matches none): the child counts as ours, so
+        # other_cores is everyone else's load during the baseline.
+        before = cpu.sample(-1)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=120, check=False, env=env
+        )
+        entry: dict[str, Any] = {
+            "python": label,
+            "command": shlex.join(argv),
+            "cpu": cpu.usage_between(before, cpu.sample(-1)),
+        }
+        if proc.returncode != 0:
+            entry["error"] = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        else:
+            entry |= json.loads(proc.stdout.strip().splitlines()[-1])
+        results.append(entry)
+        log(f"bare threads ({label}): {entry.get('calls_per_s', entry.get('error'))}")
+    return results
 
 
 def describe(cell: dict[str, Any]) -> str:
@@ -502,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
             quiet=cpu.QuietGate(wait_quiet) if wait_quiet > 0 else None,
             available=available,
             env=server_env(),
+            first_bodies={},
         )
         plan = [
             (WORKLOADS[w], registry[s], v)
@@ -509,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
             for s in servers
             for v in suite.variants
         ]
+        if suite.thread_baseline:
+            run["thread_baseline"] = thread_baseline(suite, pounce_settings, ctx.quiet, ctx.env)
         live = sum(1 for w, s, _ in plan if available[s.key] is None and s.serves(w.key))
         per_cell = warmup + args.repeat * duration + CELL_OVERHEAD_S
         log(f"suite {suite.key}: {live} cells to measure (~{live * per_cell / 60:.1f} min)")

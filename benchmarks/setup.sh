@@ -3,6 +3,7 @@
 #
 #   benchmarks/.venv-314   python3.14  (GIL build): uvicorn + httptools + uvloop, its best setup
 #   benchmarks/.venv-314t  python3.14t (free-threaded): uvicorn + h11, granian, hypercorn
+#   both also get bengal-chirp (and its runtime deps) for the chirp suite, WITHOUT bengal-pounce
 #
 # pounce itself is NOT installed here: it runs from the repo's dev venvs (/work/main/.venv and
 # /work/main/.venv-gil) so the numbers are always for the working tree. Idempotent: re-running
@@ -23,6 +24,14 @@ H11="h11==0.16.0"
 # Only used by the harness to write the .br sidecar of the static fixtures (never brotli: it
 # re-enables the GIL on 3.14t).
 BROTLICFFI="brotlicffi==1.2.1.0"
+# The chirp suite's peers serve apps/chirp_bench.py as plain ASGI. bengal-chirp declares
+# bengal-pounce as a dependency, but imports pounce only to run its own server and in
+# handle_sync, which granian and uvicorn never call. So chirp goes in with --no-deps and its
+# runtime deps are listed here (kida, milo-cli, anyio; itsdangerous because chirp 0.10.3
+# imports it while freezing any app): the peer venvs stay free of PyPI's bengal-pounce, and
+# `pip check` there reports that one missing requirement on purpose.
+CHIRP="bengal-chirp==0.10.3"
+CHIRP_DEPS=("kida-templates==0.12.0" "milo-cli==0.4.3" "anyio==4.16.0" "itsdangerous==2.2.0")
 
 if ! command -v "$py314" >/dev/null || ! command -v "$py314t" >/dev/null; then
     if [ -x /work/shared/toolchain/install-python ]; then
@@ -41,8 +50,15 @@ make_venv() {
     echo "ready: $dir ($("$dir/bin/python" -c 'import sys; print(sys.version.split()[0], "GIL" if sys._is_gil_enabled() else "free-threaded")'))"
 }
 
-make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11"
-make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN" "$BROTLICFFI"
+make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "${CHIRP_DEPS[@]}"
+make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN" "$BROTLICFFI" \
+    "${CHIRP_DEPS[@]}"
+for venv in "$here/.venv-314" "$here/.venv-314t"; do
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$CHIRP"
+    if "$venv/bin/python" -c "import pounce" 2>/dev/null; then
+        echo "warning: $venv has a pounce package; the peers must not depend on it" >&2
+    fi
+done
 
 # Debian tools the harness drives (already present on the project machines; install if not).
 missing=()

@@ -1,8 +1,10 @@
 """SyncApp benchmark app for pounce's fused path (``--worker-mode sync``).
 
 ``handle_sync`` answers ``GET /`` (and the other fixed-body routes) on the worker thread with
-a prebuilt ``RawResponse``; everything else returns ``None`` and goes to the ASGI fallback,
-which is the full ``apps.asgi_bench`` app. Peers in the sync suite serve the same bytes from
+a prebuilt ``RawResponse``, and ``GET /cpu`` with the same ~2 ms of pure-Python work as the
+ASGI app (the scaling suite: do two sync worker threads on 3.14t run it in parallel?);
+everything else returns ``None`` and goes to the ASGI fallback, which is the full
+``apps.asgi_bench`` app. Peers in the sync suite serve the same bytes from
 ``apps.asgi_bench`` / ``apps.rsgi_bench``.
 
 Only pounce imports this module (it needs ``pounce.sync_protocol``).
@@ -14,7 +16,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from apps import asgi_bench
-from apps.payloads import HELLO, JSON_1K, TEXT_10K
+from apps.payloads import HELLO, JSON_1K, TEXT_10K, burn_cpu
 from pounce.sync_protocol import RawRequest, RawResponse
 
 _TEXT = ((b"content-type", b"text/plain"),)
@@ -35,7 +37,10 @@ class SyncBench:
     def handle_sync(self, request: RawRequest) -> RawResponse | None:
         if request.method != b"GET":
             return None
-        return self._responses.get(request.path)
+        response = self._responses.get(request.path)
+        if response is None and request.path == b"/cpu":
+            return RawResponse(200, _TEXT, burn_cpu())
+        return response
 
     async def __call__(
         self, scope: MutableMapping[str, Any], receive: asgi_bench.Receive, send: asgi_bench.Send

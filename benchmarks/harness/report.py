@@ -160,7 +160,29 @@ def _variant_table(
         if idle:
             row.append(idle_text)
         lines.append("| " + " | ".join(row) + " |")
+    if WORKLOADS[workload].key == "cpu":
+        lines += _baseline_rows(suite, run, len(head))
     return lines
+
+
+def _baseline_rows(suite: Suite, run: dict[str, Any], width: int) -> list[str]:
+    """Rows for the bare-thread ceiling (run.py ``thread_baseline``): calls/s, not req/s."""
+    first, last = suite.variants[0], suite.variants[-1]
+    rows = []
+    for base in run.get("thread_baseline", []):
+        calls = base.get("calls_per_s", {})
+        row = [f"*bare threads, no server ({base['python']})*"]
+        for v in suite.variants:
+            value = calls.get(str(v.workers))
+            row += [f"{value:,.0f} calls/s" if value else base.get("error", "—")[:60], ""]
+        row.append(_ratio(calls.get(str(last.workers)), calls.get(str(first.workers))))
+        other = (base.get("cpu") or {}).get("other_cores")
+        row.append(
+            "" if other is None else f"{other:.2f}" + (" *" if other > DISTURBED_CORES else "")
+        )
+        row += [""] * (width - len(row))
+        rows.append("| " + " | ".join(row) + " |")
+    return rows
 
 
 def _ratio_matrix(

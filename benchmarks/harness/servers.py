@@ -38,6 +38,8 @@ REPO_DIR = BENCH_DIR.parent
 ASGI_APP = "apps.asgi_bench:app"
 RSGI_APP = "apps.rsgi_bench:app"
 SYNC_APP = "apps.sync_bench:app"
+CHIRP_APP = "apps.chirp_bench:app"
+CHIRP_WORKLOADS = frozenset({"chirp-page", "chirp-json"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +70,9 @@ class ServerSpec:
     missing: dict[str, str] = field(default_factory=dict)
     """Workload key -> why this entry cannot serve it on this machine (shown in the report)."""
     stop_signal: signal.Signals = signal.SIGTERM
+    imports: tuple[str, ...] = ()
+    """Modules the probe imports in ``python``: for peers instead of ``packages`` (whose names
+    are module names unless this is set), for pounce entries after ``-m pounce --help``."""
 
     def serves(self, workload_key: str) -> bool:
         if workload_key in self.missing:
@@ -84,8 +89,19 @@ class PounceSettings:
     python_ft: Path = DEFAULT_POUNCE_PYTHON
     python_gil: Path = DEFAULT_POUNCE_GIL_PYTHON
     extra_args: tuple[str, ...] = ()
-    static_flag: tuple[str, ...] = ("--static-mount", "/static={root}", "--precompress")
-    """How pounce mounts the static fixtures; ``{root}`` is replaced by the directory."""
+    static_flag: tuple[str, ...] = (
+        "--static-mount",
+        "/static={root}",
+        "--precompress",
+        "--static-stat-cache-ttl",
+        "0",
+    )
+    """How pounce mounts the static fixtures; ``{root}`` is replaced by the directory.
+
+    ``--static-stat-cache-ttl 0`` (pounce's default, spelled out so a change of default cannot
+    change the comparison): pounce checks the file on every request, as nginx does without
+    ``open_file_cache`` (the harness's config has none) and as granian does. Neither side
+    caches file metadata."""
 
 
 def _pounce(
@@ -106,13 +122,38 @@ def _pounce(
     return build
 
 
-def _uvicorn(python: Path, *extra: str) -> Callable[[Launch], list[str]]:
+def _chirp_run(python: Path) -> Callable[[Launch], list[str]]:
+    """``chirp run --production``: chirp builds pounce's ServerConfig and starts the server.
+
+    The ``chirp`` script of the venv of ``python``; chirp has no flag for the log level or
+    keep-alive, and pounce's extra arguments (``--pounce-arg``) do not apply to it.
+    """
+    chirp = python.parent / "chirp"
+
+    def build(launch: Launch) -> list[str]:
+        return [
+            str(chirp),
+            "run",
+            CHIRP_APP,
+            "--host",
+            HOST,
+            "--port",
+            str(launch.port),
+            "--production",
+            "--workers",
+            str(launch.workers),
+        ]
+
+    return build
+
+
+def _uvicorn(python: Path, *extra: str, app: str = ASGI_APP) -> Callable[[Launch], list[str]]:
     def build(launch: Launch) -> list[str]:
         return [
             str(python),
             "-m",
             "uvicorn",
-            ASGI_APP,
+            app,
             "--host",
             HOST,
             "--port",
@@ -133,9 +174,12 @@ def _uvicorn(python: Path, *extra: str) -> Callable[[Launch], list[str]]:
     return build
 
 
-def _granian(python: Path, interface: str, static: bool = False) -> Callable[[Launch], list[str]]:
+def _granian(
+    python: Path, interface: str, static: bool = False, app: str | None = None
+) -> Callable[[Launch], list[str]]:
     """granian has no idle timeout for HTTP/1 keep-alive, so ``keep_alive_s`` needs no flag."""
-    app = RSGI_APP if interface == "rsgi" else ASGI_APP
+    if app is None:
+        app = RSGI_APP if interface == "rsgi" else ASGI_APP
 
     def build(launch: Launch) -> list[str]:
         argv = [
@@ -228,7 +272,28 @@ def build_registry(pounce: PounceSettings) -> dict[str, ServerSpec]:
             python=pounce.python_ft,
             packages=("bengal-pounce",),
             command=_pounce(pounce.python_ft, SYNC_APP, "sync", pounce),
-            workloads=frozenset({"hello", "json", "10k", "echo"}),
+            workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="pounce-chirp",
+            label="chirp run --production (3.14t; pounce sync worker, hands off to its pool)",
+            role="pounce",
+            python=pounce.python_ft,
+            packages=("bengal-pounce", "bengal-chirp", "kida-templates"),
+            command=_chirp_run(pounce.python_ft),
+            notes="chirp's own launch path: chirp fills pounce's ServerConfig (worker_mode auto)",
+            workloads=CHIRP_WORKLOADS,
+            imports=("chirp",),
+        ),
+        ServerSpec(
+            key="pounce-chirp-async",
+            label="python -m pounce --worker-mode async, chirp app (3.14t)",
+            role="pounce",
+            python=pounce.python_ft,
+            packages=("bengal-pounce", "bengal-chirp", "kida-templates", "uvloop"),
+            command=_pounce(pounce.python_ft, CHIRP_APP, "async", pounce),
+            workloads=CHIRP_WORKLOADS,
+            imports=("chirp",),
         ),
         ServerSpec(
             key="pounce-static",
@@ -250,6 +315,16 @@ def build_registry(pounce: PounceSettings) -> dict[str, ServerSpec]:
             workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
         ),
         ServerSpec(
+            key="uvicorn-chirp",
+            label="uvicorn + httptools + uvloop, chirp app (3.14)",
+            role="peer",
+            python=v314,
+            packages=("uvicorn", "httptools", "uvloop", "bengal-chirp", "kida-templates"),
+            command=_uvicorn(v314, "--loop", "uvloop", "--http", "httptools", app=CHIRP_APP),
+            workloads=CHIRP_WORKLOADS,
+            imports=("uvicorn", "httptools", "uvloop", "chirp"),
+        ),
+        ServerSpec(
             key="uvicorn-h11",
             label="uvicorn + h11 + asyncio (3.14t)",
             role="peer",
@@ -266,6 +341,16 @@ def build_registry(pounce: PounceSettings) -> dict[str, ServerSpec]:
             packages=("granian",),
             command=_granian(v314t, "asgi"),
             workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="granian-chirp",
+            label="granian ASGI, chirp app (3.14t)",
+            role="peer",
+            python=v314t,
+            packages=("granian", "bengal-chirp", "kida-templates"),
+            command=_granian(v314t, "asgi", app=CHIRP_APP),
+            workloads=CHIRP_WORKLOADS,
+            imports=("granian", "chirp"),
         ),
         ServerSpec(
             key="granian-rsgi",
@@ -320,12 +405,24 @@ def probe(spec: ServerSpec, timeout_s: float = 30.0) -> str | None:
     if not spec.python.exists():
         hint = "run benchmarks/setup.sh" if spec.role == "peer" else "create the repo venv"
         return f"{spec.python} does not exist ({hint})"
+    checks: list[list[str]] = []
     if spec.role != "pounce":
-        # The peers' distribution names are also their module names.
-        check = [str(spec.python), "-c", "import " + ", ".join(spec.packages)]
+        # The peers' distribution names are also their module names, unless `imports` says.
+        checks.append(
+            [str(spec.python), "-c", "import " + ", ".join(spec.imports or spec.packages)]
+        )
     else:
         # `-m pounce --help` proves the CLI entry point exists, not just the package.
-        check = [str(spec.python), "-m", "pounce", "--help"]
+        checks.append([str(spec.python), "-m", "pounce", "--help"])
+        if spec.imports:
+            checks.append([str(spec.python), "-c", "import " + ", ".join(spec.imports)])
+    for check in checks:
+        if (reason := _run_check(check, timeout_s)) is not None:
+            return reason
+    return None
+
+
+def _run_check(check: list[str], timeout_s: float) -> str | None:
     try:
         proc = subprocess.run(
             check, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=BENCH_DIR

@@ -43,6 +43,9 @@ class Suite:
     """wrk's per-request timeout (``None``: wrk's default, 2 s)."""
     static: bool = False
     """Build the static fixtures and mount them at ``/static/``."""
+    thread_baseline: bool = False
+    """Before the cells, time the cpu workload's work in 1 and 2 bare threads on the pounce
+    interpreters (harness/thread_baseline.py): the machine's ceiling for "2 ÷ 1"."""
 
 
 SUITES: dict[str, Suite] = {
@@ -98,17 +101,35 @@ SUITES: dict[str, Suite] = {
             static=True,
         ),
         Suite(
+            key="chirp",
+            title="A real Chirp app through each server, one worker on one core",
+            description=(
+                "apps/chirp_bench.py (bengal-chirp 0.10.3): a kida template rendered per "
+                "request and a dict chirp encodes to JSON, the same App object everywhere. "
+                "pounce-chirp is `chirp run --production --workers 1` (chirp builds pounce's "
+                "config; on 3.14t a sync worker that hands chirp's requests to its asyncio "
+                "pool, since chirp's handle_sync declines them); pounce-chirp-async is "
+                "`python -m pounce --worker-mode async`; the peers serve the App as plain ASGI."
+            ),
+            servers=("pounce-chirp", "pounce-chirp-async", "granian-chirp", "uvicorn-chirp"),
+            workloads=("chirp-page", "chirp-json"),
+        ),
+        Suite(
             key="scaling",
             title="CPU-bound scaling: 1 worker vs 2 workers",
             description=(
                 "Every request burns ~2 ms of pure-Python CPU (apps/payloads.py burn_cpu), so "
                 "one worker tops out near 400-500 req/s. With 2 workers a server that really runs "
-                "Python in parallel approaches 2x. The machine has 2 cores, so the server is "
-                "pinned to both (0-1) in both variants and wrk runs unpinned: at ~1,000 req/s "
-                "wrk needs only a few percent of a core, which is the compromise."
+                "Python in parallel approaches 2x (pounce-sync burns it in handle_sync on its "
+                "sync worker threads, apps/sync_bench.py; the target on 3.14t is >= 1.8x). The "
+                "'bare threads' rows run the same work in plain threads, no server: the ceiling "
+                "of this machine. It has 2 cores, so the server is pinned to both (0-1) in both "
+                "variants and wrk runs unpinned: at ~1,000 req/s wrk needs only a few percent "
+                "of a core, which is the compromise."
             ),
             servers=(
                 "pounce",
+                "pounce-sync",
                 "pounce-gil",
                 "uvicorn-httptools",
                 "uvicorn-h11",
@@ -124,6 +145,7 @@ SUITES: dict[str, Suite] = {
             compare="variants",
             server_cpus="0,1",
             wrk_cpus=None,
+            thread_baseline=True,
             # 16 connections keep 2 workers saturated (8 queued requests each) without
             # turning p99 into a measure of queue length; a 2 s timeout would count slow
             # but correct answers as errors.

@@ -8,10 +8,11 @@ reporter in ``wrk.render_script``.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 from dataclasses import dataclass, field
 
-from apps.payloads import HELLO, JSON_1K, TEXT_10K
+from apps.payloads import CHIRP_PAGE, HELLO, JSON_1K, TEXT_10K
 
 __all__ = ["WORKLOADS", "Verdict", "Workload", "verify"]
 
@@ -28,6 +29,13 @@ class Workload:
     headers: tuple[tuple[str, str], ...] = ()
     expect_body: bytes | None = None
     """Exact body a correct server returns (``None``: only the status is checked)."""
+    expect_prefix: bytes = b""
+    expect_suffix: bytes = b""
+    """What the body must start and end with, for bodies the harness cannot predict whole
+    (the chirp page: chirp injects its own scripts before ``</body>``)."""
+    same_bytes: bool = False
+    """Every server of a run must send the same body (compared by SHA-256 with the first
+    server that answered): the check for bodies only known by prefix and suffix."""
     expect_encoding: str | None = None
     """``content-encoding`` a server should use; a mismatch is reported, not fatal."""
     lua: str = ""
@@ -42,6 +50,7 @@ class Verdict:
     status: int
     body_bytes: int
     content_encoding: str
+    body_sha256: str
 
 
 def _post_lua(body_len: int) -> str:
@@ -89,6 +98,22 @@ WORKLOADS: dict[str, Workload] = {
             lua=_post_lua(len(ECHO_BODY)),
         ),
         Workload(key="cpu", title="GET /cpu — ~2 ms pure-Python CPU per request", path="/cpu"),
+        Workload(
+            key="chirp-page",
+            title="GET / — a chirp Template (kida) rendered per request, ~3 KiB HTML",
+            path="/",
+            # The rendered template up to </body>; chirp adds its scripts in between.
+            expect_prefix=CHIRP_PAGE[: CHIRP_PAGE.rindex(b"</body>")],
+            expect_suffix=b"</body>\n</html>\n",
+            same_bytes=True,
+        ),
+        Workload(
+            key="chirp-json",
+            title="GET /json — a dict chirp encodes per request, 1 KiB JSON",
+            path="/json",
+            expect_body=JSON_1K,
+            same_bytes=True,
+        ),
         _static("html10k", "GET /static/index.html — 10 KiB HTML", "/static/index.html"),
         _static(
             "css200k-br",
@@ -118,6 +143,10 @@ def verify(workload: Workload, host: str, port: int, timeout_s: float = 10.0) ->
         problems.append(f"status {resp.status}")
     if workload.expect_body is not None and body != workload.expect_body:
         problems.append(f"body differs ({len(body)} B, expected {len(workload.expect_body)} B)")
+    if not body.startswith(workload.expect_prefix):
+        problems.append(f"body does not start with the expected {len(workload.expect_prefix)} B")
+    if not body.endswith(workload.expect_suffix):
+        problems.append(f"body does not end with {workload.expect_suffix!r}")
     detail = "; ".join(problems) or "ok"
     if workload.expect_encoding is not None and encoding != workload.expect_encoding:
         detail += f" (served content-encoding {encoding or 'identity'!r}, "
@@ -128,4 +157,5 @@ def verify(workload: Workload, host: str, port: int, timeout_s: float = 10.0) ->
         status=resp.status,
         body_bytes=len(body),
         content_encoding=encoding or "identity",
+        body_sha256=hashlib.sha256(body).hexdigest(),
     )

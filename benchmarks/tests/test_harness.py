@@ -6,17 +6,21 @@ end-to-end test needs wrk and nginx and takes a few seconds).
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from harness.nginx import ECHO, Location, render
 from harness.servers import Launch, PounceSettings, build_registry
 from harness.suites import SUITES
-from harness.workloads import WORKLOADS
+from harness.workloads import WORKLOADS, verify
 from harness.wrk import WrkError, parse_output
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -122,3 +126,140 @@ def test_one_real_cell_against_nginx(tmp_path: Path) -> None:
         assert cell["result"]["requests_per_s"] > 100
         assert cell["result"]["non_2xx"] == 0
     assert "| nginx |" in md_path.read_text()
+
+
+def test_new_entries_build_the_commands_the_readme_describes(tmp_path: Path) -> None:
+    registry = build_registry(PounceSettings())
+    launch = Launch(port=8123, workers=1, static_root=tmp_path, nginx_conf=None)
+    chirp = registry["pounce-chirp"].command(launch)
+    assert Path(chirp[0]).name == "chirp"
+    assert chirp[1:3] == ["run", "apps.chirp_bench:app"]
+    assert "--production" in chirp and chirp[chirp.index("--workers") + 1] == "1"
+    chirp_async = registry["pounce-chirp-async"].command(launch)
+    assert chirp_async[chirp_async.index("--worker-mode") + 1] == "async"
+    for peer in ("granian-chirp", "uvicorn-chirp"):
+        assert "apps.chirp_bench:app" in registry[peer].command(launch), peer
+    static = registry["pounce-static"].command(launch)
+    assert f"/static={tmp_path}" in static and "--precompress" in static
+    # No file-metadata cache: nginx's config has no open_file_cache either.
+    assert static[static.index("--static-stat-cache-ttl") + 1] == "0"
+    assert "open_file_cache" not in render(port=1, prefix=tmp_path, locations=())[0]
+    assert "pounce-sync" in SUITES["scaling"].servers
+    assert registry["pounce-sync"].serves("cpu")
+
+
+def _serve_once(body: bytes) -> tuple[int, Callable[[], None]]:
+    """A real loopback HTTP server answering every GET with ``body``; returns (port, stop)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+    return server.server_address[1], stop
+
+
+def test_chirp_page_check_wants_the_rendered_template_and_the_closing_tags() -> None:
+    wl = WORKLOADS["chirp-page"]
+    good = wl.expect_prefix + b"<script>injected</script>" + wl.expect_suffix
+    port, stop = _serve_once(good)
+    try:
+        verdict = verify(wl, "127.0.0.1", port)
+        assert verdict.ok, verdict.detail
+        assert verdict.body_sha256 == hashlib.sha256(good).hexdigest()
+    finally:
+        stop()
+    port, stop = _serve_once(good.replace(b"SKU-0007", b"SKU-0070"))
+    try:
+        verdict = verify(wl, "127.0.0.1", port)
+        assert not verdict.ok and "start with" in verdict.detail
+    finally:
+        stop()
+
+
+CHIRP_PYTHON = BENCH_DIR.parent / ".venv" / "bin" / "python"
+_RENDER_CHIRP = """
+import asyncio, sys
+sys.modules["pounce"] = None  # the peers have chirp without pounce: prove the ASGI path needs none
+from apps.chirp_bench import app
+from apps.payloads import JSON_1K
+
+async def get(path):
+    sent = []
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+    async def send(message):
+        sent.append(message)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "headers": [(b"host", b"127.0.0.1:8000")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+status, page = asyncio.run(get("/"))
+assert status == 200, status
+sys.stdout.buffer.write(page)
+status, doc = asyncio.run(get("/json"))
+assert status == 200 and doc == JSON_1K, (status, doc[:80])
+"""
+
+
+def _repo_venv_imports(module: str) -> bool:
+    check = [str(CHIRP_PYTHON), "-c", f"import {module}"]
+    return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(
+    not _repo_venv_imports("chirp"), reason="bengal-chirp not installed in the repo .venv"
+)
+def test_chirp_app_renders_the_page_the_check_expects() -> None:
+    proc = subprocess.run(
+        [str(CHIRP_PYTHON), "-c", _RENDER_CHIRP],
+        capture_output=True, cwd=BENCH_DIR, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    page = proc.stdout
+    wl = WORKLOADS["chirp-page"]
+    assert page.startswith(wl.expect_prefix) and page.endswith(wl.expect_suffix)
+    assert b"pounce &amp; chirp" in page  # autoescape ran
+
+
+def test_sync_bench_answers_cpu_on_the_fused_path() -> None:
+    proc = subprocess.run(
+        [str(CHIRP_PYTHON), "-c",
+         "from apps.sync_bench import app\n"
+         "from apps.payloads import burn_cpu\n"
+         "from pounce.sync_protocol import RawRequest\n"
+         "r = app.handle_sync(RawRequest(b'GET', b'/cpu', b'', (), b'', ('127.0.0.1', 1),"
+         " ('127.0.0.1', 2)))\n"
+         "assert r is not None and r.status == 200 and r.body == burn_cpu(), r\n"],
+        capture_output=True, text=True, cwd=BENCH_DIR, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_thread_baseline_reports_calls_per_thread_count() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "harness" / "thread_baseline.py"),
+         "--seconds", "0.2", "--threads", "1,2"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result["calls_per_s"]) == {"1", "2"}
+    assert all(v > 0 for v in result["calls_per_s"].values())

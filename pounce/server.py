@@ -228,10 +228,13 @@ class Server:
     def _reloaded(
         self, factory: WorkerFactory, execution: WorkerExecutionMode
     ) -> WorkerFactory | None:
-        """The factory for the re-imported app, or None when the new code does not import
-        (logged; the previous app keeps serving until the user saves a fix)."""
+        """The factory for the re-imported app (the same one when there is no ``app_path``),
+        or None when the new code does not import (logged; the previous app keeps serving
+        until the user saves a fix)."""
         if self.app_path is None:
-            return None  # started with an app object: nothing to re-import
+            # Started with an app object (chirp's app.run()): nothing to re-import, but the
+            # same app goes through lifespan and the worker scopes again, as a restart would.
+            return factory
         try:
             new_app = reimport(self.app_path, self._reload_roots())
         except Exception as exc:

@@ -286,6 +286,17 @@ def build_registry(pounce: PounceSettings) -> dict[str, ServerSpec]:
             imports=("chirp",),
         ),
         ServerSpec(
+            key="pounce-chirp-gil",
+            label="chirp run --production (3.14 GIL build; pounce async worker)",
+            role="pounce",
+            python=pounce.python_gil,
+            packages=("bengal-pounce", "bengal-chirp", "kida-templates"),
+            command=_chirp_run(pounce.python_gil),
+            notes="the same launch path on the GIL build, next to uvicorn's (also on 3.14)",
+            workloads=CHIRP_WORKLOADS,
+            imports=("chirp",),
+        ),
+        ServerSpec(
             key="pounce-chirp-async",
             label="python -m pounce --worker-mode async, chirp app (3.14t)",
             role="pounce",

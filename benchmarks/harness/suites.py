@@ -111,7 +111,13 @@ SUITES: dict[str, Suite] = {
                 "pool, since chirp's handle_sync declines them); pounce-chirp-async is "
                 "`python -m pounce --worker-mode async`; the peers serve the App as plain ASGI."
             ),
-            servers=("pounce-chirp", "pounce-chirp-async", "granian-chirp", "uvicorn-chirp"),
+            servers=(
+                "pounce-chirp",
+                "pounce-chirp-gil",
+                "pounce-chirp-async",
+                "granian-chirp",
+                "uvicorn-chirp",
+            ),
             workloads=("chirp-page", "chirp-json"),
         ),
         Suite(

@@ -75,7 +75,13 @@ def default_locations(body_dir: Path, static_root: Path | None) -> tuple[Locatio
         ),
     ]
     if static_root is not None:
-        directives = [f"alias {static_root}/;", "etag on;"]
+        # Metadata cached for a second, like pounce-static's --static-stat-cache-ttl 1.
+        directives = [
+            f"alias {static_root}/;",
+            "etag on;",
+            "open_file_cache max=1000 inactive=60s;",
+            "open_file_cache_valid 1s;",
+        ]
         if BROTLI_STATIC.exists():
             directives.append("brotli_static on;")
         locs.append(Location("/static/", tuple(directives)))

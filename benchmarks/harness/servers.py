@@ -94,14 +94,14 @@ class PounceSettings:
         "/static={root}",
         "--precompress",
         "--static-stat-cache-ttl",
-        "0",
+        "1",
     )
     """How pounce mounts the static fixtures; ``{root}`` is replaced by the directory.
 
-    ``--static-stat-cache-ttl 0`` (pounce's default, spelled out so a change of default cannot
-    change the comparison): pounce checks the file on every request, as nginx does without
-    ``open_file_cache`` (the harness's config has none) and as granian does. Neither side
-    caches file metadata."""
+    ``--static-stat-cache-ttl 1`` (pounce's default, spelled out so a change of default cannot
+    change the comparison): pounce trusts a file's metadata for a second, as nginx does with
+    the harness's ``open_file_cache_valid 1s``. Both sides cache file metadata the way a
+    production static server is configured; granian has no such setting."""
 
 
 def _pounce(

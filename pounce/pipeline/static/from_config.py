@@ -40,8 +40,7 @@ def mounts_from_config(
 
     ``sidecar_dirs`` maps a mount's directory (as configured) to where its sidecars live.
     """
-    # Proposed ServerConfig field (read defensively until it exists): seconds a checked file
-    # entry is trusted without a stat; 0 = stat on every request.
+    # Seconds a checked file entry is trusted without a stat; 0 = stat on every request.
     ttl = config.static_stat_cache_ttl
     return [
         StaticMount(

@@ -6,7 +6,7 @@ called on the driver's own event-loop thread.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from pounce.protocols.events import Data
@@ -37,6 +37,9 @@ class Channel(Protocol):
         ``AppError``."""
 
     def send_body(self, body: bytes, more: bool) -> None: ...
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the connection's loop after the current step."""
 
     def send_trailers(self, headers: Sequence[Sequence[bytes]]) -> None: ...
 

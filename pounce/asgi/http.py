@@ -128,6 +128,11 @@ class HTTPCycle:
             self._headers = headers  # checked when serialised (see Channel.send_start)
             self._trailers = bool(message.get("trailers", False))
             self._phase = _HEAD_PENDING
+            if not self.eager:
+                # The app resumed after a suspension: if it suspends again before its first
+                # body message, the head must not wait (a stream's client needs it now).
+                # Deferred one loop step so a body that follows at once shares its write.
+                channel.call_soon(self.flush_pending_head)
             if channel.disconnected:
                 raise ClientDisconnectedError("client disconnected")
             return

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
 from pounce.asgi.channel import ClientDisconnectedError
@@ -51,7 +51,6 @@ _WAIT_BODY: Final = 2  # the app waits for request body bytes (request_timeout)
 _WAIT_APP: Final = 3  # the app is working: no timeout
 _WAIT_WRITE: Final = 4  # the client is not reading our response (write_timeout)
 
-_INTERNAL_ERROR: Final = b"Internal Server Error\n"
 # While draining, how long a connection that has not sent its first request may still send it.
 _FRESH_GRACE_S: Final = 1.0
 
@@ -479,6 +478,9 @@ class H1Protocol(asyncio.Protocol):
                 f"response headers must be (bytes, bytes) pairs, got {headers!r}"
             ) from exc
         self.transport.write(data)  # type: ignore[union-attr]
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        asyncio.get_running_loop().call_soon(callback)
 
     def send_body(self, body: bytes, more: bool) -> None:
         if self.disconnected:

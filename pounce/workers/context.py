@@ -12,7 +12,6 @@ import contextvars
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pounce._types import ASGIApp
@@ -91,7 +90,6 @@ class WorkerContext:
         self._rid_prefix = f"{os.urandom(6).hex()}{worker_id:02x}"
         self._rid_counter = 0
         self._connection_counter = 0
-        self.report_disconnects = collector is not None
 
     def set_generation(self, generation: int) -> None:
         """A reload started a new generation of the app on this worker."""
@@ -125,6 +123,3 @@ class WorkerContext:
         """Advance the coarse clock and the date header (called about once a second)."""
         self.now = time.monotonic()
         self.defaults.tick(time.time())
-
-
-type ProtocolFactory = Callable[[], Any]

@@ -52,7 +52,6 @@ class H1Limits:
 # RFC 9110 5.6.2: token = 1*tchar
 _TOKEN_RE: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9112 3.2 origin-form / absolute-form / asterisk-form: visible ASCII only.
-_TARGET_RE: Final = re.compile(rb"[\x21-\x7e]+")
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _BARE_LF_RE: Final = re.compile(rb"(?<!\r)\n")
 # RFC 9112 7.1.1: chunk-size [ chunk-ext ], chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS val ] ),
@@ -72,7 +71,6 @@ _FORBIDDEN_HEAD_BYTES: Final = bytes(
     b for b in range(256) if (b < 0x20 or b == 0x7F) and b not in (9, 10, 13)
 )
 _FORBIDDEN_WITH_CRLF: Final = _FORBIDDEN_HEAD_BYTES + b"\r\n"
-_ALLOWED_HEAD_BYTES: Final = bytes(b for b in range(256) if bytes([b]) not in _FORBIDDEN_HEAD_BYTES)
 
 _KNOWN_METHODS: Final = frozenset(
     {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"TRACE", b"QUERY"}

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.certs import needs_openssl, self_signed_cert
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -71,16 +70,9 @@ def test_inherited_listening_socket(start: Any) -> None:
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+@needs_openssl
 def test_large_static_file_over_tls_is_sent_whole(start: Any, tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+    cert, key = self_signed_cert(tmp_path)
     site = tmp_path / "site"
     site.mkdir()
     payload = os.urandom(3 * 1024 * 1024 + 17)  # larger than the memory cache holds
@@ -88,11 +80,11 @@ def test_large_static_file_over_tls_is_sent_whole(start: Any, tmp_path: Path) ->
     handle = start(
         None,
         static_files={"/": str(site)},
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
+        ssl_certfile=cert,
+        ssl_keyfile=key,
         worker_mode="sync",  # falls back to async workers: sync workers do not speak TLS
     )
-    context = ssl.create_default_context(cafile=str(cert))
+    context = ssl.create_default_context(cafile=cert)
     with httpx.Client(verify=context, timeout=30) as client:
         response = client.get(f"https://127.0.0.1:{handle.port}/big.bin")
         ranged = client.get(

@@ -4,15 +4,14 @@ ASGI ``tls`` extension in the scope, and plain HTTP refused on the TLS port."""
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from support.apps import json_body
+from support.certs import needs_openssl, self_signed_cert
 from support.wire import RawClient
 
 from pounce.config import ServerConfig
@@ -21,26 +20,13 @@ from pounce.server import Server
 
 pytestmark = [
     pytest.mark.timeout(60),
-    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command"),
+    needs_openssl,
 ]
 
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    directory = tmp_path_factory.mktemp("tls")
-    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(keyfile), "-out", str(certfile),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )  # fmt: skip
-    return str(certfile), str(keyfile)
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 async def tls_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -5,36 +5,22 @@ sync on the free-threaded build)."""
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 from typing import Any
 
 import pytest
+from support.certs import needs_openssl, self_signed_cert
 from support.wire import RawClient
 
 pytestmark = [
     pytest.mark.timeout(60),
-    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI"),
+    needs_openssl,
 ]
 
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    directory = tmp_path_factory.mktemp("sync-tls")
-    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(keyfile), "-out", str(certfile),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )  # fmt: skip
-    return str(certfile), str(keyfile)
+    return self_signed_cert(tmp_path_factory.mktemp("sync-tls"))
 
 
 @pytest.mark.parametrize("mode", ["sync", "auto"])

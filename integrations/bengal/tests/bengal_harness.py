@@ -2,10 +2,10 @@
 
 Every server here is a child process started the way a user starts one: the ``bengal``
 console script next to the interpreter running pytest (``bengal serve``, ``bengal preview``)
-or ``python -m pounce``. Each gets a port we picked by binding port 0. Readiness is decided
-by connecting to that port; the few waits on the servers' output (Bengal's "build finished"
-lines) poll the output files with a deadline. Output goes to files, not pipes, so a chatty
-server never blocks on a full pipe.
+or ``python -m pounce``. How such a child is started, waited for and stopped is shared with
+the Chirp harness (``tests/support/subprocess_server.py``); this file adds Bengal's defaults,
+the site build, and clients that check the HTTP framing strictly. The few waits on the
+servers' output (Bengal's "build finished" lines) poll the output files with a deadline.
 
 Nothing here sleeps to synchronise: waits are ``Popen.wait`` with a short timeout inside a
 loop with a deadline, or socket reads with a timeout.
@@ -13,10 +13,8 @@ loop with a deadline, or socket reads with a timeout.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
-import os
 import shutil
 import signal
 import socket
@@ -31,6 +29,9 @@ from typing import Final
 
 import brotlicffi
 import h11
+from support import subprocess_server
+from support.h11_client import round_trip
+from support.subprocess_server import HOST, ChildServer, ServerGroup, free_port
 
 __all__ = [
     "BENGAL_SCRIPT",
@@ -52,7 +53,6 @@ __all__ = [
     "pounce_command",
 ]
 
-HOST: Final = "127.0.0.1"
 SITE_SOURCE: Final = Path(__file__).resolve().parents[1] / "site"
 # The console script installed next to the interpreter running the tests (a venv's bin/).
 BENGAL_SCRIPT: Final = Path(sysconfig.get_path("scripts")) / "bengal"
@@ -66,22 +66,11 @@ BENGAL_SHUTDOWN_TIMEOUT: Final = 5.0
 EXIT_MARGIN: Final = 20.0  # interpreter teardown on a loaded machine
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (bind port 0, read it, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a child: no POUNCE_*/BENGAL_* settings leaking in from ours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POUNCE_", "BENGAL_"))}
-    env.pop("PYTHONPATH", None)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["NO_COLOR"] = "1"
-    env["BENGAL_NO_UPDATE_CHECK"] = "1"  # never ask PyPI for a newer bengal
-    env.update(extra or {})
-    return env
+    # Never ask PyPI for a newer bengal.
+    env = {"BENGAL_NO_UPDATE_CHECK": "1", **(extra or {})}
+    return subprocess_server.child_env(drop_prefixes=("POUNCE_", "BENGAL_"), extra=env)
 
 
 # ---------------------------------------------------------------------- the site
@@ -174,13 +163,14 @@ def pounce_command(directory: Path, port: int, *extra: str) -> list[str]:
     ]
 
 
-class ServerProcess:
-    """One server child process on ``127.0.0.1:<port>``.
+class ServerProcess(ChildServer):
+    """One server child process on ``127.0.0.1:<port>`` (see ``ChildServer``)."""
 
-    ``launch()`` returns at once; ``wait_listening()`` blocks until the port accepts
-    connections (or the process died, which fails with its output). Several servers may be
-    launched first and waited for afterwards, so their start-ups overlap.
-    """
+    startup_timeout = STARTUP_TIMEOUT
+    stop_signal = signal.SIGINT
+    stop_timeout = BENGAL_SHUTDOWN_TIMEOUT * 2 + EXIT_MARGIN
+    # Bengal's build processes may take a moment to follow the server out.
+    group_grace = EXIT_MARGIN
 
     def __init__(
         self,
@@ -192,137 +182,15 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         logs: Path | None = None,
     ) -> None:
-        self.argv = argv
-        self.cwd = cwd
-        self.port = port
-        self.name = name
-        self.url = f"http://{HOST}:{port}"
-        self._env = child_env(env)
-        log_dir = logs or cwd / "_logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.stdout_path = log_dir / f"{name}-{port}.out"
-        self.stderr_path = log_dir / f"{name}-{port}.err"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    # ------------------------------------------------------------------ start
-
-    def launch(self) -> ServerProcess:
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            # Its own session (process group = its pid): Bengal's build processes and
-            # pounce's worker processes (GIL builds) can be found, and cleaned up, through it.
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-        return self
-
-    def wait_listening(self, timeout: float = STARTUP_TIMEOUT) -> ServerProcess:
-        """Poll the port until it accepts a connection; fail fast if the process exits."""
-        proc = self._proc()
-        deadline = time.monotonic() + timeout
-        while True:
-            code = proc.poll()
-            if code is not None:
-                raise AssertionError(
-                    f"{self.name} exited with {code} before listening on {self.port}\n"
-                    f"argv: {self.argv}\n{self.describe()}"
-                )
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1.0):
-                    return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{self.name} did not listen on {self.port} within {timeout} s\n"
-                    f"{self.describe()}"
-                )
-            self._pause()
-
-    def start(self, timeout: float = STARTUP_TIMEOUT) -> ServerProcess:
-        return self.launch().wait_listening(timeout)
-
-    def alive(self) -> bool:
-        return self._proc().poll() is None
-
-    # ------------------------------------------------------------------ stop
-
-    def wait_exit(self, timeout: float) -> int | None:
-        """The exit status, or ``None`` if still running after ``timeout`` seconds."""
-        try:
-            return self._proc().wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def send_signal(self, sig: int) -> float:
-        """Send ``sig`` to the server process (not its group); returns when it was sent."""
-        self._proc().send_signal(sig)
-        return time.monotonic()
-
-    def stop(self, sig: int = signal.SIGINT, timeout: float | None = None) -> tuple[int, float]:
-        """Send ``sig``; return ``(exit status, seconds it took)``. Fails if it hangs or
-        leaves processes of its group behind."""
-        if timeout is None:
-            timeout = BENGAL_SHUTDOWN_TIMEOUT * 2 + EXIT_MARGIN
-        sent = self.send_signal(sig)
-        code = self.wait_exit(timeout)
-        elapsed = time.monotonic() - sent
-        if code is None:
-            self.kill()
-            raise AssertionError(
-                f"{self.name} still running {timeout} s after {signal.Signals(sig).name}\n"
-                f"{self.describe()}"
-            )
-        alive = self.wait_group_gone(EXIT_MARGIN)
-        if alive:
-            self.kill()
-            raise AssertionError(f"{self.name} exited {code} but left processes {alive} running")
-        return code, elapsed
-
-    def kill(self) -> None:
-        """Last resort for cleanup: SIGKILL this process and whatever it started (its
-        process group, whose id is this process's pid)."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def wait_group_gone(self, timeout: float) -> list[int]:
-        """Wait until every process of the group is gone; returns those still alive."""
-        deadline = time.monotonic() + timeout
-        while True:
-            alive = _group_members(self._proc().pid)
-            if not alive or time.monotonic() > deadline:
-                return alive
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc().wait(0.05)
-
-    # ------------------------------------------------------------------ output
-
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def output(self) -> str:
-        return self.stdout() + self.stderr()
+        super().__init__(argv, cwd=cwd, port=port, name=name, env=child_env(env), logs=logs)
 
     def wait_for_output(
         self, *needles: str, timeout: float = STARTUP_TIMEOUT, failures: tuple[str, ...] = ()
     ) -> str:
         """Wait until one of ``needles`` appears in stdout or stderr; returns it. Fails at
         once if one of ``failures`` appears, or if the process exits first."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def find() -> str | None:
             text = self.output()
             for bad in failures:
                 if bad in text:
@@ -330,41 +198,13 @@ class ServerProcess:
             for needle in needles:
                 if needle in text:
                     return needle
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{self.name}: none of {needles!r} after {timeout} s\n{self.describe()}"
-                )
-            if not self.alive():
-                raise AssertionError(
-                    f"{self.name} exited; {needles!r} never appeared\n{self.describe()}"
-                )
-            self._pause()
+            return None
 
-    def _proc(self) -> subprocess.Popen[bytes]:
-        assert self.proc is not None, "not launched"
-        return self.proc
-
-    def _pause(self) -> None:
-        """Between two polls: wait on the process itself, so its exit wakes us at once."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc().wait(0.05)
-
-    def describe(self) -> str:
-        return (
-            f"--- stdout ({self.stdout_path}) ---\n{self.stdout()[-3000:]}\n"
-            f"--- stderr ({self.stderr_path}) ---\n{self.stderr()[-4000:]}"
-        )
+        return self.poll_output(find, what=f"none of {needles!r}", timeout=timeout)
 
 
-class ServerSet:
-    """The servers one test (or one module) started; ``kill_all()`` cleans up leftovers.
-
-    Only processes started here are ever signalled, each by its own pid (or its own
-    process group, which it leads).
-    """
-
-    def __init__(self) -> None:
-        self.servers: list[ServerProcess] = []
+class ServerSet(ServerGroup[ServerProcess]):
+    """The servers one test (or one module) started; ``kill_all()`` cleans up leftovers."""
 
     def new(
         self,
@@ -376,45 +216,7 @@ class ServerSet:
         env: dict[str, str] | None = None,
         logs: Path | None = None,
     ) -> ServerProcess:
-        server = ServerProcess(argv, cwd=cwd, port=port, name=name, env=env, logs=logs)
-        self.servers.append(server)
-        return server
-
-    def start_all(self, servers: list[ServerProcess]) -> list[ServerProcess]:
-        """Launch several servers at once (start-ups overlap), then wait for each."""
-        for server in servers:
-            server.launch()
-        for server in servers:
-            server.wait_listening()
-        return servers
-
-    def kill_all(self) -> None:
-        for server in self.servers:
-            server.kill()
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid`` (Linux /proc; else a probe)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        return [pgid]
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may contain spaces, so split after ")".
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
+        return self.add(ServerProcess(argv, cwd=cwd, port=port, name=name, env=env, logs=logs))
 
 
 # ---------------------------------------------------------------------- HTTP over raw sockets
@@ -458,26 +260,12 @@ def exchange(port: int, requests: list[Request], *, timeout: float = 30.0) -> li
         sock.settimeout(timeout)
         for method, target, extra in requests:
             headers = [("host", f"{HOST}:{port}"), *extra]
-            sock.sendall(conn.send(h11.Request(method=method, target=target, headers=headers)))
-            sock.sendall(conn.send(h11.EndOfMessage()))
-            response: h11.Response | None = None
-            chunks: list[bytes] = []
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(sock.recv(262144))
-                elif isinstance(event, h11.Response):
-                    response = event
-                elif isinstance(event, h11.Data):
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-            assert response is not None
+            response, body = round_trip(sock, conn, method, target, headers)
             replies.append(
                 Reply(
                     response.status_code,
                     tuple((k.decode().lower(), v.decode()) for k, v in response.headers),
-                    b"".join(chunks),
+                    body,
                 )
             )
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:

@@ -33,6 +33,7 @@ from chirp_harness import (
     copy_tree,
     read_sse,
 )
+from support.h11_client import round_trip
 
 TIMEOUT = httpx.Timeout(30.0)
 PRODUCTION_MODES = tuple(m for m in MODES if m != "dev")
@@ -101,26 +102,7 @@ def h11_exchange(
     with socket.create_connection((HOST, port), timeout=30) as sock:
         for method, target, body in requests:
             headers = [("host", f"{HOST}:{port}"), *extra_headers]
-            if body:
-                headers.append(("content-length", str(len(body))))
-            sock.sendall(conn.send(h11.Request(method=method, target=target, headers=headers)))
-            if body:
-                sock.sendall(conn.send(h11.Data(data=body)))
-            sock.sendall(conn.send(h11.EndOfMessage()))
-            response: h11.Response | None = None
-            chunks: list[bytes] = []
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(sock.recv(65536))
-                elif isinstance(event, h11.Response):
-                    response = event
-                elif isinstance(event, h11.Data):
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-            assert response is not None
-            results.append((response, b"".join(chunks)))
+            results.append(round_trip(sock, conn, method, target, headers, body))
             if conn.our_state is h11.MUST_CLOSE:
                 break
             conn.start_next_cycle()

@@ -97,14 +97,9 @@ class AppModuleNotFoundError(_AppImportProblem):
         self.searched = searched
 
 
-class AppImportRaisedError(_AppImportProblem):
-    """The user's module raised while being imported.
-
-    ``user_traceback`` is the formatted traceback with importlib and pounce frames removed;
-    print it before the one-line message.
-    """
-
-    default_code = "POUNCE_APP_IMPORT_RAISED"
+class _UserCodeRaised(_AppImportProblem):
+    """The user's code raised; ``user_traceback`` is its traceback with importlib's and
+    pounce's frames removed, to print before the one-line message."""
 
     def __init__(
         self,
@@ -116,6 +111,12 @@ class AppImportRaisedError(_AppImportProblem):
     ) -> None:
         super().__init__(message, spec=spec, hint=hint)
         self.user_traceback = user_traceback
+
+
+class AppImportRaisedError(_UserCodeRaised):
+    """The user's module raised while being imported."""
+
+    default_code = "POUNCE_APP_IMPORT_RAISED"
 
 
 class AppAttributeNotFoundError(_AppImportProblem):
@@ -135,21 +136,10 @@ class AppAttributeNotFoundError(_AppImportProblem):
         self.available = available
 
 
-class AppFactoryError(_AppImportProblem):
+class AppFactoryError(_UserCodeRaised):
     """A factory (``module:f()`` or ``--factory``) is not callable, is async, or raised."""
 
     default_code = "POUNCE_APP_FACTORY_FAILED"
-
-    def __init__(
-        self,
-        message: str = "",
-        *,
-        spec: str = "",
-        hint: str | None = None,
-        user_traceback: str = "",
-    ) -> None:
-        super().__init__(message, spec=spec, hint=hint)
-        self.user_traceback = user_traceback
 
 
 class AppNotASGIError(_AppImportProblem):

@@ -195,6 +195,17 @@ _TABLE: Final = """
     send a Date header
 --trusted-host trusted_hosts append HOST
     proxy whose X-Forwarded-* headers count; * = any (repeatable)
+[WebSocket]
+--ws ws str {auto,none,wsproto}
+    WebSocket implementation; none = answer upgrade requests as plain HTTP
+--ws-max-size websocket_max_message_size int BYTES
+    largest message; a larger one closes the WebSocket with 1009
+--ws-ping-interval websocket_ping_interval float SECS
+    ping each WebSocket this often; 0 = never
+--ws-ping-timeout websocket_ping_timeout float SECS
+    close a WebSocket whose pong is this late; 0 = wait forever
+--ws-per-message-deflate websocket_compression switch -
+    permessage-deflate compression (RFC 7692)
 """
 
 

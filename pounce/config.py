@@ -41,6 +41,7 @@ _LOG_FORMATS: Final = frozenset({"auto", "text", "json"})
 _WORKER_MODES: Final = frozenset({"auto", "sync", "async", "subinterpreter"})
 _LOOPS: Final = frozenset({"auto", "asyncio", "uvloop"})
 _LIFESPAN: Final = frozenset({"auto", "on", "off"})
+_WS: Final = frozenset({"auto", "none", "wsproto"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,8 +138,15 @@ class ServerConfig:
     sentry_traces_sample_rate: float = 0.1
     otel_endpoint: str | None = None
     otel_service_name: str = "pounce"
+
+    # --- WebSocket ---------------------------------------------------------------------------
+    ws: str = "auto"  # auto | wsproto (the one implementation) | none (refuse upgrades)
     websocket_compression: bool = True
     websocket_max_message_size: int = 10 * MIB
+    # uvicorn's --ws-ping-interval/--ws-ping-timeout meaning: ping a WebSocket this often,
+    # close it (1011) when no pong came within the timeout; 0 turns either off.
+    websocket_ping_interval: float = 20.0
+    websocket_ping_timeout: float = 20.0
 
     # --- derived at build time (not settable) ----------------------------------------------
     trusted_hosts_wildcard: bool = field(default=False, init=False)
@@ -151,6 +159,7 @@ class ServerConfig:
         set_(self, "log_format", _lower(self.log_format, "log_format"))
         set_(self, "loop", _lower(self.loop, "loop"))
         set_(self, "lifespan", _lower(self.lifespan, "lifespan"))
+        set_(self, "ws", _lower(self.ws, "ws"))
         hosts: object = self.trusted_hosts  # callers pass any iterable, or a comma list
         if isinstance(hosts, str):
             set_(self, "trusted_hosts", frozenset(_split_list(hosts)))
@@ -206,6 +215,10 @@ def _validate(c: ServerConfig) -> None:
     _one_of("worker_mode", c.worker_mode, _WORKER_MODES)
     _one_of("loop", c.loop, _LOOPS)
     _one_of("lifespan", c.lifespan, _LIFESPAN)
+    _one_of("ws", c.ws, _WS)
+    for name in ("websocket_ping_interval", "websocket_ping_timeout"):
+        if getattr(c, name) < 0:
+            _fail(name, getattr(c, name), "must be 0 (off) or more seconds")
     _one_of("log_level", c.log_level, _LOG_LEVELS)
     _one_of("log_format", c.log_format, _LOG_FORMATS)
     if c.root_path and (not c.root_path.startswith("/") or c.root_path.endswith("/")):

@@ -58,6 +58,7 @@ GROUPS: Final = (
     "TLS",
     "Static files",
     "Features",
+    "WebSocket",
 )
 
 EXIT_OK: Final = 0

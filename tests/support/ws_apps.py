@@ -15,11 +15,14 @@ Routes (the same in every framework):
 - ``/ws/deny``: refuses before accepting, each framework's own way (close, a raised
   exception, ``abort``, a guard, an origin check); the client must get HTTP 403.
 - Litestar only: ``/ws/listener``, a ``websocket_listener`` answering text upper-cased.
+- Quart only: ``/ws/after-lookup``, which accepts only once Quart's message pump (a task
+  that calls receive() right away) waits in receive(), then echoes one text.
 
 Builders take a ``Recorder`` for what the apps report (``("disconnect", code)``) and import
 their framework when called; ``FRAMEWORKS`` names the module each one needs.
 """
 
+import asyncio
 import json
 import sys
 import types
@@ -221,18 +224,38 @@ def quart_app(events: Recorder) -> Any:
     async def deny() -> None:
         abort(403)
 
+    @app.websocket("/ws/after-lookup")
+    async def after_lookup() -> None:
+        # Work before accepting (an auth or database lookup, say) that lasts until Quart's
+        # message pump, a task of its own, already waits in the server's receive().
+        await websocket.scope["pounce_test.pump_waiting"].wait()
+        await websocket.accept()
+        data = await websocket.receive()
+        await websocket.send("text:" + str(data))
+
     # Quart cancels the handler on a client close and does not expose the close code; an
-    # ASGI middleware (Quart's ``app.asgi_app`` idiom) records what the server delivered.
+    # ASGI middleware (Quart's ``app.asgi_app`` idiom) records what the server delivered,
+    # and tells ``/ws/after-lookup`` when the pump calls receive() after websocket.connect.
     inner = app.asgi_app
 
     async def record_disconnects(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await inner(scope, receive, send)
+            return
+        pump_waiting = asyncio.Event()
+        calls = 0
+
         async def receive_and_record() -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                pump_waiting.set()
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 events.add(("disconnect", message.get("code")))
             return message
 
-        await inner(scope, receive_and_record if scope["type"] == "websocket" else receive, send)
+        await inner({**scope, "pounce_test.pump_waiting": pump_waiting}, receive_and_record, send)
 
     app.asgi_app = record_disconnects  # type: ignore[method-assign]
     return app

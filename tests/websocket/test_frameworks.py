@@ -231,6 +231,17 @@ def test_litestar_listener(served: Served) -> None:
     assert served.events.wait_for(lambda items: ("listener-disconnect",) in items, TIMEOUT)
 
 
+def test_quart_accepts_after_async_work(served: Served) -> None:
+    """Quart reads ``receive()`` in a task of its own from the start, so the server must let
+    ``receive()`` wait while the handler has not accepted yet (uvicorn, hypercorn and daphne
+    do); refusing it fails every Quart route that awaits anything before ``accept()``."""
+    if served.name != "quart":
+        pytest.skip("Quart's concurrent message pump")
+    with ws_connect(served, "/ws/after-lookup") as ws:
+        ws.send("late")
+        assert ws.recv(timeout=TIMEOUT) == "text:late"
+
+
 def test_sync_worker_hands_upgrades_to_the_async_pool(served: Served) -> None:
     if served.kind != "sync":
         pytest.skip("the fused sync worker only")

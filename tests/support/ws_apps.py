@@ -272,7 +272,15 @@ def litestar_app(events: Recorder) -> Any:
     from litestar.connection import ASGIConnection
     from litestar.exceptions import NotAuthorizedException
     from litestar.handlers import BaseRouteHandler
-    from litestar.params import Parameter
+
+    try:  # litestar >= 2.19; Parameter(header=...) is deprecated there
+        from litestar.params import HeaderParameter
+
+        token_header: Any = HeaderParameter(name="x-token")
+    except ImportError:
+        from litestar.params import Parameter
+
+        token_header = Parameter(header="x-token")
 
     @websocket("/ws/echo")
     async def echo(socket: WebSocket) -> None:
@@ -296,7 +304,7 @@ def litestar_app(events: Recorder) -> Any:
         socket: WebSocket,
         name: str,
         q: str | None = None,
-        token: Annotated[str | None, Parameter(header="x-token")] = None,
+        token: Annotated[str | None, token_header] = None,
     ) -> None:
         await socket.accept()
         await socket.send_json(_info(name, q, token, socket.scope))

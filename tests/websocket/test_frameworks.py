@@ -198,6 +198,7 @@ def test_wsproto_percent_encoded_path(served: Served) -> None:
             "/ws/info/caf%C3%A9?q=%C3%BC", headers=[("x-token", "t")], deflate=True
         )
         assert isinstance(accepted, Accepted), accepted
+        assert [type(e).__name__ for e in accepted.extensions] == ["PerMessageDeflate"]
         seen = json.loads(str(client.receive()))
         close = client.receive()
         assert isinstance(close, CloseConnection), close

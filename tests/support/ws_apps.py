@@ -14,6 +14,9 @@ Routes (the same in every framework):
   ``path``, ``raw_path`` and ``scheme``), then closes with 1000.
 - ``/ws/deny``: refuses before accepting, each framework's own way (close, a raised
   exception, ``abort``, a guard, an origin check); the client must get HTTP 403.
+- The echo route's accept adds the response header ``x-ws-app: pounce-test``.
+- Starlette only: ``/ws/refuse`` answers the handshake with a real HTTP 401 (``no token``,
+  ``www-authenticate: Bearer``) through the WebSocket Denial Response extension.
 - Litestar only: ``/ws/listener``, a ``websocket_listener`` answering text upper-cased.
 - Quart only: ``/ws/after-lookup``, which accepts only once Quart's message pump (a task
   that calls receive() right away) waits in receive(), then echoes one text.
@@ -46,6 +49,7 @@ __all__ = [
 OFFERED = ["chat.v1", "chat.v2"]
 CHOSEN = "chat.v2"
 SERVER_CLOSE = (4003, "closed by server")
+APP_HEADER = (b"x-ws-app", b"pounce-test")  # sent with the echo route's accept
 
 
 def _choose(offered: list[str]) -> str | None:
@@ -77,11 +81,12 @@ def _info(name: str, q: str | None, token: str | None, scope: dict[str, Any]) ->
 
 def starlette_app(events: Recorder) -> Any:
     from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket
 
     async def echo(ws: WebSocket) -> None:
-        await ws.accept(subprotocol=_choose(ws.scope["subprotocols"]))
+        await ws.accept(subprotocol=_choose(ws.scope["subprotocols"]), headers=[APP_HEADER])
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -111,8 +116,16 @@ def starlette_app(events: Recorder) -> Any:
     async def deny(ws: WebSocket) -> None:
         await ws.close(code=1008)
 
+    async def refuse_with_response(ws: WebSocket) -> None:
+        # The WebSocket Denial Response extension: a real HTTP answer instead of a bare 403.
+        response = PlainTextResponse(
+            "no token", status_code=401, headers={"www-authenticate": "Bearer"}
+        )
+        await ws.send_denial_response(response)
+
     return Starlette(
         routes=[
+            WebSocketRoute("/ws/refuse", refuse_with_response),
             WebSocketRoute("/ws/echo", echo),
             WebSocketRoute("/ws/info/{name}", info),
             WebSocketRoute("/ws/deny", deny),
@@ -151,7 +164,9 @@ def fastapi_app(events: Recorder) -> Any:
 
     @app.websocket("/ws/echo")
     async def echo(websocket: WebSocket) -> None:
-        await websocket.accept(subprotocol=_choose(websocket.scope["subprotocols"]))
+        await websocket.accept(
+            subprotocol=_choose(websocket.scope["subprotocols"]), headers=[APP_HEADER]
+        )
         try:
             while True:
                 message = await websocket.receive()
@@ -200,7 +215,10 @@ def quart_app(events: Recorder) -> Any:
 
     @app.websocket("/ws/echo")
     async def echo() -> None:
-        await websocket.accept(subprotocol=_choose(websocket.requested_subprotocols))
+        await websocket.accept(
+            headers={"x-ws-app": "pounce-test"},
+            subprotocol=_choose(websocket.requested_subprotocols),
+        )
         while True:
             data = await websocket.receive()
             if data == "close-me":
@@ -284,7 +302,9 @@ def litestar_app(events: Recorder) -> Any:
 
     @websocket("/ws/echo")
     async def echo(socket: WebSocket) -> None:
-        await socket.accept(subprotocols=_choose(socket.scope["subprotocols"]))
+        await socket.accept(
+            subprotocols=_choose(socket.scope["subprotocols"]), headers=[APP_HEADER]
+        )
         while True:
             message = await socket.receive()
             if message["type"] == "websocket.disconnect":
@@ -361,7 +381,7 @@ def channels_app(events: Recorder) -> Any:
 
     class Echo(AsyncWebsocketConsumer):
         async def connect(self) -> None:
-            await self.accept(subprotocol=_choose(self.scope["subprotocols"]))
+            await self.accept(subprotocol=_choose(self.scope["subprotocols"]), headers=[APP_HEADER])
 
         async def receive(
             self, text_data: str | None = None, bytes_data: bytes | None = None

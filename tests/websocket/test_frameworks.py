@@ -90,6 +90,7 @@ def wsproto_client(served: Served) -> WsprotoClient:
 def test_subprotocol_text_bytes_and_client_close(served: Served) -> None:
     with ws_connect(served, "/ws/echo", subprotocols=OFFERED) as ws:
         assert ws.subprotocol == CHOSEN
+        assert ws.response.headers.get("x-ws-app") == "pounce-test"  # the app's accept headers
         ws.send("héllo wörld")
         assert ws.recv(timeout=TIMEOUT) == "text:héllo wörld"
         ws.send(b"\x00\x01\xfe\xff")
@@ -230,6 +231,17 @@ def test_litestar_listener(served: Served) -> None:
         assert ws.recv(timeout=TIMEOUT) == "QUIET"
         ws.close()
     assert served.events.wait_for(lambda items: ("listener-disconnect",) in items, TIMEOUT)
+
+
+def test_starlette_denial_response(served: Served) -> None:
+    if served.name != "starlette":
+        pytest.skip("Starlette's send_denial_response")
+    with wsproto_client(served) as client:
+        answer = client.handshake("/ws/refuse")
+    assert isinstance(answer, Rejected), answer
+    assert answer.status == 401
+    assert answer.header("www-authenticate") == "Bearer"
+    assert answer.body == b"no token"
 
 
 def test_quart_accepts_after_async_work(served: Served) -> None:

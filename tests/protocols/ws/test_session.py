@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
@@ -102,3 +104,79 @@ def test_transport_loss_is_1006() -> None:
     session = WebSocketSession(max_message_size=100)
     assert session.receive_data(None) == [Closed(1006, "")]
     assert session.outgoing() == b""  # nobody to tell
+
+
+# ---------------------------------------------------------------------- the fast path
+
+
+def _reference(max_size: int) -> WebSocketSession:
+    """A session that leaves every frame to wsproto (the fast path off), to compare with."""
+    session = WebSocketSession(max_message_size=max_size)
+    session._fast = False
+    return session
+
+
+_FRAMES = st.one_of(
+    st.text(max_size=300).map(lambda t: ("text", t)),
+    st.binary(max_size=70_000).map(lambda b: ("bytes", b)),
+    st.binary(max_size=100).map(lambda b: ("ping", b)),
+    st.lists(st.text(max_size=50), min_size=2, max_size=4).map(lambda p: ("fragments", p)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames=st.lists(_FRAMES, max_size=12), cuts=st.lists(st.integers(1, 5000), max_size=30))
+def test_fast_path_reads_like_wsproto(frames: list[tuple[str, object]], cuts: list[int]) -> None:
+    peer = client()
+    wire = b""
+    for kind, value in frames:
+        if kind == "text":
+            wire += peer.send(TextMessage(data=value))  # type: ignore[arg-type]
+        elif kind == "bytes":
+            wire += peer.send(BytesMessage(data=value))  # type: ignore[arg-type]
+        elif kind == "ping":
+            wire += peer.send(Ping(payload=value))  # type: ignore[arg-type]
+        else:
+            parts: list[str] = value  # type: ignore[assignment]
+            for i, part in enumerate(parts):
+                wire += peer.send(TextMessage(data=part, message_finished=i == len(parts) - 1))
+    wire += peer.send(CloseConnection(code=1000))
+    fast = WebSocketSession(max_message_size=1 << 20)
+    slow = _reference(1 << 20)
+    fast_events: list[object] = []
+    pos = 0
+    for cut in [*cuts, len(wire)]:
+        fast_events.extend(fast.receive_data(wire[pos : pos + cut]))
+        pos += cut
+    fast_events.extend(fast.receive_data(wire[pos:]))
+    slow_events = slow.receive_data(wire)
+    assert fast_events == slow_events
+    assert fast.outgoing() == slow.outgoing()  # the same pongs and the same closing echo
+    assert fast_events[-1] == Closed(1000, "")
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 200_000])
+def test_fast_frames_are_what_wsproto_reads(length: int) -> None:
+    session = WebSocketSession(max_message_size=1 << 20)
+    peer = client()
+    for data in ("é" * (length // 2), b"\x00" * length):
+        peer.receive_data(session.send_message(data))
+        event = next(iter(peer.events()))
+        assert event.data == data  # type: ignore[attr-defined]
+        assert session.receive_data(peer.send(
+            TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
+        )) == [Message(data)]  # fmt: skip
+
+
+def test_fast_path_limits_and_utf8() -> None:
+    session = WebSocketSession(max_message_size=10)
+    peer = client()
+    events = session.receive_data(peer.send(BytesMessage(data=b"x" * 11)))
+    assert events == [Closed(1009, "message too big")]
+    session = WebSocketSession(max_message_size=100)
+    frame = bytearray(peer.send(TextMessage(data="ab")))
+    # Re-mask an invalid UTF-8 payload in place of "ab".
+    key = frame[2:6]
+    frame[6:8] = bytes(b ^ key[i] for i, b in enumerate(b"\xff\xfe"))
+    events = session.receive_data(bytes(frame))
+    assert events and isinstance(events[-1], Closed) and events[-1].code == 1007

@@ -5,6 +5,7 @@ speaking frames built by ``wsproto`` or by hand for the malformed ones)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import socket
@@ -67,6 +68,13 @@ class WSApp:
 
     def __init__(self) -> None:
         self.seen = Recorder()
+        self._release: asyncio.Event | None = None
+
+    @property
+    def release(self) -> asyncio.Event:
+        if self._release is None:  # made on the worker's loop, on first use
+            self._release = asyncio.Event()
+        return self._release
 
     def handle_sync(self, request: RawRequest) -> RawResponse | None:
         return RawResponse(200, ((b"content-type", b"text/plain"),), b"fused http")
@@ -121,6 +129,23 @@ class WSApp:
             except OSError:
                 self.seen.add(("send failed", sent))
             return
+        if path == "/release":
+            self.release.set()
+            await send({"type": "websocket.close"})
+            return
+        if path == "/hold":
+            # Receive nothing until released, then count what arrived: reading must have
+            # paused meanwhile (bounded memory) and nothing may be lost.
+            await self.release.wait()
+            total = 0
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    self.seen.add(("held total", total))
+                    return
+                total += len(message["bytes"])
+                if message["bytes"][-1:] == b"!":
+                    await send({"type": "websocket.send", "text": str(total)})
         if path == "/server-close":
             await send({"type": "websocket.close", "code": 4000, "reason": "done here"})
             message = await receive()
@@ -528,6 +553,60 @@ def test_a_client_that_stops_reading_makes_send_wait(start: Any) -> None:
         assert sent < 16 * 1024 * 1024
     finally:
         sock.close()
+
+
+def test_reading_pauses_while_the_app_does_not_receive(start: Any) -> None:
+    app = WSApp()
+    handle = start(app, websocket_ping_interval=0)
+    client = RawWS(handle, "/hold")
+    client.sock.setblocking(False)
+    frame_payload = b"m" * 65535
+    sent = 0
+    blocked = False
+    deadline = time.monotonic() + 20
+    pending = b""
+    while sent < 64 * 1024 * 1024 and time.monotonic() < deadline:
+        if not pending:
+            # Built with RawWS's framing, one masked binary frame at a time.
+            key = os.urandom(4)
+            masked = (
+                int.from_bytes(frame_payload, "big") ^ int.from_bytes((key * 16384)[:65535], "big")
+            ).to_bytes(65535, "big")
+            pending = struct.pack("!BBH", 0x82, 0x80 | 126, 65535) + key + masked
+        try:
+            n = client.sock.send(pending)
+        except BlockingIOError:
+            # The server stopped reading: give it a moment to prove it stays stopped.
+            if _stays_blocked(client.sock, 0.5):
+                blocked = True
+                break
+            continue
+        pending = pending[n:]
+        if not pending:
+            sent += 65535
+    assert blocked, f"the server kept reading {sent} bytes the app never asked for"
+    assert sent < 32 * 1024 * 1024
+    client.sock.setblocking(True)
+    client.sock.settimeout(10)
+    with ws_connect(ws_url(handle, "/release")):
+        pass
+    # Finish the frame in flight, then a last one that asks for the count.
+    client.sock.sendall(pending)
+    if pending:
+        sent += 65535
+    client.send_frame(2, b"!")
+    opcode, payload = client.read_frame()
+    assert opcode == 1
+    assert int(payload) == sent + 1  # every byte arrived, in order, nothing dropped
+    client.close()
+    assert app.seen.wait_for(lambda i: i == ("held total", sent + 1))
+
+
+def _stays_blocked(sock: socket.socket, seconds: float) -> bool:
+    import select
+
+    _, writable, _ = select.select([], [sock], [], seconds)
+    return not writable
 
 
 def test_ws_none_answers_upgrades_as_http(start: Any) -> None:

@@ -28,6 +28,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hyperframe.frame
 
 from pounce.asgi.channel import ClientDisconnectedError
 from pounce.asgi.exchange import HTTPExchange
@@ -43,6 +44,11 @@ __all__ = ["H2Protocol"]
 _logger = logging.getLogger("pounce.worker")
 
 _READ_CHUNK: Final = 256 * 1024  # file bodies are read in pieces this large
+# The connection's receive window. It is reopened as bytes arrive, not as apps take them:
+# per-stream windows do the holding back, so one slow app cannot starve the other streams
+# of the connection window (each stream can buffer at most its own window).
+_CONNECTION_WINDOW: Final = 16 * 1024 * 1024
+_DEFAULT_WINDOW: Final = 65_535  # RFC 9113 6.9.2
 # Fields that describe an HTTP/1.1 connection, not a message: never sent on HTTP/2
 # (RFC 9113 8.2.2). An app that sets them gets them dropped, not a broken stream.
 _CONNECTION_FIELDS: Final = frozenset(
@@ -359,6 +365,7 @@ class H2Protocol(asyncio.Protocol):
 
     __slots__ = (
         "_conn",
+        "_conn_unacked",
         "_ctx",
         "_deadline",
         "_flush_scheduled",
@@ -394,6 +401,7 @@ class H2Protocol(asyncio.Protocol):
             },
         )
         self._conn = conn
+        self._conn_unacked = 0  # connection-window bytes received and not yet reopened
         self._initial = initial
         self._streams: dict[int, H2Stream] = {}
         self._ready: deque[H2Stream] = deque()  # streams with response bytes to send
@@ -449,6 +457,7 @@ class H2Protocol(asyncio.Protocol):
         self.connection_id = connection_id
         ctx.connections.add(self)
         self._conn.initiate_connection()
+        self._conn.increment_flow_control_window(_CONNECTION_WINDOW - _DEFAULT_WINDOW)
         self._flush()
         initial, self._initial = self._initial, b""
         if initial:
@@ -469,9 +478,8 @@ class H2Protocol(asyncio.Protocol):
             elif isinstance(event, h2.events.DataReceived):
                 stream = streams.get(event.stream_id)
                 flow = event.flow_controlled_length or 0
-                if stream is None:
-                    self.acknowledge(event.stream_id, flow)  # a stream we reset: reopen
-                else:
+                self._received(flow)
+                if stream is not None:
                     stream.data_received(event.data or b"", flow)
                     if event.stream_ended is not None:
                         stream.ended()
@@ -537,7 +545,7 @@ class H2Protocol(asyncio.Protocol):
     def _request(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id
         ctx = self._ctx
-        if ctx.draining:
+        if ctx.draining or self._goaway_sent:
             self.reset(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
         ended = event.stream_ended is not None
@@ -615,15 +623,22 @@ class H2Protocol(asyncio.Protocol):
             pass
         self._schedule_flush()
 
+    def _received(self, flow_length: int) -> None:
+        """Reopen the connection window in batches, as bytes arrive."""
+        unacked = self._conn_unacked + flow_length
+        if unacked >= _CONNECTION_WINDOW // 4:
+            self._conn.increment_flow_control_window(unacked)
+            unacked = 0
+        self._conn_unacked = unacked
+
     def acknowledge(self, stream_id: int, flow_length: int) -> None:
-        """The app took ``flow_length`` bytes: reopen the windows they used."""
+        """The app took ``flow_length`` bytes of a stream: reopen that stream's window."""
         if flow_length <= 0 or self.disconnected:
             return
         try:
-            self._conn.acknowledge_received_data(flow_length, stream_id)
-        except h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError:
-            # The stream is gone; the connection window must still be reopened.
-            self._conn.increment_flow_control_window(flow_length)
+            self._conn.increment_flow_control_window(flow_length, stream_id)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            return  # the stream is over: nothing to reopen
         self._schedule_flush()
 
     def schedule(self, stream: H2Stream) -> None:
@@ -684,6 +699,10 @@ class H2Protocol(asyncio.Protocol):
         if data and self.transport is not None and not self.disconnected:
             self.transport.write(data)
         if self._goaway_sent and not self._streams and self.transport is not None:
+            self._final_goaway(h2.errors.ErrorCodes.NO_ERROR)
+            data = self._conn.data_to_send()
+            if data and not self.disconnected:
+                self.transport.write(data)
             self._close()
 
     def _went_quiet(self) -> None:
@@ -727,9 +746,23 @@ class H2Protocol(asyncio.Protocol):
         self._close()
 
     def _goaway(self, code: h2.errors.ErrorCodes) -> None:
+        """GOAWAY naming the last stream we will answer (RFC 9113 6.8). With streams still
+        running the frame is written by hand: ``h2``'s own ``close_connection`` would refuse
+        their remaining HEADERS and DATA; the final one comes when the last stream ends."""
         if self._goaway_sent or self.disconnected:
             return
         self._goaway_sent = True
+        if not self._streams:
+            self._final_goaway(code)
+            return
+        frame = hyperframe.frame.GoAwayFrame(stream_id=0)
+        frame.last_stream_id = self._conn.highest_inbound_stream_id
+        frame.error_code = code
+        self._flush()
+        if self.transport is not None:
+            self.transport.write(frame.serialize())
+
+    def _final_goaway(self, code: h2.errors.ErrorCodes) -> None:
         try:
             self._conn.close_connection(error_code=code)
         except h2.exceptions.ProtocolError:

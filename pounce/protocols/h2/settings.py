@@ -2,8 +2,8 @@
 
 Each limit is explicit because unbounded is a dangerous default: 100 concurrent streams is
 what most servers advertise (nginx's ``http2_max_concurrent_streams`` default is 128); a
-stream window of 1 MiB lets one upload run at full speed on a fast link while bounding what a
-slow app can be made to buffer; the header list limit follows our HTTP/1.1 head limit.
+stream window of 256 KiB lets an upload keep a fast loopback or LAN link busy while bounding
+what a slow app can be made to buffer (at most 100 x 256 KiB per connection); the header list limit follows our HTTP/1.1 head limit.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["H2Settings"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class H2Settings:
     max_concurrent_streams: int = 100
-    initial_window_size: int = 1024 * 1024
+    initial_window_size: int = 256 * 1024
     max_frame_size: int = 16_384
     max_header_list_size: int = 65_536
 

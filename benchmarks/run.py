@@ -32,7 +32,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from harness import cpu, fixtures, machine, nginx, report  # noqa: E402
+from harness import cpu, fixtures, machine, nginx, report, ws  # noqa: E402
 from harness.process import ServerStartError, free_port, start_server  # noqa: E402
 from harness.servers import (  # noqa: E402
     DEFAULT_POUNCE_GIL_PYTHON,
@@ -171,9 +171,10 @@ def read_line(proc: subprocess.Popen[str], deadline_s: float) -> str:
 def verify_with_retry(workload: Workload, port: int, deadline_s: float = 20.0) -> Any:
     """The port accepts; give the app a moment to answer (granian workers start after bind)."""
     deadline = time.monotonic() + deadline_s
+    check = ws.verify_ws if workload.websocket else verify
     while True:
         try:
-            return verify(workload, HOST, port)
+            return check(workload, HOST, port)
         except OSError as exc:
             if time.monotonic() >= deadline:
                 raise ServerStartError(f"check request failed: {exc}") from exc
@@ -216,6 +217,7 @@ def run_cell(
         static_root=ctx.static_root,
         nginx_conf=conf,
         keep_alive_s=variant.keep_alive_s,
+        ws_ping_interval_s=variant.ws_ping_interval_s,
     )
     argv = spec.command(launch)
     cell["command"] = shlex.join(["taskset", "-c", ctx.suite.server_cpus, *argv])
@@ -271,9 +273,17 @@ def run_cell(
                     },
                 )
         if variant.idle_connections:
-            idle_proc = subprocess.Popen(
-                ([] if ctx.suite.wrk_cpus is None else ["taskset", "-c", ctx.suite.wrk_cpus])
-                + [
+            if workload.websocket:
+                idle_argv = ws.idle_argv(
+                    host=HOST,
+                    port=port,
+                    path=workload.path,
+                    connections=variant.idle_connections,
+                    cpus=ctx.suite.wrk_cpus,
+                )
+            else:
+                idle_argv = [
+                    *([] if ctx.suite.wrk_cpus is None else ["taskset", "-c", ctx.suite.wrk_cpus]),
                     sys.executable,
                     str(BENCH_DIR / "harness" / "idle_conns.py"),
                     "--host",
@@ -282,7 +292,9 @@ def run_cell(
                     str(port),
                     "-n",
                     str(variant.idle_connections),
-                ],
+                ]
+            idle_proc = subprocess.Popen(
+                idle_argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -298,6 +310,13 @@ def run_cell(
                 "opened": opened,
                 "failed": failed,
             }
+        if workload.websocket:
+            failure = measure_ws(ctx, cell, server, workload, port, idle_proc)
+            if failure is not None:
+                return _finish(cell, failure)
+            if idle_proc is not None:
+                read_idle_end(idle_proc, cell)
+            return cell
         script = render_script(workload, ctx.tmp / f"{index:03d}.lua")
         url = f"http://{HOST}:{port}{workload.path}"
 
@@ -355,9 +374,7 @@ def run_cell(
             assert idle_proc.stdin is not None
             idle_proc.stdin.write("\n")
             idle_proc.stdin.flush()
-            line = read_line(idle_proc, 60.0)
-            if line.startswith("alive "):
-                cell["idle"]["alive_end"] = int(line.split()[1])
+            read_idle_end(idle_proc, cell)
         return cell
     finally:
         if idle_proc is not None:
@@ -365,6 +382,101 @@ def run_cell(
                 idle_proc.terminate()
             idle_proc.wait(timeout=10)
         cell["stop"] = server.stop()
+
+
+def read_idle_end(idle_proc: subprocess.Popen[str], cell: dict[str, Any]) -> None:
+    """Ask the idle helper how many of its connections are still open (and pings seen)."""
+    assert idle_proc.stdin is not None
+    idle_proc.stdin.write("\n")
+    idle_proc.stdin.flush()
+    line = read_line(idle_proc, 60.0)
+    if line.startswith("alive "):
+        words = line.split()
+        cell["idle"]["alive_end"] = int(words[1])
+        fields = dict(zip(words[2::2], words[3::2], strict=False))
+        if "pings" in fields:
+            cell["idle"]["pings"] = int(fields["pings"])
+            cell["idle"]["seconds"] = float(fields["seconds"])
+
+
+def measure_ws(
+    ctx: RunContext,
+    cell: dict[str, Any],
+    server: Any,
+    workload: Workload,
+    port: int,
+    idle_proc: subprocess.Popen[str] | None,
+) -> dict[str, Any] | None:
+    """The websocket suite's measurement: harness/ws_load.py instead of wrk.
+
+    One generator run per repeat (the first with the warm-up; it opens fresh connections every
+    time). The server's CPU and memory are sampled when the generator says its measured window
+    starts and ends; its own CPU it reports itself. Fills ``cell`` and returns ``None``, or
+    returns the fields of a failed cell.
+    """
+    pgid = server.proc.pid
+    runs: list[dict[str, Any]] = []
+    usage: list[dict[str, float]] = []
+    windows: list[dict[str, Any]] = []
+    for i in range(ctx.repeat):
+        argv = ws.generator_argv(
+            workload,
+            host=HOST,
+            port=port,
+            connections=ctx.connections,
+            duration_s=ctx.duration_s,
+            warmup_s=ctx.warmup_s if i == 0 else min(1.0, ctx.warmup_s),
+            cpus=ctx.suite.wrk_cpus,
+        )
+        if i == 0:
+            cell["load_command"] = shlex.join(argv)
+        marks: dict[str, Any] = {}
+
+        def on_start(marks: dict[str, Any] = marks) -> None:
+            marks["before"] = cpu.sample(pgid)
+            marks["idle_cpu"] = cpu.pid_cpu_s(idle_proc.pid) if idle_proc is not None else 0.0
+
+        def on_end(marks: dict[str, Any] = marks) -> dict[str, Any]:
+            marks["after"] = cpu.sample(pgid)
+            marks["idle_cpu"] = (
+                cpu.pid_cpu_s(idle_proc.pid) - marks["idle_cpu"] if idle_proc is not None else 0.0
+            )
+            return {"server_rss_bytes": cpu.group_rss_bytes(pgid)}
+
+        try:
+            gen = ws.run_generator(
+                argv, ctx.duration_s + ctx.warmup_s + 90.0, on_start=on_start, on_end=on_end
+            )
+        except ws.WsLoadError as exc:
+            return {"status": "failed", "reason": str(exc), "server_log": server.log_tail()}
+        if "after" not in marks:
+            return {"status": "failed", "reason": "load generator never finished its window"}
+        result = gen.result
+        ours = result["load_generator"]["cpu_s"] + marks["idle_cpu"]
+        use = cpu.usage_between(marks["before"], marks["after"], ours_s=ours)
+        use["idle_helper_cores"] = round(
+            marks["idle_cpu"] / max(result["duration_s"], 1e-9), 3
+        )
+        runs.append(result)
+        usage.append(use)
+        windows.append(gen.window)
+    if server.proc.poll() is not None:
+        return {
+            "status": "failed",
+            "reason": f"server exited with {server.proc.returncode} during the run",
+            "server_log": server.log_tail(),
+        }
+    order = sorted(range(len(runs)), key=lambda k: runs[k]["messages_per_s"])
+    best = order[(len(order) - 1) // 2]
+    cell |= {
+        "status": "ok",
+        "result": runs[best],
+        "cpu": usage[best],
+        "cpu_runs": usage,
+        "server_rss_bytes": windows[best].get("server_rss_bytes"),
+        "runs": runs,
+    }
+    return None
 
 
 def thread_baseline(
@@ -409,6 +521,16 @@ def describe(cell: dict[str, Any]) -> str:
     if cell["status"] != "ok":
         return f"{cell['status']}: {cell.get('reason', '')}"[:160]
     r = cell["result"]
+    if "messages_per_s" in r:
+        use = cell.get("cpu") or {}
+        rss = cell.get("server_rss_bytes") or 0
+        errors = sum(r["errors"].values()) + r["failed_handshakes"]
+        return (
+            f"{r['messages_per_s']:>10,.0f} msg/s  p50 {r['rtt_ms']['p50'] or 0:.2f} ms  "
+            f"p99 {r['rtt_ms']['p99'] or 0:.2f} ms  cpu srv {use.get('server_cores', 0):.2f} "
+            f"gen {r['load_generator']['cores'] or 0:.2f} other {use.get('other_cores', 0):.2f}"
+            f"  rss {rss / 2**20:.0f} MiB" + ("  (errors!)" if errors else "")
+        )
     text = (
         f"{r['requests_per_s']:>10,.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
     )
@@ -509,8 +631,14 @@ def main(argv: list[str] | None = None) -> int:
             "server_cpus": suite.server_cpus,
             "wrk_cpus": suite.wrk_cpus,
             "variants": [v.key for v in suite.variants],
+            "load": suite.load,
         },
         "machine": machine.machine_info(REPO_DIR),
+        "load_generator": (
+            machine.interpreter_info(ws.LOADGEN_PYTHON, ("uvloop",))
+            if suite.load == "websocket"
+            else None
+        ),
         "servers": {},
         "notes": [],
         "cells": [],
@@ -562,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
             for w in workloads
             for s in servers
             for v in suite.variants
+            if v.applies(w)
         ]
         if suite.thread_baseline:
             run["thread_baseline"] = thread_baseline(suite, pounce_settings, ctx.quiet, ctx.env)

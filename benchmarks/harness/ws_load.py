@@ -50,28 +50,19 @@ from harness.wsframes import (  # noqa: E402
     OP_PONG,
     OP_TEXT,
     HandshakeError,
+    binary_payload,
     check_handshake_response,
     client_frame,
     close_payload,
     handshake_request,
     new_key,
     parse_header,
+    text_payload,
     unmask,
 )
 
 MASK = b"\x37\xfa\x21\x3d"
 DEFLATE_OFFER = "permessage-deflate; client_no_context_takeover"
-
-
-def text_payload(size: int) -> bytes:
-    """``size`` bytes of printable ASCII (valid UTF-8 for text frames)."""
-    alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789"
-    return (alphabet * (size // len(alphabet) + 1))[:size]
-
-
-def binary_payload(size: int) -> bytes:
-    """``size`` bytes cycling through every byte value, so a mangled echo shows."""
-    return (bytes(range(256)) * (size // 256 + 1))[:size]
 
 
 def deflate_message(payload: bytes) -> bytes:

@@ -30,6 +30,7 @@ __all__ = [
     "FrameHeader",
     "HandshakeError",
     "accept_key",
+    "binary_payload",
     "check_handshake_response",
     "client_frame",
     "close_payload",
@@ -37,6 +38,7 @@ __all__ = [
     "new_key",
     "parse_header",
     "server_frame",
+    "text_payload",
     "unmask",
 ]
 
@@ -48,6 +50,17 @@ OP_BINARY = 0x2
 OP_CLOSE = 0x8
 OP_PING = 0x9
 OP_PONG = 0xA
+
+
+def text_payload(size: int) -> bytes:
+    """``size`` bytes of printable ASCII (valid UTF-8, for text frames)."""
+    alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789"
+    return (alphabet * (size // len(alphabet) + 1))[:size]
+
+
+def binary_payload(size: int) -> bytes:
+    """``size`` bytes cycling through every byte value, so a mangled echo shows."""
+    return (bytes(range(256)) * (size // 256 + 1))[:size]
 
 
 class HandshakeError(ValueError):

@@ -129,6 +129,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra argument for every pounce command (repeatable)",
     )
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="output directory")
+    p.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="websocket suite: also rewrite the marked results block of docs/benchmarks.md "
+        "(with --render: from that JSON file)",
+    )
     p.add_argument("--list", action="store_true", help="list suites and servers, then exit")
     p.add_argument(
         "--render",
@@ -557,7 +563,21 @@ def list_everything(registry: dict[str, ServerSpec]) -> None:
         print(f"{spec.key:18} {'ok' if reason is None else 'SKIP: ' + reason}")
 
 
-def rerender(json_path: Path) -> int:
+DOCS = REPO_DIR / "docs" / "benchmarks.md"
+
+
+def update_docs(suite: Suite, run: dict[str, Any], json_path: Path) -> None:
+    if suite.load != "websocket":
+        log("--update-docs only fills the websocket section; nothing written")
+        return
+    block = report.ws_docs_block(suite, run, json_path.with_suffix(".md").name)
+    if report.update_docs(DOCS, block):
+        log(f"updated the websocket results in {DOCS}")
+    else:
+        log(f"{DOCS} has no websocket results markers; nothing written")
+
+
+def rerender(json_path: Path, docs: bool = False) -> int:
     """Markdown from a JSON result, e.g. after the report layout changed."""
     run = json.loads(json_path.read_text(encoding="utf-8"))
     base = SUITES[run["suite"]]
@@ -566,6 +586,8 @@ def rerender(json_path: Path) -> int:
     )
     report.write_markdown(json_path.with_suffix(".md"), suite, run)
     log(f"wrote {json_path.with_suffix('.md')}")
+    if docs:
+        update_docs(suite, run, json_path)
     return 0
 
 
@@ -581,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         list_everything(registry)
         return 0
     if args.render:
-        return rerender(args.render)
+        return rerender(args.render, args.update_docs)
     suite = SUITES[args.suite]
     if args.idle_connections is not None:
         suite_variants = tuple(
@@ -733,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(base.with_suffix(".json"), run)
     report.write_markdown(base.with_suffix(".md"), suite, run)
     log(f"wrote {base}.md and .json in {run['elapsed_s']:.0f}s")
+    if args.update_docs:
+        update_docs(suite, run, base.with_suffix(".json"))
     return 0
 
 

@@ -197,7 +197,8 @@ def _ratio_matrix(
         for p in (k for k in suite.servers if specs[k]["role"] == "pounce"):
             if not any(_rps_of(_find(cells, w, p, variant.key)) for w in workloads):
                 continue
-            title = f"### {p} ÷ peer (req/s; above 1.00x means {p} is faster)"
+            unit = "msg/s" if run["settings"].get("load") == "websocket" else "req/s"
+            title = f"### {p} ÷ peer ({unit}; above 1.00x means {p} is faster)"
             if len(suite.variants) > 1:
                 title += f" — {variant.label}"
             lines += [
@@ -536,6 +537,85 @@ def _ws_loadgen_line(run: dict[str, Any], suite: Suite) -> str:
         f"{s['warmup_s']:g}s warm-up per cell on the same connections; {s['repeat']} measured "
         "run(s) per cell (median by msg/s)"
     )
+
+
+DOCS_START = "<!-- websocket-results:start (filled by run.py --update-docs) -->"
+DOCS_END = "<!-- websocket-results:end -->"
+
+
+def _short(cell: Cell | None) -> str:
+    """msg/s (p99) of a cell, for the docs tables."""
+    if cell is None:
+        return "—"
+    if cell["status"] != "ok":
+        return _status_text(cell) or "—"
+    res = cell["result"]
+    text = f"{_rps(res['messages_per_s'])} ({_ms(res['rtt_ms']['p99'])})"
+    if _disturbed(cell):
+        text += " *"
+    if _ws_errors(res) != "0":
+        text += " (errors)"
+    return text
+
+
+def ws_docs_block(suite: Suite, run: dict[str, Any], results_name: str) -> str:
+    """The websocket tables of docs/benchmarks.md, from one run (``run.py --update-docs``)."""
+    cells: list[Cell] = run["cells"]
+    m = run["machine"]
+    first = suite.variants[0].key
+    workloads = [w for w in run["settings"]["workloads"]]
+    bases = [b for b in suite.baselines if b in suite.servers]
+    out = [
+        DOCS_START,
+        "",
+        f"Run: `{run['settings']['command']}` on {m['date_utc']}, commit {m['repo_commit']}, "
+        f"load average at start {_loads(m['load_average_start'])}; full report "
+        f"`benchmarks/results/{results_name}`.",
+        _disturbed_line(cells).removeprefix("- ") + ".",
+        "",
+        "msg/s (p99 round trip), 64 connections, one message in flight on each:",
+        "",
+    ]
+    head = ["server", *workloads, "server RSS", "load gen CPU"]
+    for b in bases:
+        head.append(f"÷ {b}")
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in suite.servers:
+        found = [_find(cells, w, key, first) for w in workloads]
+        if not any(found):
+            continue
+        label = f"**{key}**" if run["servers"][key]["role"] == "pounce" else key
+        row = [label] + [_short(c) for c in found]
+        ok = next((c for c in found if c is not None and c["status"] == "ok"), None)
+        row.append(_mib(ok.get("server_rss_bytes")) if ok else "—")
+        gen = ok["result"]["load_generator"].get("cores") if ok else None
+        row.append("—" if gen is None else f"{gen:.2f}" + (" ‡" if gen >= LOADGEN_SATURATED else ""))
+        for b in bases:
+            ratios = [
+                _ratio(_rps_of(_find(cells, w, key, first)), _rps_of(_find(cells, w, b, first)))
+                for w in workloads
+            ]
+            row.append(" / ".join(ratios))
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    for w in workloads:
+        idle = _ws_idle_table(suite, cells, run, w)
+        if idle:
+            out += [f"Idle WebSockets ({w}; every server pinging each second where it can):", ""]
+            out += [*idle, ""]
+    out.append(DOCS_END)
+    return "\n".join(out)
+
+
+def update_docs(docs: Path, block: str) -> bool:
+    """Replace the marked websocket block of ``docs``; False when the markers are missing."""
+    text = docs.read_text(encoding="utf-8")
+    start = text.find(DOCS_START)
+    end = text.find(DOCS_END)
+    if start < 0 or end < start:
+        return False
+    docs.write_text(text[:start] + block + text[end + len(DOCS_END) :], encoding="utf-8")
+    return True
 
 
 def write_json(path: Path, run: dict[str, Any]) -> None:

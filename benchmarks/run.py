@@ -71,6 +71,8 @@ class RunContext:
     first_bodies: dict[str, tuple[str, str]]
     """Workload key -> (server, body SHA-256) of the first correct answer, for ``same_bytes``
     workloads. Only the run loop (one thread) writes it."""
+    ws_deflate: bool = False
+    """websocket suite: the client offers permessage-deflate (``--ws-deflate``)."""
 
 
 def log(message: str) -> None:
@@ -109,6 +111,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--servers", help="comma-separated subset of the suite's servers")
     p.add_argument("--workloads", help="comma-separated subset of the suite's workloads")
     p.add_argument("--idle-connections", type=int, help="idle suite: how many idle connections")
+    p.add_argument(
+        "--ws-deflate",
+        action="store_true",
+        help="websocket suite: the client offers permessage-deflate (default: no extension, "
+        "every server uncompressed)",
+    )
     p.add_argument(
         "--pounce-python",
         type=Path,
@@ -174,13 +182,16 @@ def read_line(proc: subprocess.Popen[str], deadline_s: float) -> str:
     return proc.stdout.readline().strip()
 
 
-def verify_with_retry(workload: Workload, port: int, deadline_s: float = 20.0) -> Any:
+def verify_with_retry(
+    workload: Workload, port: int, deadline_s: float = 20.0, ws_deflate: bool = False
+) -> Any:
     """The port accepts; give the app a moment to answer (granian workers start after bind)."""
     deadline = time.monotonic() + deadline_s
-    check = ws.verify_ws if workload.websocket else verify
     while True:
         try:
-            return check(workload, HOST, port)
+            if workload.websocket:
+                return ws.verify_ws(workload, HOST, port, deflate=ws_deflate)
+            return verify(workload, HOST, port)
         except OSError as exc:
             if time.monotonic() >= deadline:
                 raise ServerStartError(f"check request failed: {exc}") from exc
@@ -252,7 +263,7 @@ def run_cell(
     idle_proc: subprocess.Popen[str] | None = None
     try:
         try:
-            verdict = verify_with_retry(workload, port)
+            verdict = verify_with_retry(workload, port, ws_deflate=ctx.ws_deflate)
         except ServerStartError as exc:
             return _finish(
                 cell, {"status": "failed", "reason": str(exc), "server_log": server.log_tail()}
@@ -286,6 +297,7 @@ def run_cell(
                     path=workload.path,
                     connections=variant.idle_connections,
                     cpus=ctx.suite.wrk_cpus,
+                    deflate=ctx.ws_deflate,
                 )
             else:
                 idle_argv = [
@@ -311,11 +323,32 @@ def run_cell(
                     cell, {"status": "failed", "reason": f"idle helper: {line or 'no answer'}"}
                 )
             opened, failed = map(int, line.split()[1:3])
+            if opened == 0:
+                exited = server.proc.poll()
+                return _finish(
+                    cell,
+                    {
+                        "status": "failed",
+                        "reason": f"idle helper opened none of {failed} connections"
+                        + ("" if exited is None else f"; the server had exited with {exited}"),
+                        "server_log": server.log_tail(),
+                    },
+                )
             cell["idle"] = {
                 "requested": variant.idle_connections,
                 "opened": opened,
                 "failed": failed,
             }
+        if server.proc.poll() is not None:
+            return _finish(
+                cell,
+                {
+                    "status": "failed",
+                    "reason": f"server exited with {server.proc.returncode} after the check, "
+                    "before the load",
+                    "server_log": server.log_tail(),
+                },
+            )
         if workload.websocket:
             failure = measure_ws(ctx, cell, server, workload, port, idle_proc)
             if failure is not None:
@@ -433,6 +466,7 @@ def measure_ws(
             duration_s=ctx.duration_s,
             warmup_s=ctx.warmup_s if i == 0 else min(1.0, ctx.warmup_s),
             cpus=ctx.suite.wrk_cpus,
+            deflate=ctx.ws_deflate,
         )
         if i == 0:
             cell["load_command"] = shlex.join(argv)
@@ -570,6 +604,9 @@ def update_docs(suite: Suite, run: dict[str, Any], json_path: Path) -> None:
     if suite.load != "websocket":
         log("--update-docs only fills the websocket section; nothing written")
         return
+    if run["settings"].get("ws_deflate"):
+        log("--update-docs: the docs show the uncompressed run; a --ws-deflate run is not used")
+        return
     block = report.ws_docs_block(suite, run, json_path.with_suffix(".md").name)
     if report.update_docs(DOCS, block):
         log(f"updated the websocket results in {DOCS}")
@@ -654,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
             "wrk_cpus": suite.wrk_cpus,
             "variants": [v.key for v in suite.variants],
             "load": suite.load,
+            "ws_deflate": args.ws_deflate,
         },
         "machine": machine.machine_info(REPO_DIR),
         "load_generator": (
@@ -706,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
             available=available,
             env=server_env(),
             first_bodies={},
+            ws_deflate=args.ws_deflate,
         )
         plan = [
             (WORKLOADS[w], registry[s], v)

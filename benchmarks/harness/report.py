@@ -532,7 +532,15 @@ def _ws_loadgen_line(run: dict[str, Any], suite: Suite) -> str:
     return (
         f"- Load generator: `harness/ws_load.py` ({interp}): raw asyncio protocols, hand-built "
         f"handshake and pre-built masked frames, {s['connections']} connections with one "
-        f"message in flight each, no extension offered (so no compression anywhere); pinned to "
+        f"message in flight each, "
+        + (
+            "offering `permessage-deflate; client_no_context_takeover` (servers that accept "
+            "get every message compressed, each with a fresh context; the check column says "
+            "which did)"
+            if s.get("ws_deflate")
+            else "no extension offered (so no compression anywhere)"
+        )
+        + "; pinned to "
         f"CPU {suite.wrk_cpus or 'none (unpinned)'}; {s['duration_s']:g}s measured after a "
         f"{s['warmup_s']:g}s warm-up per cell on the same connections; {s['repeat']} measured "
         "run(s) per cell (median by msg/s)"

@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.workloads import Verdict, Workload
 from harness.wsframes import (
+    DEFLATE_OFFER,
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
@@ -31,7 +32,9 @@ from harness.wsframes import (
     check_handshake_response,
     client_frame,
     close_payload,
+    deflate_message,
     handshake_request,
+    inflate_message,
     new_key,
     parse_header,
     text_payload,
@@ -78,6 +81,7 @@ def generator_argv(
     duration_s: float,
     warmup_s: float,
     cpus: str | None,
+    deflate: bool = False,
     python: Path = LOADGEN_PYTHON,
 ) -> list[str]:
     argv = [*_pinned(cpus), str(python), str(WS_LOAD), "--host", host, "--port", str(port)]
@@ -85,14 +89,17 @@ def generator_argv(
     argv += ["--duration", f"{duration_s:g}", "--warmup", f"{warmup_s:g}"]
     if workload.ws_binary:
         argv.append("--binary")
+    if deflate:
+        argv.append("--deflate")
     return argv
 
 
 def idle_argv(
-    *, host: str, port: int, path: str, connections: int, cpus: str | None
+    *, host: str, port: int, path: str, connections: int, cpus: str | None, deflate: bool = False
 ) -> list[str]:
     argv = [*_pinned(cpus), str(LOADGEN_PYTHON), str(WS_LOAD), "--idle", "--host", host]
-    return argv + ["--port", str(port), "--path", path, "-c", str(connections)]
+    argv += ["--port", str(port), "--path", path, "-c", str(connections)]
+    return argv + (["--deflate"] if deflate else [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +170,14 @@ def _recv_exact(sock: socket.socket, n: int, buf: bytearray) -> None:
         buf += chunk
 
 
-def verify_ws(workload: Workload, host: str, port: int, timeout_s: float = 10.0) -> Verdict:
+def verify_ws(
+    workload: Workload, host: str, port: int, timeout_s: float = 10.0, deflate: bool = False
+) -> Verdict:
     """Open one WebSocket, send the workload's message once, and check the echo byte for byte.
 
-    Uses no extension offer, like the generator. Ping frames that arrive first are answered.
+    Offers an extension only with ``deflate`` (like the generator); when the server accepts
+    permessage-deflate, the message goes out compressed and the echo is inflated before the
+    comparison, and the verdict's detail says so. Ping frames that arrive first are answered.
     """
     payload = message_payload(workload)
     opcode = OP_BINARY if workload.ws_binary else OP_TEXT
@@ -175,7 +186,8 @@ def verify_ws(workload: Workload, host: str, port: int, timeout_s: float = 10.0)
     status = 0
     echoed = b""
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.sendall(handshake_request(host, port, workload.path, key))
+        offer = DEFLATE_OFFER if deflate else None
+        sock.sendall(handshake_request(host, port, workload.path, key, offer))
         buf = bytearray()
         while b"\r\n\r\n" not in buf:
             chunk = sock.recv(65536)
@@ -193,12 +205,20 @@ def verify_ws(workload: Workload, host: str, port: int, timeout_s: float = 10.0)
         except HandshakeError as exc:
             problems.append(f"handshake: {exc}")
             headers = {}
+        compressed = False
         if not problems:
-            if headers.get("sec-websocket-extensions"):
-                problems.append(f"extension negotiated: {headers['sec-websocket-extensions']}")
+            extensions = headers.get("sec-websocket-extensions", "")
+            compressed = deflate and "permessage-deflate" in extensions
+            if extensions and not compressed:
+                problems.append(f"extension negotiated without an offer: {extensions}")
             del buf[: end + 4]
-            sock.sendall(client_frame(opcode, payload))
-            got_opcode, echoed = _read_message(sock, buf)
+            if compressed:
+                sock.sendall(client_frame(opcode, deflate_message(payload), rsv1=True))
+            else:
+                sock.sendall(client_frame(opcode, payload))
+            got_opcode, rsv1, echoed = _read_message(sock, buf)
+            if rsv1:
+                echoed = inflate_message(echoed)
             if got_opcode != opcode:
                 problems.append(f"echo opcode {got_opcode:#x}, sent {opcode:#x}")
             if echoed != payload:
@@ -209,7 +229,7 @@ def verify_ws(workload: Workload, host: str, port: int, timeout_s: float = 10.0)
                 pass
     return Verdict(
         ok=not problems,
-        detail="; ".join(problems) or "ok",
+        detail="; ".join(problems) or ("ok, compressed" if compressed else "ok"),
         status=status,
         body_bytes=len(echoed),
         content_encoding="identity",
@@ -217,10 +237,14 @@ def verify_ws(workload: Workload, host: str, port: int, timeout_s: float = 10.0)
     )
 
 
-def _read_message(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
-    """One whole data message (reassembling fragments); pings are answered on the way."""
+def _read_message(sock: socket.socket, buf: bytearray) -> tuple[int, bool, bytes]:
+    """One whole data message: (opcode, RSV1 set, payload reassembled from its fragments).
+
+    Pings are answered on the way.
+    """
     parts: list[bytes] = []
     opcode = -1
+    rsv1 = False
     while True:
         while (h := parse_header(buf)) is None:
             _recv_exact(sock, len(buf) + 1, buf)
@@ -238,6 +262,7 @@ def _read_message(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
             raise ConnectionError(f"server sent close {data[:2].hex()} {data[2:]!r}")
         if h.opcode != 0:
             opcode = h.opcode
+            rsv1 = bool(h.rsv & 4)
         parts.append(data)
         if h.fin:
-            return opcode, b"".join(parts)
+            return opcode, rsv1, b"".join(parts)

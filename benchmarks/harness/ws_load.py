@@ -38,12 +38,12 @@ import resource
 import socket
 import sys
 import time
-import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.wsframes import (  # noqa: E402
+    DEFLATE_OFFER,
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
@@ -54,6 +54,7 @@ from harness.wsframes import (  # noqa: E402
     check_handshake_response,
     client_frame,
     close_payload,
+    deflate_message,
     handshake_request,
     new_key,
     parse_header,
@@ -62,14 +63,6 @@ from harness.wsframes import (  # noqa: E402
 )
 
 MASK = b"\x37\xfa\x21\x3d"
-DEFLATE_OFFER = "permessage-deflate; client_no_context_takeover"
-
-
-def deflate_message(payload: bytes) -> bytes:
-    """A permessage-deflate payload: raw DEFLATE, fresh context, without the 4-byte tail."""
-    comp = zlib.compressobj(wbits=-15)
-    data = comp.compress(payload) + comp.flush(zlib.Z_SYNC_FLUSH)
-    return data[:-4] if data.endswith(b"\x00\x00\xff\xff") else data
 
 
 class Stats:

@@ -17,9 +17,11 @@ import base64
 import hashlib
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 
 __all__ = [
+    "DEFLATE_OFFER",
     "GUID",
     "OP_BINARY",
     "OP_CLOSE",
@@ -34,7 +36,9 @@ __all__ = [
     "check_handshake_response",
     "client_frame",
     "close_payload",
+    "deflate_message",
     "handshake_request",
+    "inflate_message",
     "new_key",
     "parse_header",
     "server_frame",
@@ -61,6 +65,23 @@ def text_payload(size: int) -> bytes:
 def binary_payload(size: int) -> bytes:
     """``size`` bytes cycling through every byte value, so a mangled echo shows."""
     return (bytes(range(256)) * (size // 256 + 1))[:size]
+
+
+DEFLATE_OFFER = "permessage-deflate; client_no_context_takeover"
+"""What the generator offers with ``--deflate``: it compresses every message with a fresh
+context, which any server's decompressor accepts whatever it answers about context takeover."""
+
+
+def deflate_message(payload: bytes) -> bytes:
+    """A permessage-deflate payload: raw DEFLATE, fresh context, without the 4-byte tail."""
+    comp = zlib.compressobj(wbits=-15)
+    data = comp.compress(payload) + comp.flush(zlib.Z_SYNC_FLUSH)
+    return data[:-4] if data.endswith(b"\x00\x00\xff\xff") else data
+
+
+def inflate_message(data: bytes) -> bytes:
+    """Undo ``deflate_message`` (for the first message of a connection, or no context takeover)."""
+    return zlib.decompressobj(wbits=-15).decompress(data + b"\x00\x00\xff\xff")
 
 
 class HandshakeError(ValueError):

@@ -29,7 +29,9 @@ from harness.wsframes import (
     binary_payload,
     check_handshake_response,
     client_frame,
+    deflate_message,
     handshake_request,
+    inflate_message,
     new_key,
     parse_header,
     server_frame,
@@ -169,9 +171,11 @@ def test_unmask_is_its_own_inverse() -> None:
 
 def test_deflate_message_is_raw_deflate_without_the_tail() -> None:
     payload = text_payload(300)
-    data = ws_load.deflate_message(payload)
-    assert not data.endswith(b"\x00\x00\xff\xff")
+    data = deflate_message(payload)
+    assert not data.endswith(b"\x00\x00\xff\xff") and len(data) < len(payload)
     assert zlib.decompressobj(wbits=-15).decompress(data + b"\x00\x00\xff\xff") == payload
+    assert inflate_message(data) == payload
+    assert inflate_message(deflate_message(b"")) == b""
 
 
 # -- the load generator's frame accounting, through a fake transport ----------------------
@@ -320,3 +324,4 @@ def test_generator_argv() -> None:
     assert argv[:3] == ["taskset", "-c", "1"]
     assert argv[argv.index("--size") + 1] == "16384" and "--binary" in argv
     assert argv[argv.index("-c", 3) + 1] == "64"
+    assert "--deflate" not in argv

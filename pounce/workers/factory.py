@@ -18,6 +18,8 @@ from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
 from pounce.pipeline.build import SyncPipeline
 from pounce.sync_protocol import SyncApp
+from pounce.workers.aio_worker import AsyncWorker
+from pounce.workers.sync import SyncWorker
 
 __all__ = ["WorkerFactory", "WorkerHandle"]
 
@@ -81,10 +83,6 @@ class WorkerFactory:
             "cpu": self.cpu_for(worker_id),
         }
         if self.execution_mode is WorkerExecutionMode.SYNC:
-            from pounce.workers.sync import SyncWorker
-
             assert self.sync_pipeline is not None
             return SyncWorker(pipeline=self.sync_pipeline, **common)
-        from pounce.workers.aio_worker import AsyncWorker
-
         return AsyncWorker(**common)

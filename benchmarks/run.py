@@ -110,6 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--servers", help="comma-separated subset of the suite's servers")
     p.add_argument("--workloads", help="comma-separated subset of the suite's workloads")
+    p.add_argument("--variants", help="comma-separated subset of the suite's variants (keys)")
     p.add_argument("--idle-connections", type=int, help="idle suite: how many idle connections")
     p.add_argument(
         "--ws-deflate",
@@ -618,8 +619,12 @@ def rerender(json_path: Path, docs: bool = False) -> int:
     """Markdown from a JSON result, e.g. after the report layout changed."""
     run = json.loads(json_path.read_text(encoding="utf-8"))
     base = SUITES[run["suite"]]
+    keys = run["settings"].get("variants") or [v.key for v in base.variants]
     suite = dataclasses.replace(
-        base, servers=tuple(run["servers"]), workloads=tuple(run["settings"]["workloads"])
+        base,
+        servers=tuple(run["servers"]),
+        workloads=tuple(run["settings"]["workloads"]),
+        variants=tuple(v for v in base.variants if v.key in keys) or base.variants,
     )
     report.write_markdown(json_path.with_suffix(".md"), suite, run)
     log(f"wrote {json_path.with_suffix('.md')}")
@@ -669,6 +674,14 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             log(f"unknown workload(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
             return 2
+    if args.variants:
+        keys = [v.strip() for v in args.variants.split(",") if v.strip()]
+        known = {v.key: v for v in suite.variants}
+        unknown = [k for k in keys if k not in known]
+        if unknown:
+            log(f"unknown variant(s): {', '.join(unknown)}; known: {', '.join(known)}")
+            return 2
+        suite = dataclasses.replace(suite, variants=tuple(known[k] for k in keys))
     suite = dataclasses.replace(suite, servers=tuple(servers), workloads=tuple(workloads))
     duration = args.duration or (QUICK_DURATION_S if args.quick else DEFAULT_DURATION_S)
     warmup = args.warmup if args.warmup is not None else min(3.0, max(1.0, duration * 0.2))

@@ -277,6 +277,15 @@ def _ws_cpu(cell: Cell) -> str:
     return text
 
 
+def _us_per_msg(cell: Cell) -> str:
+    """Server CPU time per echoed message: what the server spent, whoever else ran."""
+    use = cell.get("cpu") or {}
+    rate = cell["result"]["messages_per_s"]
+    if not use or not rate:
+        return "—"
+    return f"{use['server_cores'] / rate * 1e6:.1f} µs"
+
+
 # Load generator cores at which its core counts as saturated: that row measured the generator.
 LOADGEN_SATURATED = 0.90
 
@@ -287,7 +296,7 @@ def _ws_server_table(
     specs = run["servers"]
     bases = [b for b in suite.baselines if b in suite.servers]
     head = ["server", "msg/s", "p50 RTT", "p99 RTT", "errors"]
-    head += ["CPU server / load gen / other", "server RSS", "check"]
+    head += ["CPU server / load gen / other", "server CPU per msg", "server RSS", "check"]
     head += [f"÷ {b}" for b in bases]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in suite.servers:
@@ -296,7 +305,8 @@ def _ws_server_table(
             continue
         label = f"**{key}**" if specs[key]["role"] == "pounce" else key
         if cell["status"] != "ok":
-            row = [label, _status_text(cell), "", "", "", "", "", cell.get("reason", "")[:120]]
+            row = [label, _status_text(cell), "", "", "", "", "", ""]
+            row.append(cell.get("reason", "")[:120])
             row += ["" for _ in bases]
         else:
             res = cell["result"]
@@ -307,6 +317,7 @@ def _ws_server_table(
                 _ms(res["rtt_ms"]["p99"]),
                 _ws_errors(res),
                 _ws_cpu(cell),
+                _us_per_msg(cell),
                 _mib(cell.get("server_rss_bytes")),
                 cell["verify"]["detail"],
             ]
@@ -329,13 +340,15 @@ def _ws_idle_table(suite: Suite, cells: list[Cell], run: dict[str, Any], workloa
     head = ["server"]
     for v in (base, idle):
         head += [f"{v.label}: msg/s", "p99 RTT", "server RSS"]
-    head += [f"{idle.key} ÷ {base.key}", "idle open at start → end", "pings/s on idle sockets"]
+    head += [f"{idle.key} ÷ {base.key}", "server CPU per msg", "idle open at start → end"]
+    head += ["pings/s on idle sockets"]
     head += ["CPU other (max)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in suite.servers:
         row = [f"**{key}**" if run["servers"][key]["role"] == "pounce" else key]
         found = False
         idle_text = pings_text = ""
+        per_msg: list[str] = []
         other = 0.0
         for v in (base, idle):
             cell = _find(cells, workload, key, v.key)
@@ -351,6 +364,7 @@ def _ws_idle_table(suite: Suite, cells: list[Cell], run: dict[str, Any], workloa
             if (errors := _ws_errors(res)) != "0":
                 rps += f" ({errors})"
             row += [rps, _ms(res["rtt_ms"]["p99"]), _mib(cell.get("server_rss_bytes"))]
+            per_msg.append(_us_per_msg(cell))
             other = max(other, (cell.get("cpu") or {}).get("other_cores", 0.0))
             if i := cell.get("idle"):
                 alive = i.get("alive_end")
@@ -365,9 +379,9 @@ def _ws_idle_table(suite: Suite, cells: list[Cell], run: dict[str, Any], workloa
                 _rps_of(_find(cells, workload, key, base.key)),
             )
         )
-        row += [idle_text, pings_text, f"{other:.2f}"]
+        row += [" → ".join(per_msg), idle_text, pings_text, f"{other:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
-    return lines
+    return lines if len(lines) > 2 else []
 
 
 def _ws_results(suite: Suite, cells: list[Cell], run: dict[str, Any]) -> list[str]:
@@ -408,6 +422,9 @@ _WS_READING = [
     "in the idle cells) and by anything else. **‡**: the generator used ≥ "
     f"{LOADGEN_SATURATED:.2f} of its core, so that row measured the generator as much as the "
     "server (expected only for the bare ceiling); the server's CPU below 1.00 says the same.",
+    "- **server CPU per msg**: the server's CPU time in the window divided by the messages "
+    "echoed: its cost per message, which other load on the machine disturbs much less than "
+    "msg/s (it still moves with cache and frequency effects).",
     "- **server RSS**: resident memory of the server's processes (VmRSS, summed over its "
     "process group) at the end of the measured window, while every connection is still open.",
     "- **check**: one WebSocket opened before measuring; the workload's message is echoed "
@@ -584,7 +601,7 @@ def ws_docs_block(suite: Suite, run: dict[str, Any], results_name: str) -> str:
         "msg/s (p99 round trip), 64 connections, one message in flight on each:",
         "",
     ]
-    head = ["server", *workloads, "server RSS", "load gen CPU"]
+    head = ["server", *workloads, "server CPU per msg", "server RSS", "load gen CPU"]
     for b in bases:
         head.append(f"÷ {b}")
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -595,6 +612,11 @@ def ws_docs_block(suite: Suite, run: dict[str, Any], results_name: str) -> str:
         label = f"**{key}**" if run["servers"][key]["role"] == "pounce" else key
         row = [label] + [_short(c) for c in found]
         ok = next((c for c in found if c is not None and c["status"] == "ok"), None)
+        row.append(
+            " / ".join(
+                _us_per_msg(c) if c is not None and c["status"] == "ok" else "—" for c in found
+            )
+        )
         row.append(_mib(ok.get("server_rss_bytes")) if ok else "—")
         gen = ok["result"]["load_generator"].get("cores") if ok else None
         row.append("—" if gen is None else f"{gen:.2f}" + (" ‡" if gen >= LOADGEN_SATURATED else ""))

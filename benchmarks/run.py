@@ -495,9 +495,7 @@ def measure_ws(
         result = gen.result
         ours = result["load_generator"]["cpu_s"] + marks["idle_cpu"]
         use = cpu.usage_between(marks["before"], marks["after"], ours_s=ours)
-        use["idle_helper_cores"] = round(
-            marks["idle_cpu"] / max(result["duration_s"], 1e-9), 3
-        )
+        use["idle_helper_cores"] = round(marks["idle_cpu"] / max(result["duration_s"], 1e-9), 3)
         runs.append(result)
         usage.append(use)
         windows.append(gen.window)

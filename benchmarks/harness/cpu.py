@@ -86,7 +86,7 @@ def group_rss_bytes(pgid: int) -> int:
                 if line.startswith("VmRSS:"):
                     total_kib += int(line.split()[1])
                     break
-        except (OSError, ValueError):
+        except OSError, ValueError:
             continue
     return total_kib * 1024
 

@@ -331,7 +331,9 @@ def _ws_server_table(
     return lines
 
 
-def _ws_idle_table(suite: Suite, cells: list[Cell], run: dict[str, Any], workload: str) -> list[str]:
+def _ws_idle_table(
+    suite: Suite, cells: list[Cell], run: dict[str, Any], workload: str
+) -> list[str]:
     """Busy-with-pings vs the same plus idle sockets: the last two variants for ``workload``."""
     variants = [v for v in suite.variants if v.applies(workload) and v.ws_ping_interval_s]
     if len(variants) < 2:
@@ -389,7 +391,12 @@ def _ws_results(suite: Suite, cells: list[Cell], run: dict[str, Any]) -> list[st
     workloads = run["settings"]["workloads"]
     first = suite.variants[0]
     for w in workloads:
-        out += [f"### {w} — {WORKLOADS[w].title}", "", f"{first.label}, each server's defaults.", ""]
+        out += [
+            f"### {w} — {WORKLOADS[w].title}",
+            "",
+            f"{first.label}, each server's defaults.",
+            "",
+        ]
         out += [*_ws_server_table(suite, cells, run, w, first.key), ""]
     for w in workloads:
         idle = _ws_idle_table(suite, cells, run, w)
@@ -598,12 +605,12 @@ def ws_docs_block(suite: Suite, run: dict[str, Any], results_name: str) -> str:
         f"`benchmarks/results/{results_name}`.",
         _disturbed_line(cells).removeprefix("- ") + ".",
         "",
-        "msg/s (p99 round trip), 64 connections, one message in flight on each:",
+        f"msg/s (p99 round trip), {run['settings']['connections']} connections, one message in "
+        "flight on each:",
         "",
     ]
     head = ["server", *workloads, "server CPU per msg", "server RSS", "load gen CPU"]
-    for b in bases:
-        head.append(f"÷ {b}")
+    head += [f"÷ {b}" for b in bases]
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in suite.servers:
         found = [_find(cells, w, key, first) for w in workloads]
@@ -619,7 +626,9 @@ def ws_docs_block(suite: Suite, run: dict[str, Any], results_name: str) -> str:
         )
         row.append(_mib(ok.get("server_rss_bytes")) if ok else "—")
         gen = ok["result"]["load_generator"].get("cores") if ok else None
-        row.append("—" if gen is None else f"{gen:.2f}" + (" ‡" if gen >= LOADGEN_SATURATED else ""))
+        row.append(
+            "—" if gen is None else f"{gen:.2f}" + (" ‡" if gen >= LOADGEN_SATURATED else "")
+        )
         for b in bases:
             ratios = [
                 _ratio(_rps_of(_find(cells, w, key, first)), _rps_of(_find(cells, w, b, first)))

@@ -130,8 +130,8 @@ def run_generator(
     result: dict[str, Any] | None = None
     lines: list[str] = []
     try:
-        for line in proc.stdout:
-            line = line.strip()
+        for raw in proc.stdout:
+            line = raw.strip()
             lines.append(line)
             if line == "measuring":
                 on_start()
@@ -198,7 +198,7 @@ def verify_ws(
         head = bytes(buf[: max(end, 0)])
         try:
             status = int(head.split(b" ", 2)[1]) if head else 0
-        except (IndexError, ValueError):
+        except IndexError, ValueError:
             status = 0
         try:
             headers = check_handshake_response(head, key)

@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.wsframes import (  # noqa: E402
+from harness.wsframes import (
     DEFLATE_OFFER,
     OP_BINARY,
     OP_CLOSE,
@@ -70,8 +70,8 @@ class Stats:
         "bad",
         "closed_by_server",
         "count",
-        "lost",
         "latencies_ns",
+        "lost",
         "pings",
         "recording",
         "sending",

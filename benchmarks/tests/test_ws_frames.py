@@ -10,6 +10,7 @@ import asyncio
 import base64
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 from harness import ws_load
@@ -325,3 +326,83 @@ def test_generator_argv() -> None:
     assert argv[argv.index("--size") + 1] == "16384" and "--binary" in argv
     assert argv[argv.index("-c", 3) + 1] == "64"
     assert "--deflate" not in argv
+
+
+# -- the report, from a synthetic run ---------------------------------------------------
+
+
+def _ws_cell(server: str, workload: str, variant: str, rate: float, **extra: object) -> dict:
+    return {
+        "workload": workload,
+        "server": server,
+        "variant": variant,
+        "status": "ok",
+        "verify": {"ok": True, "detail": "ok"},
+        "cpu": {"server_cores": 0.9, "other_cores": 0.05, "load_generator_cores": 0.3},
+        "server_rss_bytes": 50 * 2**20,
+        "result": {
+            "messages_per_s": rate,
+            "failed_handshakes": 0,
+            "rtt_ms": {"p50": 1.5, "p99": 4.0},
+            "errors": {"bad_echo": 0, "lost_connections": 0},
+            "load_generator": {"cores": 0.95 if server == "ws-bare" else 0.3},
+        },
+        **extra,
+    }
+
+
+def test_websocket_report_and_docs_block(tmp_path: Path) -> None:
+    import dataclasses
+
+    from harness import report
+
+    base = SUITES["websocket"]
+    servers = ("pounce-ws", "uvicorn-websockets", "granian-ws", "ws-bare")
+    suite = dataclasses.replace(base, servers=servers)
+    idle = {"requested": 1000, "opened": 1000, "alive_end": 999, "pings": 5000, "seconds": 5.0}
+    cells = [
+        _ws_cell("pounce-ws", "ws-text32", "default", 30000),
+        _ws_cell("uvicorn-websockets", "ws-text32", "default", 15000),
+        _ws_cell("granian-ws", "ws-text32", "default", 20000),
+        _ws_cell("ws-bare", "ws-text32", "default", 60000),
+        _ws_cell("pounce-ws", "ws-bin16k", "default", 8000),
+        {"workload": "ws-bin16k", "server": "granian-ws", "variant": "default",
+         "status": "failed", "reason": "did not start"},
+        _ws_cell("pounce-ws", "ws-text32", "ping1", 29000),
+        _ws_cell("pounce-ws", "ws-text32", "idle1000", 26100, idle=idle),
+    ]  # fmt: skip
+    run = {
+        "suite": "websocket",
+        "settings": {"command": "run.py --suite websocket", "quick": False, "duration_s": 10,
+                     "warmup_s": 2, "repeat": 1, "connections": 64, "wait_quiet_s": 15,
+                     "workloads": ["ws-text32", "ws-bin16k"], "load": "websocket",
+                     "ws_deflate": False},
+        "machine": {"date_utc": "2026-12-04", "cpu_model": "x", "cpu_count": 2,
+                    "cpu_affinity": [0, 1], "kernel": "k", "load_average_start": [0, 0, 0],
+                    "load_average_end": [0, 0, 0], "harness_python": "3.14t",
+                    "repo_commit": "abc", "nginx": "n", "wrk": "w"},
+        "load_generator": {"version": "3.14.7", "gil_enabled": True,
+                           "packages": {"uvloop": "0.23.0"}},
+        "servers": {k: {"role": "pounce" if k.startswith("pounce") else "peer",
+                        "python": "p", "available": True} for k in servers},
+        "notes": [],
+        "cells": cells,
+    }  # fmt: skip
+    md = tmp_path / "r.md"
+    report.write_markdown(md, suite, run)
+    text = md.read_text()
+    assert "| **pounce-ws** | 30,000 | 1.50 ms | 4.00 ms | 0 | 0.90 / 0.30 / 0.05 | 30.0 µs" in text
+    assert "2.00x | 1.50x |" in text  # ÷ uvicorn-websockets, ÷ granian-ws
+    assert "0.95 / 0.05 ‡" in text  # the bare row saturated the generator
+    assert "| granian-ws | FAILED |" in text and "did not start" in text
+    assert "0.90x" in text and "1,000 → 999" in text and "1.00 per socket" in text
+    assert "no extension offered" in text and "uvloop 0.23.0" in text
+    block = report.ws_docs_block(suite, run, "r.md")
+    assert block.startswith(report.DOCS_START) and block.endswith(report.DOCS_END)
+    assert "30,000 (4.00 ms)" in block and "2.00x / —" in block
+    docs = tmp_path / "docs.md"
+    docs.write_text(f"# t\n\n{report.DOCS_START}\nold\n{report.DOCS_END}\n\n## next\n")
+    assert report.update_docs(docs, block)
+    new = docs.read_text()
+    assert "old" not in new and "30,000 (4.00 ms)" in new and new.endswith("## next\n")
+    assert not report.update_docs(md, block)  # no markers: nothing written

@@ -133,11 +133,12 @@ class Conn(asyncio.Protocol):
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        sock = transport.get_extra_info("socket")
+        tcp: asyncio.Transport = transport  # type: ignore[assignment]  # uvloop's: no subclass
+        self.transport = tcp
+        sock = tcp.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.transport.write(self.request)
+        tcp.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:

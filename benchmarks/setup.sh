@@ -62,7 +62,8 @@ make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN"
     "$UVLOOP" "$WSPROTO" "${CHIRP_DEPS[@]}"
 for venv in "$here/.venv-314" "$here/.venv-314t"; do
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$CHIRP"
-    if "$venv/bin/python" -c "import pounce" 2>/dev/null; then
+    # From / so that a repo checkout in the working directory cannot answer the import.
+    if (cd / && "$venv/bin/python" -c "import pounce" 2>/dev/null); then
         echo "warning: $venv has a pounce package; the peers must not depend on it" >&2
     fi
 done

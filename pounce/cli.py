@@ -196,6 +196,8 @@ _TABLE: Final = """
     send a Date header
 --trusted-host trusted_hosts append HOST
     proxy whose X-Forwarded-* headers count; * = any (repeatable)
+--http http str {auto,1,2}
+    HTTP versions: auto = HTTP/1.1 and HTTP/2 (ALPN on TLS, prior knowledge in cleartext)
 [WebSocket]
 --ws ws str {auto,none,wsproto}
     WebSocket implementation; none = answer upgrade requests as plain HTTP

@@ -42,6 +42,7 @@ _WORKER_MODES: Final = frozenset({"auto", "sync", "async", "subinterpreter"})
 _LOOPS: Final = frozenset({"auto", "asyncio", "uvloop"})
 _LIFESPAN: Final = frozenset({"auto", "on", "off"})
 _WS: Final = frozenset({"auto", "none", "wsproto"})
+_HTTP: Final = frozenset({"auto", "1", "2"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +140,11 @@ class ServerConfig:
     otel_endpoint: str | None = None
     otel_service_name: str = "pounce"
 
+    # --- HTTP versions ------------------------------------------------------------------------
+    # auto: HTTP/1.1 and HTTP/2 (ALPN on TLS, the client preface on cleartext); 1: HTTP/1.1
+    # only; 2: HTTP/2 only (ALPN offers just h2; cleartext needs prior knowledge).
+    http: str = "auto"
+
     # --- WebSocket ---------------------------------------------------------------------------
     ws: str = "auto"  # auto | wsproto (the one implementation) | none (refuse upgrades)
     websocket_compression: bool = True
@@ -160,6 +166,7 @@ class ServerConfig:
         set_(self, "loop", _lower(self.loop, "loop"))
         set_(self, "lifespan", _lower(self.lifespan, "lifespan"))
         set_(self, "ws", _lower(self.ws, "ws"))
+        set_(self, "http", _lower(str(self.http), "http"))
         hosts: object = self.trusted_hosts  # callers pass any iterable, or a comma list
         if isinstance(hosts, str):
             set_(self, "trusted_hosts", frozenset(_split_list(hosts)))
@@ -216,6 +223,7 @@ def _validate(c: ServerConfig) -> None:
     _one_of("loop", c.loop, _LOOPS)
     _one_of("lifespan", c.lifespan, _LIFESPAN)
     _one_of("ws", c.ws, _WS)
+    _one_of("http", c.http, _HTTP)
     for name in ("websocket_ping_interval", "websocket_ping_timeout"):
         if getattr(c, name) < 0:
             _fail(name, getattr(c, name), "must be 0 (off) or more seconds")

@@ -31,5 +31,7 @@ def build_ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
         except (OSError, ssl.SSLError) as exc:
             raise TLSError(f"Cannot load CA bundle {config.ssl_ca_certs!r}: {exc}") from exc
         context.verify_mode = ssl.CERT_OPTIONAL
-    context.set_alpn_protocols(["http/1.1"])
+    # ALPN (RFC 7301): what --http allows, h2 first so clients that speak it pick it.
+    alpn = {"auto": ["h2", "http/1.1"], "1": ["http/1.1"], "2": ["h2"]}[config.http]
+    context.set_alpn_protocols(alpn)
     return context

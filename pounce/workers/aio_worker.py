@@ -36,6 +36,7 @@ from pounce.config import ServerConfig
 from pounce.errors import PounceError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
+from pounce.protocols.h2 import H2Settings
 from pounce.workers.budget import ConnectionBudget
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
@@ -104,6 +105,7 @@ class AsyncWorker:
             max_connections=max_connections,
             budget=budget,
             websockets=None if config.ws == "none" else WebSocketSettings.from_config(config),
+            h2=None if config.http == "1" else H2Settings.from_config(config),
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from pounce.asgi.websocket import WebSocketSettings
     from pounce.observe.access import AccessLogger
+    from pounce.protocols.h2 import H2Settings
     from pounce.workers.budget import ConnectionBudget
     from pounce.workers.connection import ServedConnection
 
@@ -56,6 +57,7 @@ class WorkerContext:
         max_connections: int = 0,
         budget: ConnectionBudget | None = None,
         websockets: WebSocketSettings | None = None,
+        h2: H2Settings | None = None,
     ) -> None:
         self.config = config
         self.app = app
@@ -75,6 +77,8 @@ class WorkerContext:
         self.budget = budget
         # WebSocket settings; None when upgrades are answered as plain HTTP (--ws none).
         self.websockets = websockets
+        # HTTP/2 settings; None when --http 1.
+        self.h2 = h2
         self.logger = logging.getLogger("pounce.worker")
         # Connections of this worker, and the idle keep-alive ones in the order they went
         # idle (dict insertion order), so the oldest idle one can be closed under pressure.

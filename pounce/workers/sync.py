@@ -48,11 +48,12 @@ from pounce.pipeline.build import SyncPipeline
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, ResponseDefaults, error_response
+from pounce.protocols.h2 import is_preface
 from pounce.sync_protocol import RawRequest, RawResponse
 from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.budget import ConnectionBudget
 from pounce.workers.context import limits_from_config
-from pounce.workers.handoff import Handoff
+from pounce.workers.handoff import H2, Handoff
 
 __all__ = ["SyncWorker"]
 
@@ -681,6 +682,22 @@ class SyncWorker:
     # ------------------------------------------------------------------ errors, timeouts
 
     def _reject(self, conn: _Conn, exc: RemoteProtocolError) -> None:
+        h1 = conn.h1
+        if (
+            exc.status_hint == 505
+            and h1.requests_seen == 0
+            and self.config.http != "1"
+            and is_preface(h1.trailing_data)
+        ):
+            # The HTTP/2 client preface (h2c with prior knowledge): HTTP/2 is the async
+            # pool's; the connection goes there with every byte read so far.
+            self._forget(conn)
+            sock = conn.sock
+            handoff = Handoff(h1, None, None, protocol=H2, data=h1.trailing_data)
+            if not self.pool.submit_connection(sock, handoff):
+                self._budget.release()
+                sock.close()
+            return
         if _logger.isEnabledFor(logging.INFO):
             _logger.info(
                 "rejected request from %s:%d: %s (%d)",

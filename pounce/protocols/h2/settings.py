@@ -3,7 +3,8 @@
 Each limit is explicit because unbounded is a dangerous default: 100 concurrent streams is
 what most servers advertise (nginx's ``http2_max_concurrent_streams`` default is 128); a
 stream window of 256 KiB lets an upload keep a fast loopback or LAN link busy while bounding
-what a slow app can be made to buffer (at most 100 x 256 KiB per connection); the header list limit follows our HTTP/1.1 head limit.
+what a slow app can be made to buffer (at most 100 x 256 KiB per connection); the header
+list limit follows our HTTP/1.1 head limit.
 """
 
 from __future__ import annotations

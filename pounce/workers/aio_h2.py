@@ -49,6 +49,11 @@ _READ_CHUNK: Final = 256 * 1024  # file bodies are read in pieces this large
 # of the connection window (each stream can buffer at most its own window).
 _CONNECTION_WINDOW: Final = 16 * 1024 * 1024
 _DEFAULT_WINDOW: Final = 65_535  # RFC 9113 6.9.2
+# Rapid reset (CVE-2023-44487): a client may cancel streams, but one that cancels more than
+# this many within _RESET_PERIOD_S is opening work only to throw it away; it gets GOAWAY
+# ENHANCE_YOUR_CALM and its streams' apps are cancelled.
+_RESET_BUDGET: Final = 200
+_RESET_PERIOD_S: Final = 10.0
 # Fields that describe an HTTP/1.1 connection, not a message: never sent on HTTP/2
 # (RFC 9113 8.2.2). An app that sets them gets them dropped, not a broken stream.
 _CONNECTION_FIELDS: Final = frozenset(
@@ -373,6 +378,8 @@ class H2Protocol(asyncio.Protocol):
         "_initial",
         "_ready",
         "_reset_after",
+        "_resets",
+        "_resets_since",
         "_scopes",
         "_streams",
         "client",
@@ -406,6 +413,8 @@ class H2Protocol(asyncio.Protocol):
         self._streams: dict[int, H2Stream] = {}
         self._ready: deque[H2Stream] = deque()  # streams with response bytes to send
         self._reset_after: dict[int, h2.errors.ErrorCodes] = {}
+        self._resets = 0  # client RST_STREAMs within the current period
+        self._resets_since = ctx.now
         self._flush_scheduled = False
         self._goaway_sent = False
         self._scopes: ScopeFactory | None = None
@@ -492,6 +501,8 @@ class H2Protocol(asyncio.Protocol):
                 if stream is not None:
                     stream.lost()
                     self._went_quiet()
+                if event.remote_reset and self._too_many_resets():
+                    return
             elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
                 self._pump()
             elif isinstance(event, h2.events.ConnectionTerminated):
@@ -506,6 +517,29 @@ class H2Protocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         return False
+
+    def _too_many_resets(self) -> bool:
+        now = self._ctx.now
+        if now - self._resets_since > _RESET_PERIOD_S:
+            self._resets_since = now
+            self._resets = 0
+        self._resets += 1
+        if self._resets <= _RESET_BUDGET:
+            return False
+        _logger.warning(
+            "closing HTTP/2 connection from %s: %d stream resets in %.0fs (rapid reset)",
+            _peer(self.client),
+            self._resets,
+            _RESET_PERIOD_S,
+        )
+        for stream in list(self._streams.values()):
+            stream.lost()  # cancels the apps still working for it
+        self._streams.clear()
+        self._final_goaway(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+        self._goaway_sent = True
+        self._flush()
+        self._close()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True

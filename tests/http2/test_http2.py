@@ -549,3 +549,30 @@ def test_h2load_completes_every_request(start: Any) -> None:
     ).stdout  # fmt: skip
     assert "2000 succeeded, 0 failed, 0 errored" in out, out
     assert "status codes: 2000 2xx" in out, out
+
+
+def test_rapid_reset_gets_enhance_your_calm(start: Any, pounce_logs: Any) -> None:
+    app = H2App()
+    handle = start(app)
+    client = H2Client(handle)
+    try:
+        # Open and cancel streams at once, over and over (CVE-2023-44487).
+        for _ in range(300):
+            stream_id = client.conn.get_next_available_stream_id()
+            client.conn.send_headers(
+                stream_id,
+                [(b":method", b"POST"), (b":path", b"/slow-reader"), (b":scheme", b"http"),
+                 (b":authority", b"t")],
+            )  # fmt: skip
+            client.conn.reset_stream(stream_id)
+        client.sock.sendall(client.conn.data_to_send())
+        raw = _read_until_goaway(client)
+        goaway = next(f for f in _frames(raw) if f.type == 0x7)
+        assert int.from_bytes(goaway.body[4:8], "big") == 0xB  # ENHANCE_YOUR_CALM
+        record = pounce_logs.wait_for(lambda r: "rapid reset" in r.getMessage())
+        assert record is not None
+    finally:
+        client.close()
+    with socket.create_connection((handle.host, handle.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 200 ")  # the worker is fine

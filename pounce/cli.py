@@ -115,6 +115,10 @@ _TABLE: Final = """
     restart when source files change; for development
 --reload-dir reload_dirs append DIR
     also watch DIR for --reload (repeatable)
+--reload-include reload_include append GLOB
+    also reload on files matching GLOB, e.g. '*.html' or .txt (repeatable)
+--reload-exclude reload_exclude append GLOB
+    never reload on files or directories matching GLOB, e.g. '*.log' (repeatable)
 --debug debug switch -
     show tracebacks in error pages; never in production
 [Workers]
@@ -134,6 +138,8 @@ _TABLE: Final = """
     trace, debug, info, warning, error or critical
 --log-format log_format str {auto,text,json}
     auto = text on a terminal, JSON otherwise
+--use-colors use_colors switch -
+    colour log lines; default: on a terminal, unless NO_COLOR is set
 --access-log access_log switch -
     log one line per request
 --access-log-format access_log_format str FMT
@@ -436,6 +442,8 @@ def _suggestion(unknown: list[str], parser: _Parser) -> str:
 def _default_text(field: str, kind: OptionKind, defaults: dict[str, Any]) -> str:
     value = defaults.get(field)
     if kind == "switch":
+        if value is None:  # decided at run time (use_colors); the help says how
+            return ""
         return " (default: on)" if value else " (default: off)"
     if value is None or value in ("", (), frozenset()):
         return ""
@@ -597,6 +605,7 @@ def _serve_or_check(
             to_settings(namespace), config_file=config_file, cli_flags=_FLAG_NAMES
         )
         _check_static_dirs(config, sources)
+        _check_reload_dirs(config, sources)
     except ConfigError as exc:
         return _fail(exc.message, EXIT_USAGE)
     if choice.spec is None and not config.static_files:
@@ -608,6 +617,8 @@ def _serve_or_check(
     if choice.spec is not None:
         try:
             app = _import(choice)
+        except KeyboardInterrupt:
+            return _interrupted(f"while importing {choice.spec}; nothing was served")
         except AppImportError as exc:
             traceback_text = getattr(exc, "user_traceback", "")
             if traceback_text:
@@ -649,7 +660,24 @@ def _check_static_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
             )
 
 
+def _check_reload_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
+    origin = sources.get("reload_dirs", "reload_dirs")
+    for directory in config.reload_dirs:
+        if not Path(directory).is_dir():
+            raise ConfigError(
+                f"reload directory {directory!r} (from {origin}) does not exist or is not a "
+                "directory",
+                hint="reload_dirs",
+            )
+
+
+def _interrupted(what: str) -> int:
+    sys.stderr.write(f"Interrupted (Ctrl-C) {what}.\n")
+    return EXIT_INTERRUPTED
+
+
 def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:
+    from pounce.observe.banner import CliDisplay
     from pounce.server import Server
 
     sync_app = app if isinstance(app, SyncApp) else None
@@ -661,8 +689,22 @@ def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:
             app_path += "()"
     try:
         # app=None (static files only): Server builds the static app from config.static_files.
-        server = Server(config, cast("ASGIApp | None", app), sync_app=sync_app, app_path=app_path)
-        server.run()
+        served = choice.spec or "static files in " + ", ".join(d for _, d in config.static_files)
+        server = Server(
+            config,
+            cast("ASGIApp | None", app),
+            sync_app=sync_app,
+            app_path=app_path,
+            cli_display=CliDisplay(served=served),
+        )
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            # Only during start-up: once serving, Ctrl-C drains and run() returns.
+            return _interrupted(
+                "during start-up, before the server was ready (the app's lifespan startup "
+                "may not have finished); nothing was served"
+            )
     except LifespanError as exc:
         return _fail(str(exc), EXIT_LIFESPAN, cause=exc.__cause__)
     except ConfigError as exc:

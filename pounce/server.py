@@ -101,6 +101,9 @@ class Server:
         self._cli_display = cli_display
         self._log_output = LogOutput("text")  # set by run(); read on the supervisor thread
         self._watcher_name = ""
+        # Written by the reloader, then read by the "serving again" announcement, both on the
+        # supervisor thread, one after the other.
+        self._reload_failed = False
 
     # ------------------------------------------------------------------ public API
 
@@ -252,13 +255,15 @@ class Server:
         try:
             new_app = reimport(self.app_path, self._reload_roots())
         except Exception as exc:
-            # The user's traceback first (a SyntaxError's file, line and caret), then what
-            # happens now: without it "the traceback above" would point at nothing.
+            # What happened, then the user's traceback (a SyntaxError's file, line and caret),
+            # then the importer's summary, which points at "the traceback above".
             where = getattr(exc, "user_traceback", "") or "".join(traceback.format_exception(exc))
             _logger.error(
-                "%s\nreload failed, still serving the previous code: %s", where.rstrip(), exc
+                "reload failed, still serving the previous code:\n%s\n%s", where.rstrip(), exc
             )
+            self._reload_failed = True
             return None
+        self._reload_failed = False
         self.app = new_app  # type: ignore[assignment]
         if self.sync_app is not None:
             self.sync_app = new_app if isinstance(new_app, SyncApp) else None
@@ -309,7 +314,8 @@ class Server:
         if transition.current is not Phase.SERVING:
             return
         if transition.previous is Phase.RELOADING:
-            _logger.info("reloaded %s", self.app_path or "the app")
+            if not self._reload_failed:  # a failed one was reported where it failed
+                _logger.info("reloaded %s", self.app_path or "the app")
             return
         if self.draining.is_set():
             return  # asked to stop while starting: announcing an address now would mislead

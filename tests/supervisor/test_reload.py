@@ -146,5 +146,6 @@ def test_reload_edit_break_fix(servers: ServerGroup[PounceServer], tmp_path: Pat
     err = server.stderr()
     assert code == 0, server.describe()
     assert err.count("serving on") == 1, err
+    assert err.count("reloaded webapp:app") == 2, err  # not after the failed one
     assert err.count("watching ./") == 1, err
     assert err.index("watching ./") < err.index("serving on")

@@ -277,8 +277,9 @@ print a summary and exit: 0 when the app and every setting are fine, non-zero
 _PRECOMPRESS_DESCRIPTION: Final = """\
 Write compressed copies (.zst, .br, .gz) next to every compressible file under
 each DIR, so that pounce sends them without compressing on each request.
-Sidecars that would not save enough are skipped; running it again only redoes
-files that changed. Exits 1 if any file failed."""
+Sidecars that would not save enough are not kept (see --min-ratio); running it
+again only redoes files that changed. Prints one summary line per DIR (and a
+progress bar on a terminal while it works). Exits 1 if any file failed."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -833,16 +834,28 @@ def _precompress(argv: list[str]) -> int:
         "--min-ratio",
         type=_number,
         metavar="R",
-        help=f"keep a sidecar only if it is R times smaller (default: {module.DEFAULT_MIN_RATIO})",
+        help="keep a sidecar only if the original is at least R times its size: 1.1 keeps "
+        "those that save 9%% or more, 2 only those at most half the size; R >= 1 "
+        f"(default: {module.DEFAULT_MIN_RATIO})",
     )
-    add("--threads", type=_integer, metavar="N", help="compress on N threads (default: CPUs)")
+    add(
+        "--threads",
+        type=_integer,
+        metavar="N",
+        help="compress on N threads; 0 = one per CPU (default: 0)",
+    )
     add("--output-dir", metavar="DIR", help="write sidecars under DIR, not next to the files")
     add("--force", action="store_true", help="rewrite sidecars that are up to date")
-    add("--quiet", action="store_true", help="no progress bar")
+    add("--quiet", action="store_true", help="no progress bar (the summary is still printed)")
     namespace = parser.parse_args(argv)
+    if namespace.min_ratio is not None and not namespace.min_ratio >= 1.0:
+        parser.error(
+            f"--min-ratio {namespace.min_ratio:g}: must be 1 or more; it is the original's "
+            "size divided by the sidecar's (1.1 keeps sidecars that save at least 9%)"
+        )
+    if namespace.threads is not None and namespace.threads < 0:
+        parser.error(f"--threads {namespace.threads}: must be 0 (one per CPU) or more")
     options: dict[str, Any] = {"force": namespace.force}
-    if namespace.quiet:
-        options["progress"] = None
     if namespace.encodings is not None:
         options["encodings"] = tuple(e.strip() for e in namespace.encodings.split(",") if e)
     given = {
@@ -856,8 +869,13 @@ def _precompress(argv: list[str]) -> int:
     for directory in namespace.directories:
         if not Path(directory).is_dir():
             return _fail(f"{directory!r} is not a directory", EXIT_USAGE)
+        progress = None
+        if not namespace.quiet and sys.stderr.isatty():
+            from pounce.observe.progress import TerminalProgress
+
+            progress = TerminalProgress(sys.stderr, f"compressing {directory}")
         try:
-            report = module.precompress(directory, **options)
+            report = module.precompress(directory, progress=progress, **options)
         except ValueError as exc:  # e.g. an unknown encoding
             return _fail(str(exc), EXIT_USAGE)
         _out(f"{directory}: {report}")

@@ -130,8 +130,16 @@ class Server:
 
     def run(self) -> None:
         self._log_output = configure_logging(self.config, embedded=self._cli_display is None)
-        with self._signal_handlers():
-            self._run()
+        # The watcher is running before the port is bound: whoever sees the port open (a
+        # person, an editor plugin, a test) may save a file at once, and that save must not
+        # fall into the gap before the watches exist.
+        watcher = self._start_watcher() if self.config.reload else None
+        try:
+            with self._signal_handlers():
+                self._run()
+        finally:
+            if watcher is not None:
+                watcher.stop()
 
     # ------------------------------------------------------------------ the run
 
@@ -172,7 +180,6 @@ class Server:
             cpus=_affinity_cpus() if config.cpu_affinity else (),
         )
         unsubscribe = lifecycle.subscribe(lambda t: self._announce(t, count, model, execution))
-        watcher = self._start_watcher() if config.reload else None
         if self._banner_wanted():
             prepare_banner()
         try:
@@ -206,8 +213,6 @@ class Server:
             lifecycle.dispatch("failed", str(exc))
             raise
         finally:
-            if watcher is not None:
-                watcher.stop()
             unsubscribe()
             self.draining.set()
             for listener in self._listeners:

@@ -91,15 +91,17 @@ class Lifespan:
         if self._mode == "on":
             why = f" ({type(error).__name__}: {error})" if error is not None else ""
             raise LifespanError(
-                "Lifespan startup failed: --lifespan on, but the app does not speak the ASGI "
+                "Lifespan startup failed: lifespan is 'on', but the app does not speak the ASGI "
                 f"lifespan protocol: it {'raised' if error is not None else 'returned'} "
                 f"without receiving lifespan.startup{why}"
             ) from error
         self._supported = False
-        _logger.info(
-            "the app does not speak ASGI lifespan (%s); serving without it",
-            f"{type(error).__name__} on the lifespan scope" if error is not None else "it returned",
-        )
+        if error is not None:  # an app that just returns (StaticFiles, bengal's) is quiet
+            _logger.info(
+                "the app does not speak ASGI lifespan (%s on the lifespan scope); serving "
+                "without it",
+                type(error).__name__,
+            )
 
     async def shutdown(self) -> None:
         if not self.started or self._task is None or self._shutdown_answer is None:

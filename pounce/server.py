@@ -104,6 +104,11 @@ class Server:
         # Written by the reloader, then read by the "serving again" announcement, both on the
         # supervisor thread, one after the other.
         self._reload_failed = False
+        # Set and read on the main thread only (the signal handler runs there).
+        self._thread_supervisor: ThreadSupervisor | None = None
+        # Set once (signal handler or shutdown()) before the supervisor thread reads it in the
+        # "serving" announcement; a plain bool published by one assignment.
+        self._stopped_while_starting = False
 
     # ------------------------------------------------------------------ public API
 
@@ -125,6 +130,8 @@ class Server:
         """Ask for a graceful shutdown. Thread-safe, idempotent, never blocks."""
         if self.draining.is_set():
             return
+        if not self.lifecycle.reached(Phase.SERVING):
+            self._stopped_while_starting = True
         self.draining.set()
         self._events.put((STOP, None))
 
@@ -197,7 +204,7 @@ class Server:
                 self._on_hard_stop = supervisor.kill_children
                 supervisor.run()
             else:
-                ThreadSupervisor(
+                supervisor_t = ThreadSupervisor(
                     config=config,
                     app=factory.app,
                     listeners=self._listeners,
@@ -208,7 +215,9 @@ class Server:
                     worker_count=count,
                     factory=factory,
                     reloader=lambda: self._reloaded(factory, execution),
-                ).run()
+                )
+                self._thread_supervisor = supervisor_t
+                supervisor_t.run()
         except BaseException as exc:
             lifecycle.dispatch("failed", str(exc))
             raise
@@ -322,7 +331,7 @@ class Server:
             if not self._reload_failed:  # a failed one was reported where it failed
                 _logger.info("reloaded %s", self.app_path or "the app")
             return
-        if self.draining.is_set():
+        if self._stopped_while_starting:
             return  # asked to stop while starting: announcing an address now would mislead
         gil = "enabled" if gil_enabled() else "disabled"
         build = "t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
@@ -358,6 +367,20 @@ class Server:
 
     # ------------------------------------------------------------------ signals
 
+    def _started_serving(self) -> bool:
+        """True once any worker accepts connections: from then on a request may have been
+        answered, and Ctrl-C means a graceful stop, not an interrupted start-up. (The
+        supervisor's "serving" phase comes a moment later, once every worker is ready.)"""
+        if self.lifecycle.reached(Phase.SERVING):
+            return True
+        supervisor = self._thread_supervisor
+        if supervisor is None:
+            return False
+        return any(
+            handle.ready.is_set() and handle.startup_error is None
+            for handle in list(supervisor.workers.values())
+        )
+
     @contextmanager
     def _signal_handlers(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
@@ -375,19 +398,24 @@ class Server:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals_seen += 1
-        chained = self._previous_handlers.get(signum)
         if (
             self._signals_seen == 1
             and signum == signal.SIGINT
-            and not self.lifecycle.reached(Phase.SERVING)
-            and not (callable(chained) and chained is not signal.default_int_handler)
+            and self._cli_display is not None
+            and not self._started_serving()
         ):
-            # Ctrl-C while starting (binding, the app's lifespan startup): nothing is served
-            # yet, so there is nothing to drain. Interrupt the start-up itself, as Python's own
-            # handler would; run() cleans up on the way out and the CLI exits 130.
+            # Ctrl-C at the pounce command while starting (the app's lifespan startup):
+            # nothing is served yet, so there is nothing to drain. Interrupt the start-up
+            # itself, as Python's own handler would; run() cleans up on the way out and the
+            # CLI says so and exits 130. A host program keeps the graceful path below (it
+            # may have its own plans for SIGINT); the "serving" line is skipped either way.
+            self._stopped_while_starting = True
             self.draining.set()
             raise KeyboardInterrupt
+        chained = self._previous_handlers.get(signum)
         if self._signals_seen == 1:
+            if not self._started_serving():
+                self._stopped_while_starting = True
             _logger.info(
                 "%s received: draining (again to stop at once)", signal.Signals(signum).name
             )

@@ -86,11 +86,9 @@ class TextFormatter(logging.Formatter):
         name = record.name
         if self._colors:
             color = _LEVEL_COLORS.get(record.levelname, "")
-            stamp, level, name = (
-                f"{_DIM}{stamp}{_RESET}",
-                f"{color}{level}{_RESET}",
-                (f"{_DIM}{name}{_RESET}"),
-            )
+            stamp = f"{_DIM}{stamp}{_RESET}"
+            level = f"{color}{level}{_RESET}"
+            name = f"{_DIM}{name}{_RESET}"
         line = f"{stamp} {level} {name}  {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

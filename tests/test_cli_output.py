@@ -281,3 +281,52 @@ def test_embedded_logs_follow_the_host(mode: str, tmp_path: Path) -> None:
     else:
         assert "INFO" in serving[0] and "pounce.server" in serving[0], serving
     assert "\x1b[" not in server.stderr()  # not a terminal: no colour
+
+
+SLOW_HOST = """
+import asyncio, sys
+from pounce.config import ServerConfig
+from pounce.server import Server
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        print("STARTUP-BEGUN", flush=True)
+        await asyncio.sleep(3)  # the app's own slow start-up
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+Server(ServerConfig(host="127.0.0.1", port=int(sys.argv[1])), app).run()
+print("RUN-RETURNED", flush=True)
+"""
+
+
+def test_ctrl_c_during_startup_of_an_embedded_server_is_graceful(tmp_path: Path) -> None:
+    """A host program may have its own plans for SIGINT: run() finishes the start-up, drains
+    and returns (exit 0), and never announces an address it is about to close."""
+    write(tmp_path / "slowhost.py", SLOW_HOST)
+    port = free_port()
+    group: ServerGroup[ChildServer] = ServerGroup()
+    server = group.add(
+        ChildServer(
+            [sys.executable, "slowhost.py", str(port)],
+            cwd=tmp_path,
+            port=port,
+            name="slowhost",
+            env=pounce_env(),
+        )
+    )
+    try:
+        server.launch()
+        server.poll_output(
+            lambda: "STARTUP-BEGUN" in server.stdout() or None, what="STARTUP-BEGUN", timeout=60
+        )
+        server.send_signal(signal.SIGINT)
+        code = server.wait_exit(60)
+    finally:
+        group.kill_all()
+    assert code == 0, server.describe()
+    assert "RUN-RETURNED" in server.stdout()
+    assert "SIGINT received: draining" in server.stderr()
+    assert "serving on" not in server.stderr(), server.describe()

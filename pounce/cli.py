@@ -115,6 +115,10 @@ _TABLE: Final = """
     restart when source files change; for development
 --reload-dir reload_dirs append DIR
     also watch DIR for --reload (repeatable)
+--reload-include reload_include append GLOB
+    also reload on files matching GLOB, e.g. '*.html' or .txt (repeatable)
+--reload-exclude reload_exclude append GLOB
+    never reload on files or directories matching GLOB, e.g. '*.log' (repeatable)
 --debug debug switch -
     show tracebacks in error pages; never in production
 [Workers]
@@ -134,6 +138,8 @@ _TABLE: Final = """
     trace, debug, info, warning, error or critical
 --log-format log_format str {auto,text,json}
     auto = text on a terminal, JSON otherwise
+--use-colors use_colors switch -
+    colour log lines; default: on a terminal, unless NO_COLOR is set
 --access-log access_log switch -
     log one line per request
 --access-log-format access_log_format str FMT
@@ -273,8 +279,9 @@ print a summary and exit: 0 when the app and every setting are fine, non-zero
 _PRECOMPRESS_DESCRIPTION: Final = """\
 Write compressed copies (.zst, .br, .gz) next to every compressible file under
 each DIR, so that pounce sends them without compressing on each request.
-Sidecars that would not save enough are skipped; running it again only redoes
-files that changed. Exits 1 if any file failed."""
+Sidecars that would not save enough are not kept (see --min-ratio); running it
+again only redoes files that changed. Prints one summary line per DIR (and a
+progress bar on a terminal while it works). Exits 1 if any file failed."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -438,6 +445,8 @@ def _suggestion(unknown: list[str], parser: _Parser) -> str:
 def _default_text(field: str, kind: OptionKind, defaults: dict[str, Any]) -> str:
     value = defaults.get(field)
     if kind == "switch":
+        if value is None:  # decided at run time (use_colors); the help says how
+            return ""
         return " (default: on)" if value else " (default: off)"
     if value is None or value in ("", (), frozenset()):
         return ""
@@ -599,6 +608,7 @@ def _serve_or_check(
             to_settings(namespace), config_file=config_file, cli_flags=_FLAG_NAMES
         )
         _check_static_dirs(config, sources)
+        _check_reload_dirs(config, sources)
     except ConfigError as exc:
         return _fail(exc.message, EXIT_USAGE)
     if choice.spec is None and not config.static_files:
@@ -610,6 +620,8 @@ def _serve_or_check(
     if choice.spec is not None:
         try:
             app = _import(choice)
+        except KeyboardInterrupt:
+            return _interrupted(f"while importing {choice.spec}; nothing was served")
         except AppImportError as exc:
             traceback_text = getattr(exc, "user_traceback", "")
             if traceback_text:
@@ -651,7 +663,24 @@ def _check_static_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
             )
 
 
+def _check_reload_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
+    origin = sources.get("reload_dirs", "reload_dirs")
+    for directory in config.reload_dirs:
+        if not Path(directory).is_dir():
+            raise ConfigError(
+                f"reload directory {directory!r} (from {origin}) does not exist or is not a "
+                "directory",
+                hint="reload_dirs",
+            )
+
+
+def _interrupted(what: str) -> int:
+    sys.stderr.write(f"Interrupted (Ctrl-C) {what}.\n")
+    return EXIT_INTERRUPTED
+
+
 def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:
+    from pounce.observe.banner import CliDisplay
     from pounce.server import Server
 
     sync_app = app if isinstance(app, SyncApp) else None
@@ -663,8 +692,22 @@ def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:
             app_path += "()"
     try:
         # app=None (static files only): Server builds the static app from config.static_files.
-        server = Server(config, cast("ASGIApp | None", app), sync_app=sync_app, app_path=app_path)
-        server.run()
+        served = choice.spec or "static files in " + ", ".join(d for _, d in config.static_files)
+        server = Server(
+            config,
+            cast("ASGIApp | None", app),
+            sync_app=sync_app,
+            app_path=app_path,
+            cli_display=CliDisplay(served=served),
+        )
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            # Only during start-up: once serving, Ctrl-C drains and run() returns.
+            return _interrupted(
+                "during start-up, before the server was ready (the app's lifespan startup "
+                "may not have finished); nothing was served"
+            )
     except LifespanError as exc:
         return _fail(str(exc), EXIT_LIFESPAN, cause=exc.__cause__)
     except ConfigError as exc:
@@ -793,16 +836,28 @@ def _precompress(argv: list[str]) -> int:
         "--min-ratio",
         type=_number,
         metavar="R",
-        help=f"keep a sidecar only if it is R times smaller (default: {module.DEFAULT_MIN_RATIO})",
+        help="keep a sidecar only if the original is at least R times its size: 1.1 keeps "
+        "those that save 9%% or more, 2 only those at most half the size; R >= 1 "
+        f"(default: {module.DEFAULT_MIN_RATIO})",
     )
-    add("--threads", type=_integer, metavar="N", help="compress on N threads (default: CPUs)")
+    add(
+        "--threads",
+        type=_integer,
+        metavar="N",
+        help="compress on N threads; 0 = one per CPU (default: 0)",
+    )
     add("--output-dir", metavar="DIR", help="write sidecars under DIR, not next to the files")
     add("--force", action="store_true", help="rewrite sidecars that are up to date")
-    add("--quiet", action="store_true", help="no progress bar")
+    add("--quiet", action="store_true", help="no progress bar (the summary is still printed)")
     namespace = parser.parse_args(argv)
+    if namespace.min_ratio is not None and not namespace.min_ratio >= 1.0:
+        parser.error(
+            f"--min-ratio {namespace.min_ratio:g}: must be 1 or more; it is the original's "
+            "size divided by the sidecar's (1.1 keeps sidecars that save at least 9%)"
+        )
+    if namespace.threads is not None and namespace.threads < 0:
+        parser.error(f"--threads {namespace.threads}: must be 0 (one per CPU) or more")
     options: dict[str, Any] = {"force": namespace.force}
-    if namespace.quiet:
-        options["progress"] = None
     if namespace.encodings is not None:
         options["encodings"] = tuple(e.strip() for e in namespace.encodings.split(",") if e)
     given = {
@@ -816,8 +871,13 @@ def _precompress(argv: list[str]) -> int:
     for directory in namespace.directories:
         if not Path(directory).is_dir():
             return _fail(f"{directory!r} is not a directory", EXIT_USAGE)
+        progress = None
+        if not namespace.quiet and sys.stderr.isatty():
+            from pounce.observe.progress import TerminalProgress
+
+            progress = TerminalProgress(sys.stderr, f"compressing {directory}")
         try:
-            report = module.precompress(directory, **options)
+            report = module.precompress(directory, progress=progress, **options)
         except ValueError as exc:  # e.g. an unknown encoding
             return _fail(str(exc), EXIT_USAGE)
         _out(f"{directory}: {report}")

@@ -76,6 +76,8 @@ class ServerConfig:
     access_log: bool = False
     access_log_format: str | None = None
     lifecycle_logging: bool = False
+    # None: colour on a terminal unless NO_COLOR is set; True/False force it (--[no-]use-colors).
+    use_colors: bool | None = None
     server_header: bool = True
     date_header: bool = True
 
@@ -131,6 +133,8 @@ class ServerConfig:
     reload: bool = False
     reload_include: tuple[str, ...] = ()
     reload_dirs: tuple[str, ...] = ()
+    # Glob patterns of files (or directories) the reloader ignores, e.g. "*.log", "tmp/*".
+    reload_exclude: tuple[str, ...] = ()
 
     # --- integrations ----------------------------------------------------------------------
     sentry_dsn: str | None = None
@@ -175,6 +179,7 @@ class ServerConfig:
         set_(self, "trusted_hosts_wildcard", "*" in self.trusted_hosts)
         set_(self, "reload_include", tuple(self.reload_include))
         set_(self, "reload_dirs", tuple(self.reload_dirs))
+        set_(self, "reload_exclude", tuple(self.reload_exclude))
         static = self.static_files
         pairs = static.items() if isinstance(static, Mapping) else static
         set_(self, "static_files", tuple((str(u), str(d)) for u, d in pairs))

@@ -546,6 +546,8 @@ def test_import_error_shows_the_users_traceback_only(tmp_path: Path) -> None:
         ("nothere:app", "no module 'nothere'"),
         ("myapp:ap", "did you mean 'app'?"),
         ("myapp:app.x", "'myapp:app' has no attribute 'x'"),
+        # Two sentences, punctuated (issue 15, item 11).
+        ("myapp:missing", "'myapp' has no attribute 'missing'. It has: app.\n"),
         ("my-app", "not a module name"),
     ],
 )

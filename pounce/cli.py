@@ -246,7 +246,7 @@ Settings also come from POUNCE_* environment variables (POUNCE_PORT=9000) and
 from pounce.toml or [tool.pounce] in pyproject.toml. Flags win over the
 environment, which wins over files; defaults shown are the built-in ones.
 
-Commands (give the command first):
+Commands (options may come before or after the command):
   serve          serve APP; the default when no command is given
   check          import APP and validate the settings, without serving
   precompress    write .gz/.br/.zst files next to static files"""
@@ -537,9 +537,8 @@ def to_settings(namespace: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pounce`` script and ``python -m pounce``; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command = args[0] if args and args[0] in COMMANDS else ""
-    rest = args[1:] if command else args
     try:
+        command, rest = _split_command(args)
         if command == "precompress":
             return _precompress(rest)
         parser = build_parser(command)
@@ -549,10 +548,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             _out(_version_line())
             return EXIT_OK
         return _serve_or_check(parser, namespace, check=(command == "check"))
+    except _UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _split_command(args: list[str]) -> tuple[str, list[str]]:
+    """The command and the arguments it parses: ``pounce --port 9000 check main:app`` is
+    ``check`` with ``--port 9000 main:app``, as people coming from other tools type it.
+
+    Server options before the command are walked with the root parser's own table (an option
+    that takes a value skips the next word), so ``pounce --host check main:app`` still means
+    host "check". The first word that is neither an option nor its value ends the walk: a
+    command there is the command, anything else is APP (the default command, serve).
+    """
+    if args and args[0] in COMMANDS:
+        return args[0], args[1:]
+    actions = build_parser()._option_string_actions
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--" or not word.startswith("-"):
+            break
+        action = actions.get(word)
+        takes_value = action is not None and action.nargs != 0 and "=" not in word
+        index += 2 if takes_value else 1
+    if index >= len(args) or args[index] not in COMMANDS:
+        return "", args
+    command = args[index]
+    if command == "precompress":
+        before = " ".join(args[:index])
+        raise _UsageError(
+            f"'pounce {before} precompress': server options do not apply to precompress; "
+            "its own options come after it (pounce precompress --help)"
+        )
+    return command, [*args[:index], *args[index + 1 :]]
+
+
+class _UsageError(Exception):
+    """A command line that cannot be split into a command and its arguments (exit 2)."""
 
 
 def _version_line() -> str:

@@ -319,10 +319,26 @@ def test_misspelt_command(project: Path) -> None:
     assert "'chek' is not a command; did you mean 'check'?" in result.stderr
 
 
-def test_command_after_options_gets_a_hint(project: Path) -> None:
-    result = run_pounce("--workers", "2", "check", cwd=project)
-    assert result.returncode == 1
-    assert "commands come first: pounce check" in result.stderr
+def test_options_before_the_command(project: Path) -> None:
+    """``pounce --port 9000 check main:app`` is ``check`` with ``--port 9000`` (item 4)."""
+    result = run_pounce("--port", "9000", "--no-access-log", "check", "myapp:app", cwd=project)
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["listen"] == ["http://127.0.0.1:9000"]
+    assert rows["app"] == ["myapp:app"]
+    # A value that happens to be a command name is still the option's value.
+    as_value = run_pounce("--root-path", "/check", "check", "myapp:app", cwd=project)
+    assert as_value.returncode == 0, as_value.stderr
+    # Without APP after the command, check says APP is missing (not "no module 'check'").
+    missing = run_pounce("--workers", "2", "check", cwd=project)
+    assert missing.returncode == 2
+    assert "APP is required" in missing.stderr
+
+
+def test_server_options_before_precompress_are_refused(tmp_path: Path) -> None:
+    result = run_pounce("--port", "9000", "precompress", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "server options do not apply to precompress" in result.stderr
 
 
 def test_unknown_environment_variable_did_you_mean(project: Path) -> None:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, cast
 
 import pounce
 from pounce.config import ServerConfig, field_defaults, load_config_with_sources
-from pounce.errors import AppImportError, ConfigError, LifespanError, PounceError
+from pounce.errors import AppImportError, ConfigError, LifespanError, PounceError, TLSError
 from pounce.importer import ASGI2AppWarning, import_app
 from pounce.sync_protocol import SyncApp
 
@@ -631,11 +631,13 @@ def _serve_or_check(
         choice = _app_choice(namespace)
         config_file = namespace.config or os.environ.get("POUNCE_CONFIG") or None
         config, sources = load_config_with_sources(
-            to_settings(namespace), config_file=config_file, cli_flags=_FLAG_NAMES
+            to_settings(namespace), config_file=config_file, cli_flags=_flag_names(namespace)
         )
-        _check_static_dirs(config, sources)
+        _preflight(config, sources)
     except ConfigError as exc:
         return _fail(exc.message, EXIT_USAGE)
+    except TLSError as exc:
+        return _fail(exc.message, EXIT_FAILURE)
     if choice.spec is None and not config.static_files:
         parser.error(
             "APP is required, e.g. 'pounce myproject.main:app' (or --static DIR to serve "
@@ -673,6 +675,66 @@ def _import(choice: _AppChoice) -> object:
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     return app
+
+
+def _flag_names(namespace: argparse.Namespace) -> dict[str, str]:
+    """Field -> the flag as the user typed it: ``--no-access-log`` for a switch turned off."""
+    names = dict(_FLAG_NAMES)
+    for option in OPTIONS:
+        if option.kind == "switch" and getattr(namespace, option.field, None) is False:
+            names[option.field] = f"--no-{option.flag.removeprefix('--')}"
+    return names
+
+
+def _preflight(config: ServerConfig, sources: dict[str, str]) -> None:
+    """Everything serving would reject, short of binding: ``check`` and ``serve`` both run it,
+    so ``check`` passes exactly what ``serve`` accepts. Raises ``ConfigError`` (exit 2) or
+    ``TLSError`` (exit 1), naming where each setting came from."""
+    _check_static_dirs(config, sources)
+    _check_host(config, sources)
+    if config.reload:
+        origin = sources.get("reload_dirs", "reload_dirs")
+        for directory in config.reload_dirs:
+            if not Path(directory).is_dir():
+                raise ConfigError(
+                    f"reload directory {directory!r} (from {origin}) does not exist or is not "
+                    "a directory",
+                    hint="reload_dirs",
+                )
+    if config.access_log_format is not None:
+        from pounce.observe.access import AccessLogger
+
+        try:
+            AccessLogger(config.access_log_format, as_json=False)
+        except ConfigError as exc:
+            origin = sources.get("access_log_format", "access_log_format")
+            raise ConfigError(f"{exc.message} (from {origin})", hint=exc.hint) from None
+    if config.tls_enabled:
+        from pounce.net.tls import build_ssl_context
+
+        names = {key: sources.get(key, key) for key in _TLS_SETTINGS}
+        build_ssl_context(config, names)
+
+
+_TLS_SETTINGS: Final = ("ssl_certfile", "ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs")
+
+
+def _check_host(config: ServerConfig, sources: dict[str, str]) -> None:
+    """The host must be an address or a name that resolves; whether it is one of this
+    machine's addresses is only known when binding (exit 1 then)."""
+    import socket
+
+    if config.uds or config.fd is not None:
+        return
+    try:
+        socket.getaddrinfo(config.host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        origin = sources.get("host", "the default host")
+        raise ConfigError(
+            f"host {config.host!r} (from {origin}) is not an IP address or a name this machine "
+            f"can resolve ({getattr(exc, 'strerror', None) or exc})",
+            hint="host",
+        ) from None
 
 
 def _check_static_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
@@ -733,10 +795,6 @@ def _bind_message(exc: OSError, config: ServerConfig) -> str:
 
 
 def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[str, str]) -> int:
-    if config.ssl_certfile is not None:
-        problem = _tls_problem(config)
-        if problem is not None:
-            return _fail(problem, EXIT_FAILURE)
     if app is None:
         kind = "none: static files only"
     elif isinstance(app, SyncApp):
@@ -783,21 +841,6 @@ def _describe_sources(sources: dict[str, str]) -> str:
         f"{origin} ({', '.join(keys)})" if keys else origin for origin, keys in by_origin.items()
     ]
     return "defaults, then " + "; ".join(parts)
-
-
-def _tls_problem(config: ServerConfig) -> str | None:
-    import ssl
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(
-            config.ssl_certfile or "", config.ssl_keyfile, config.ssl_keyfile_password
-        )
-        if config.ssl_ca_certs:
-            context.load_verify_locations(cafile=config.ssl_ca_certs)
-    except (OSError, ssl.SSLError) as exc:
-        return f"TLS: cannot load the certificate, key or CA bundle: {exc}"
-    return None
 
 
 def _precompress(argv: list[str]) -> int:

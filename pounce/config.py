@@ -260,10 +260,16 @@ def _validate(c: ServerConfig) -> None:
     if c.compression_min_size < 0:
         _fail("compression_min_size", c.compression_min_size, "must be 0 or more")
     if (c.ssl_certfile is None) != (c.ssl_keyfile is None):
-        _fail(
-            "ssl_certfile" if c.ssl_certfile is None else "ssl_keyfile",
-            None,
-            "ssl_certfile and ssl_keyfile must be given together",
+        given, missing = (
+            ("ssl_certfile", "ssl_keyfile")
+            if c.ssl_keyfile is None
+            else ("ssl_keyfile", "ssl_certfile")
+        )
+        raise ConfigError(
+            f"{given} is set but {missing} is not: HTTPS needs the certificate chain "
+            "(--ssl-certfile) and its private key (--ssl-keyfile); a PEM file that holds "
+            "both may be given to both",
+            hint=given,
         )
     for name in ("metrics_path", "health_check_path"):
         value = getattr(c, name)
@@ -361,12 +367,39 @@ def load_config_with_sources(
         merged[key] = value
         sources[key] = flag
     try:
-        return ServerConfig(**merged), sources
+        config = ServerConfig(**merged)
     except ConfigError as exc:
         origin = sources.get(exc.hint or "")
         if origin is None:
             raise
         raise ConfigError(f"{exc.message} (from {origin})", hint=exc.hint) from None
+    _check_listen_conflicts(config, sources)
+    return config, sources
+
+
+def _precedence(origin: str) -> int:
+    """2 for a flag, 1 for ``POUNCE_*``, 0 for a file key (see ``load_config_with_sources``)."""
+    if origin.startswith("-"):
+        return 2
+    return 1 if origin.startswith(ENV_PREFIX) else 0
+
+
+def _check_listen_conflicts(config: ServerConfig, sources: Mapping[str, str]) -> None:
+    """A Unix socket or an inherited fd leaves no use for host and port: refuse a host or port
+    given as firmly as ``uds``/``fd`` instead of dropping it in silence. A TCP address from a
+    file that a flag or variable overrides with ``uds`` is fine: the stronger source wins."""
+    for other in ("uds", "fd"):
+        if other not in sources or getattr(config, other) in (None, ""):
+            continue
+        for key in ("port", "host"):
+            if key in sources and _precedence(sources[key]) >= _precedence(sources[other]):
+                what = "a Unix domain socket" if other == "uds" else "an inherited socket"
+                given = f"{other}={getattr(config, other)!r} (from {sources[other]})"
+                ignored = f"{key}={getattr(config, key)!r} (from {sources[key]})"
+                raise ConfigError(
+                    f"{given} listens on {what}, so {ignored} would be ignored; give one of them",
+                    hint=other,
+                )
 
 
 def _read_config_file(explicit: str | Path | None, base: Path) -> tuple[dict[str, Any], str]:

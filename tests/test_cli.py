@@ -246,24 +246,103 @@ def test_check_app_dir(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_check_reports_unloadable_tls_files(project: Path) -> None:
-    result = run_pounce(
-        "check",
-        "myapp:app",
-        "--ssl-certfile",
-        "missing-cert.pem",
-        "--ssl-keyfile",
-        "missing-key.pem",
-        cwd=project,
-    )
-    assert result.returncode == 1
-    assert result.stderr.startswith("Error: TLS: cannot load the certificate")
+# Issue 15, item 3: check refuses what serve refuses, with the same words and exit code.
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["--access-log-format", "{nope} {status}"],
+            "unknown or malformed field 'nope'",
+        ),
+        (["--host", "999.1.1.1"], "host '999.1.1.1' (from --host) is not an IP address"),
+        (
+            ["--reload", "--reload-dir", "/nonexistent-pounce-dir"],
+            "reload directory '/nonexistent-pounce-dir' (from --reload-dir) does not exist",
+        ),
+        (
+            ["--uds", "x.sock", "--port", "9401"],
+            "uds='x.sock' (from --uds) listens on a Unix domain socket, so port=9401 "
+            "(from --port) would be ignored",
+        ),
+    ],
+    ids=["access-log-format", "host", "reload-dir", "uds-and-port"],
+)
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_check_refuses_what_serve_refuses(
+    project: Path, command: str, args: list[str], fragment: str
+) -> None:
+    result = run_pounce(command, "myapp:app", *args, cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "x.sock").exists()  # nothing was bound
 
 
-def test_check_certfile_without_keyfile_is_a_config_error(project: Path) -> None:
-    result = run_pounce("check", "myapp:app", "--ssl-certfile", "cert.pem", cwd=project)
-    assert result.returncode == 2
-    assert "ssl_certfile and ssl_keyfile must be given together" in result.stderr
+def test_check_says_what_it_would_bind_and_spells_switches_as_given(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", "--uds", "x.sock", "--no-access-log", cwd=project)
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["listen"] == ["unix:x.sock"]
+    assert "--no-access-log" in rows["settings"][0]
+    assert "; --access-log" not in rows["settings"][0]
+    assert not (project / "x.sock").exists()
+    # A TCP port from a file, overridden by --uds on the command line, is not a conflict.
+    write(project / "pounce.toml", "port = 9401\n")
+    overridden = run_pounce("check", "myapp:app", "--uds", "x.sock", cwd=project)
+    assert overridden.returncode == 0, overridden.stderr
+
+
+# Issue 15, item 9: TLS errors name the flag, the file and what is wrong.
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    from support.certs import needs_openssl, self_signed_cert
+
+    if needs_openssl.args[0]:
+        pytest.skip("needs the openssl CLI")
+    first = self_signed_cert(tmp_path_factory.mktemp("tls-a"))
+    second = self_signed_cert(tmp_path_factory.mktemp("tls-b"))
+    return {"cert": first[0], "key": first[1], "other_key": second[1]}
+
+
+@pytest.mark.parametrize(
+    ("cert", "key", "expected"),
+    [
+        ("cert", None, "ssl_certfile is set but ssl_keyfile is not"),
+        (None, "key", "ssl_keyfile is set but ssl_certfile is not"),
+        ("missing.pem", "key", "--ssl-certfile 'missing.pem': no such file"),
+        ("cert", "missing.pem", "--ssl-keyfile 'missing.pem': no such file"),
+        ("key", "cert", "the two files are swapped"),
+        ("cert", "other_key", "does not belong to the certificate in --ssl-certfile"),
+        ("cert", "cert", "holds a certificate; it should be the PEM private key"),
+    ],
+    ids=["cert-only", "key-only", "missing-cert", "missing-key", "swapped", "mismatch", "no-key"],
+)
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_tls_errors_name_the_flag_and_the_file(
+    project: Path,
+    tls_files: dict[str, str],
+    command: str,
+    cert: str | None,
+    key: str | None,
+    expected: str,
+) -> None:
+    args: list[str] = []
+    if cert is not None:
+        args += ["--ssl-certfile", tls_files.get(cert, cert)]
+    if key is not None:
+        args += ["--ssl-keyfile", tls_files.get(key, key)]
+    result = run_pounce(command, "myapp:app", "--port", "0", *args, cwd=project)
+    assert result.returncode == (2 if cert is None or key is None else 1), result.stderr
+    assert expected in result.stderr
+    if cert is None or key is None:
+        assert "--ssl-certfile" in result.stderr and "--ssl-keyfile" in result.stderr
+    else:  # the file at fault is named, OpenSSL's bare words are not the message
+        files = [tls_files.get(name, name) for name in (cert, key)]
+        assert any(repr(path) in result.stderr for path in files)
+        assert "PEM lib" not in result.stderr
+        assert "[Errno" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving" not in result.stderr
 
 
 # ---------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import shutil
 import sys
 import textwrap
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, cast
@@ -47,7 +47,17 @@ from pounce.sync_protocol import SyncApp
 if TYPE_CHECKING:
     from pounce._types import ASGIApp
 
-__all__ = ["COMMANDS", "GROUPS", "OPTIONS", "Option", "build_parser", "main", "to_settings"]
+__all__ = [
+    "ALIASES",
+    "COMMANDS",
+    "GROUPS",
+    "NOT_HERE",
+    "OPTIONS",
+    "Option",
+    "build_parser",
+    "main",
+    "to_settings",
+]
 
 COMMANDS: Final = ("serve", "check", "precompress")
 GROUPS: Final = (
@@ -75,8 +85,8 @@ _GLUE: Final = "\x00"  # stands in for spaces that must not become line breaks
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
-type OptionKind = Literal["str", "int", "float", "switch", "append", "static", "mount"]
-_KINDS: Final = frozenset({"str", "int", "float", "switch", "append", "static", "mount"})
+type OptionKind = Literal["str", "int", "float", "switch", "append", "static", "mount", "header"]
+_KINDS: Final = frozenset({"str", "int", "float", "switch", "append", "static", "mount", "header"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +103,9 @@ class Option:
 
 # Each flag: "--flag field kind METAVAR" ("-": no value), then its help on indented lines.
 # A "switch" is --NAME / --no-NAME; "append" is repeatable and takes comma-separated lists;
-# "static" and "mount" both add (url, dir) pairs to static_files. Defaults are appended to the
-# help from ServerConfig, so they cannot drift.
+# "static" and "mount" both add (url, dir) pairs to static_files; "header" adds a (name, value)
+# pair from NAME:VALUE. Defaults are appended to the help from ServerConfig, so they cannot
+# drift.
 _TABLE: Final = """
 [Server]
 --host host str HOST
@@ -117,6 +128,8 @@ _TABLE: Final = """
     also watch DIR for --reload (repeatable)
 --debug debug switch -
     show tracebacks in error pages; never in production
+--pid-file pid_file str FILE
+    write the server's process id to FILE while it runs
 [Workers]
 --workers workers int N
     number of workers; 0 = one per CPU
@@ -129,6 +142,10 @@ _TABLE: Final = """
     pin each worker to one CPU
 --accept-distributor accept_distributor switch -
     one thread accepts for all workers; for systems without SO_REUSEPORT
+--max-requests max_requests int N
+    replace a worker after it has served N requests; 0 = never
+--max-requests-jitter max_requests_jitter int N
+    add 0..N to --max-requests per worker, so workers do not restart together
 [Logging]
 --log-level log_level str LEVEL
     trace, debug, info, warning, error or critical
@@ -138,6 +155,9 @@ _TABLE: Final = """
     log one line per request
 --access-log-format access_log_format str FMT
     layout of access log lines
+--log-config log_config str FILE
+    logging configuration: dictConfig .json/.yaml/.yml, else fileConfig INI; replaces
+    pounce's own handler
 [Timeouts and limits]
 --keep-alive-timeout keep_alive_timeout float SECS
     close connections idle between requests
@@ -194,6 +214,8 @@ _TABLE: Final = """
     send a Server header
 --date-header date_header switch -
     send a Date header
+--header response_headers header NAME:VALUE
+    add this header to every response (repeatable); the app's own header of that name wins
 --trusted-host trusted_hosts append HOST
     proxy whose X-Forwarded-* headers count; * = any (repeatable)
 [WebSocket]
@@ -229,6 +251,67 @@ def _parse_table(table: str) -> tuple[Option, ...]:
 
 
 OPTIONS: Final = _parse_table(_TABLE)
+
+# uvicorn's spellings of the same settings, accepted so that a uvicorn command line works
+# unchanged. Hidden from --help (docs/cli.md has the table, flag by flag); errors name the
+# spelling the user typed.
+ALIASES: Final = {
+    "--timeout-keep-alive": "--keep-alive-timeout",
+    "--timeout-graceful-shutdown": "--shutdown-timeout",
+    "--limit-concurrency": "--max-connections",
+    "--limit-max-requests": "--max-requests",
+    "--limit-max-requests-jitter": "--max-requests-jitter",
+    "--h11-max-incomplete-event-size": "--max-header-size",
+}
+
+# uvicorn (and gunicorn) flags whose meaning differs in pounce, or whose feature is not built
+# yet: the error says what to do instead of a "did you mean" that points somewhere unrelated.
+NOT_HERE: Final = {
+    "--proxy-headers": (
+        "pounce does not read X-Forwarded-* headers yet (proxy support is planned); "
+        "until then scope['client'] is the proxy's address"
+    ),
+    "--no-proxy-headers": "pounce does not read X-Forwarded-* headers yet: nothing to turn off",
+    "--forwarded-allow-ips": (
+        "pounce does not read X-Forwarded-* headers yet (proxy support is planned); "
+        "--trusted-host will name the proxies to trust"
+    ),
+    "--http": (
+        "pounce has one HTTP/1.1 parser of its own, so there is no h11/httptools choice; "
+        "drop --http"
+    ),
+    "--http2": "HTTP/2 is not built yet; pounce serves HTTP/1.1",
+    "--bind": (
+        "pounce spells the address as --host and --port (or --uds PATH, --fd N): "
+        "--bind 0.0.0.0:8000 is --host 0.0.0.0 --port 8000"
+    ),
+    "--graceful-timeout": (
+        "pounce spells it --shutdown-timeout SECS (uvicorn: --timeout-graceful-shutdown): "
+        "how long a shutdown waits for requests in flight"
+    ),
+    "--timeout": (
+        "pounce has no timeout that kills a busy worker; see --header-timeout, "
+        "--request-timeout and --write-timeout"
+    ),
+    "--interface": (
+        "pounce serves ASGI 3 and detects ASGI 2 apps by itself; WSGI apps are not served: "
+        "wrap one with a2wsgi"
+    ),
+    "--reload-delay": "pounce has no reload delay setting; --reload restarts on each change",
+    "--ws-max-queue": (
+        "pounce has no incoming-message queue setting (uvicorn's applies to its websockets "
+        "implementation only); --ws-max-size limits each message"
+    ),
+    "--timeout-worker-healthcheck": (
+        "pounce's supervisor replaces a worker when it exits; there is no health ping to time"
+    ),
+    "--ssl-version": "pounce speaks TLS 1.2 and 1.3 only; there is nothing to choose",
+    "--ssl-ciphers": "pounce uses OpenSSL's default cipher list; it cannot be changed yet",
+    "--ssl-cert-reqs": (
+        "with --ssl-ca-certs, pounce asks for a client certificate and verifies it when "
+        "given (optional); there is no separate setting"
+    ),
+}
 # field -> the flag(s) that set it, for messages such as "(from --metrics)".
 _FLAG_NAMES: Final = {
     option.field: "/".join(o.flag for o in OPTIONS if o.field == option.field) for option in OPTIONS
@@ -375,6 +458,41 @@ class _StaticAction(argparse.Action):
         setattr(namespace, self.dest, mounts)
 
 
+class _HeaderAction(argparse.Action):
+    """``--header NAME:VALUE``, repeatable: (name, value) pairs in order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        name, sep, value = str(values).partition(":")
+        if not sep or not name.strip():
+            raise argparse.ArgumentError(self, f"expected NAME:VALUE, got {values!r}")
+        pairs = list(getattr(namespace, self.dest) or [])
+        pairs.append((name.strip(), value.strip()))
+        setattr(namespace, self.dest, pairs)
+
+
+class _Alias(argparse.Action):
+    """A uvicorn spelling: stores like the flag it stands for and remembers how it was
+    spelt, so an error says ``(from --timeout-keep-alive)``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        spelt: dict[str, str] = getattr(namespace, "_spelt", None) or {}
+        spelt[self.dest] = option_string or self.option_strings[0]
+        namespace._spelt = spelt
+
+
 class _AppendList(argparse.Action):
     """Repeatable, and each value may itself be a comma-separated list."""
 
@@ -415,7 +533,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            message += _suggestion(message.split(":", 1)[1].split(), self)
+            unknown = message.split(":", 1)[1].split()
+            for token in unknown:
+                flag = token.partition("=")[0]
+                if flag in NOT_HERE:
+                    super().error(f"{flag} is not a pounce option: {NOT_HERE[flag]}")
+            message += _suggestion(unknown, self)
         super().error(message)
 
 
@@ -489,6 +612,12 @@ def build_parser(command: str = "") -> _Parser:
         metavar="FILE",
         help="settings file; else ./pounce.toml or ./pyproject.toml is read",
     )
+    server.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="load KEY=VALUE lines into the environment first (for the app and POUNCE_*); "
+        "variables already set win",
+    )
     defaults = field_defaults()
     for option in OPTIONS:
         _add_option(groups[option.group], option, defaults)
@@ -513,9 +642,15 @@ def _add_option(group: argparse._ArgumentGroup, option: Option, defaults: dict[s
             kwargs["action"] = _AppendList
         case "static" | "mount":
             kwargs["action"] = _StaticAction
+        case "header":
+            kwargs["action"] = _HeaderAction
         case "str":
             pass
     group.add_argument(option.flag, **kwargs)
+    for alias, flag in ALIASES.items():
+        if flag == option.flag:
+            hidden = {k: v for k, v in kwargs.items() if k not in ("help", "action", "default")}
+            group.add_argument(alias, action=_Alias, help=argparse.SUPPRESS, **hidden)
 
 
 def to_settings(namespace: argparse.Namespace) -> dict[str, Any]:
@@ -628,6 +763,10 @@ def _serve_or_check(
     parser: argparse.ArgumentParser, namespace: argparse.Namespace, *, check: bool
 ) -> int:
     try:
+        if namespace.env_file is not None:
+            from pounce.envfile import load_env_file
+
+            load_env_file(namespace.env_file, os.environ)
         choice = _app_choice(namespace)
         config_file = namespace.config or os.environ.get("POUNCE_CONFIG") or None
         config, sources = load_config_with_sources(
@@ -683,6 +822,7 @@ def _flag_names(namespace: argparse.Namespace) -> dict[str, str]:
     for option in OPTIONS:
         if option.kind == "switch" and getattr(namespace, option.field, None) is False:
             names[option.field] = f"--no-{option.flag.removeprefix('--')}"
+    names.update(getattr(namespace, "_spelt", None) or {})
     return names
 
 
@@ -709,11 +849,29 @@ def _preflight(config: ServerConfig, sources: dict[str, str]) -> None:
         except ConfigError as exc:
             origin = sources.get("access_log_format", "access_log_format")
             raise ConfigError(f"{exc.message} (from {origin})", hint=exc.hint) from None
+    if config.log_config is not None:
+        from pounce.observe.logconfig import read_log_config
+
+        _with_origin(read_log_config, config.log_config, sources, "log_config")
+    if config.pid_file is not None:
+        from pounce.supervisor.pidfile import check_pid_file
+
+        _with_origin(check_pid_file, config.pid_file, sources, "pid_file")
     if config.tls_enabled:
         from pounce.net.tls import build_ssl_context
 
         names = {key: sources.get(key, key) for key in _TLS_SETTINGS}
         build_ssl_context(config, names)
+
+
+def _with_origin(
+    check: Callable[[str], object], value: str, sources: dict[str, str], key: str
+) -> None:
+    """Run a file check; its ``ConfigError`` gains "(from --flag)" as load errors have."""
+    try:
+        check(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.message} (from {sources.get(key, key)})", hint=key) from None
 
 
 _TLS_SETTINGS: Final = ("ssl_certfile", "ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs")
@@ -809,7 +967,16 @@ def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[
         ("listen", config.bind_description),
         ("workers", f"{workers}, worker mode {config.worker_mode}"),
     ]
+    if config.max_requests:
+        top = config.max_requests + config.max_requests_jitter
+        span = f"{config.max_requests} to {top}" if top != config.max_requests else str(top)
+        rows.append(("restart", f"each worker after {span} requests"))
     rows.extend(("static", f"{url} -> {directory}") for url, directory in config.static_files)
+    rows.extend(("headers", f"{name}: {value}") for name, value in config.response_headers)
+    if config.log_config is not None:
+        rows.append(("logging", f"from {config.log_config}"))
+    if config.pid_file is not None:
+        rows.append(("pid file", config.pid_file))
     rows.append(("settings", _describe_sources(sources)))
     name = choice.spec or "the static files"
     lines = [f"pounce check: OK, ready to serve {name}", ""]

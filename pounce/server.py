@@ -42,6 +42,7 @@ from pounce.net.tls import build_ssl_context
 from pounce.observe.logs import configure_logging
 from pounce.pipeline.build import build_pipelines
 from pounce.supervisor.lifecycle import Phase, ServerLifecycle
+from pounce.supervisor.pidfile import pid_file
 from pounce.supervisor.reload import FileWatcher, reimport
 from pounce.supervisor.threads import STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
@@ -121,7 +122,7 @@ class Server:
 
     def run(self) -> None:
         configure_logging(self.config)
-        with self._signal_handlers():
+        with self._signal_handlers(), pid_file(self.config.pid_file):
             self._run()
 
     # ------------------------------------------------------------------ the run

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 import pounce
-from pounce.cli import GROUPS, OPTIONS, build_parser, to_settings
+from pounce.cli import ALIASES, GROUPS, NOT_HERE, OPTIONS, build_parser, to_settings
 from pounce.config import iter_settings, load_config_with_sources
 
 REPO = Path(__file__).resolve().parents[1]
@@ -820,3 +820,318 @@ def test_lifespan_startup_failure_exits_3(tmp_path: Path) -> None:
     result = run_pounce("failing:app", "--port", "0", cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     assert "Error: Lifespan startup failed: db down" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# uvicorn's spellings (issue 15, item 2)
+# ---------------------------------------------------------------------------------------
+
+# Answers on both paths: handle_sync on the fused sync worker, __call__ on async workers.
+# The path says which path answered; /own sends its own x-served-by.
+BOTH_PATHS_APP = """
+from pounce.sync_protocol import RawResponse
+
+
+def _headers(path):
+    own = [(b"x-served-by", b"the-app")] if path == "/own" else []
+    return own
+
+
+class App:
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        headers = [(b"x-path", b"async"), *_headers(scope["path"])]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"async"})
+
+    def handle_sync(self, request):
+        headers = ((b"x-path", b"sync"), *_headers(request.path.decode()))
+        return RawResponse(200, headers, b"sync")
+
+
+app = App()
+"""
+
+
+@pytest.mark.parametrize("worker_mode", ["async", "sync"])
+def test_header_is_on_every_response_of_both_worker_paths(
+    serve: Any, tmp_path: Path, worker_mode: str
+) -> None:
+    write(tmp_path / "both.py", BOTH_PATHS_APP)
+    served = serve(
+        [
+            *("both:app", "--port", "0", "--worker-mode", worker_mode, "--log-format", "text"),
+            *("--header", "X-Frame-Options: DENY", "--header", "x-served-by:pounce"),
+            *("--header", "Server: edge"),
+        ],
+        tmp_path,
+    )
+    port = served.wait_for_port()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=RUN_TIMEOUT) as client:
+        plain = client.get("/")
+        own = client.get("/own")
+    assert plain.text == worker_mode  # the path under test answered
+    assert plain.headers["x-frame-options"] == "DENY"
+    assert plain.headers.get_list("x-served-by") == ["pounce"]
+    assert plain.headers.get_list("server") == ["edge"]  # --header server replaces ours
+    # The app's own header of that name replaces the default one, not doubled.
+    assert own.headers.get_list("x-served-by") == ["the-app"]
+    assert own.headers["x-frame-options"] == "DENY"
+    assert served.stop() == 0
+
+
+def test_header_on_responses_pounce_writes_itself(serve: Any, project: Path) -> None:
+    """Error responses that never reach the app carry the header too (here a 431)."""
+    served = serve(
+        [
+            *("myapp:app", "--port", "0", "--worker-mode", "async", "--log-format", "text"),
+            *("--header", "X-Frame-Options: DENY", "--max-header-size", "16384"),
+        ],
+        project,
+    )
+    port = served.wait_for_port()
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/", headers={"x-big": "a" * 20000}, timeout=RUN_TIMEOUT
+    )
+    assert response.status_code == 431
+    assert response.headers["x-frame-options"] == "DENY"
+    assert served.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("nocolon", "argument --header: expected NAME:VALUE"),
+        ("Content-Length: 5", "content-length is set by pounce for each response"),
+        ("Bad Name: x", "the name must be a token"),
+    ],
+)
+def test_bad_header_is_refused(project: Path, value: str, fragment: str) -> None:
+    result = run_pounce("check", "myapp:app", "--header", value, cwd=project)
+    assert result.returncode == 2
+    assert fragment in result.stderr
+
+
+def test_header_from_environment_and_file(project: Path) -> None:
+    write(project / "pounce.toml", 'response_headers = ["X-A: 1", "X-B: 2"]\n')
+    result = run_pounce("check", "myapp:app", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert check_rows(result.stdout)["headers"] == ["X-A: 1", "X-B: 2"]
+    env = clean_env(POUNCE_RESPONSE_HEADERS="X-C: 3\nX-D: a, b")
+    by_env = run_pounce("check", "myapp:app", cwd=project, env=env)
+    assert check_rows(by_env.stdout)["headers"] == ["X-C: 3", "X-D: a, b"]
+
+
+@pytest.mark.parametrize(
+    ("alias", "value", "field", "expected"),
+    [
+        ("--timeout-keep-alive", "7", "keep_alive_timeout", 7.0),
+        ("--timeout-graceful-shutdown", "3", "shutdown_timeout", 3.0),
+        ("--limit-concurrency", "50", "max_connections", 50),
+        ("--limit-max-requests", "1000", "max_requests", 1000),
+        ("--h11-max-incomplete-event-size", "32768", "max_header_size", 32768),
+    ],
+)
+def test_uvicorn_spellings_set_the_same_field(
+    alias: str, value: str, field: str, expected: object
+) -> None:
+    settings = to_settings(build_parser().parse_args([alias, value, "app:app"]))
+    assert settings[field] == expected
+
+
+def test_uvicorn_command_line_runs_unchanged(project: Path) -> None:
+    result = run_pounce(
+        "check",
+        "myapp:app",
+        *("--timeout-keep-alive", "7", "--timeout-graceful-shutdown", "3"),
+        *("--limit-concurrency", "50", "--limit-max-requests", "100"),
+        *("--limit-max-requests-jitter", "10", "--backlog", "128"),
+        *("--h11-max-incomplete-event-size", "32768", "--header", "X-A:1"),
+        cwd=project,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["restart"] == ["each worker after 100 to 110 requests"]
+    settings = rows["settings"][0]
+    for flag in ("--timeout-keep-alive", "--limit-concurrency", "--h11-max-incomplete-event"):
+        assert flag in settings  # named as typed
+
+
+def test_alias_errors_name_the_spelling_typed(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", "--timeout-keep-alive", "0", cwd=project)
+    assert result.returncode == 2
+    assert "(from --timeout-keep-alive)" in result.stderr
+
+
+def test_aliases_are_hidden_from_help(tmp_path: Path) -> None:
+    text = run_pounce("--help", cwd=tmp_path, env=clean_env(COLUMNS="80")).stdout
+    assert "--timeout-keep-alive" not in text
+    assert "--keep-alive-timeout" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--proxy-headers"], "--proxy-headers is not a pounce option: pounce does not read"),
+        (["--forwarded-allow-ips", "*"], "--forwarded-allow-ips is not a pounce option"),
+        (["--http", "h11"], "one HTTP/1.1 parser of its own"),
+        (["--bind", "0.0.0.0:8000"], "--bind 0.0.0.0:8000 is --host 0.0.0.0 --port 8000"),
+        (["--graceful-timeout", "5"], "pounce spells it --shutdown-timeout"),
+        (["--interface", "wsgi"], "wrap one with a2wsgi"),
+    ],
+)
+def test_uvicorn_flags_that_differ_explain_the_pounce_way(
+    project: Path, args: list[str], fragment: str
+) -> None:
+    result = run_pounce("check", "myapp:app", *args, cwd=project)
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "did you mean" not in result.stderr
+
+
+def test_every_uvicorn_flag_is_in_the_docs_table() -> None:
+    cli_doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = cli_doc[cli_doc.index("## Coming from uvicorn") :]
+    for flag in (*ALIASES, *NOT_HERE):
+        assert f"`{flag}" in table, f"{flag} missing from the uvicorn table"
+
+
+def test_env_file_is_loaded_before_pounce_settings_and_the_app(tmp_path: Path) -> None:
+    write(
+        tmp_path / "envapp.py",
+        """
+        import os
+
+        GREETING = os.environ["GREETING"]  # read at import: the file must be loaded first
+
+
+        async def app(scope, receive, send):
+            pass
+        """,
+    )
+    write(
+        tmp_path / ".env",
+        """
+        # settings for the app, and one for pounce
+        export GREETING="hello world"
+        POUNCE_PORT=9123
+        KEPT=from-file
+        """,
+    )
+    env = clean_env(KEPT="from-shell")
+    result = run_pounce("check", "envapp:app", "--env-file", ".env", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["listen"] == ["http://127.0.0.1:9123"]
+    assert "POUNCE_PORT" in rows["settings"][0]
+    without = run_pounce("check", "envapp:app", cwd=tmp_path)
+    assert without.returncode == 1  # control: GREETING is missing without the file
+    # A variable already set wins over the file (as with uvicorn and python-dotenv).
+    shell = run_pounce(
+        "check", "envapp:app", "--env-file", ".env", cwd=tmp_path, env=clean_env(POUNCE_PORT="9200")
+    )
+    assert check_rows(shell.stdout)["listen"] == ["http://127.0.0.1:9200"]
+
+
+def test_env_file_errors_name_the_line(tmp_path: Path) -> None:
+    write(tmp_path / ".env", "OK=1\nthis is not an assignment\n")
+    bad = run_pounce("check", "x:app", "--env-file", ".env", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--env-file '.env', line 2: expected NAME=VALUE" in bad.stderr
+    missing = run_pounce("check", "x:app", "--env-file", "nope.env", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "--env-file 'nope.env' does not exist" in missing.stderr
+
+
+LOG_CONFIG_JSON = """
+{
+  "version": 1,
+  "formatters": {"plain": {"format": "CUSTOM %(name)s %(message)s"}},
+  "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "plain",
+                       "stream": "ext://sys.stderr"}},
+  "root": {"handlers": ["out"], "level": "INFO"}
+}
+"""
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml", ".ini"])
+def test_log_config_formats_pounce_lines(serve: Any, project: Path, suffix: str) -> None:
+    if suffix == ".json":
+        write(project / "logging.json", LOG_CONFIG_JSON)
+    elif suffix == ".yaml":
+        pytest.importorskip("yaml")
+        write(
+            project / "logging.yaml",
+            """
+            version: 1
+            formatters: {plain: {format: "CUSTOM %(name)s %(message)s"}}
+            handlers: {out: {class: logging.StreamHandler, formatter: plain, stream: ext://sys.stderr}}
+            root: {handlers: [out], level: INFO}
+            """,
+        )
+    else:
+        write(
+            project / "logging.ini",
+            """
+            [loggers]
+            keys=root
+
+            [handlers]
+            keys=out
+
+            [formatters]
+            keys=plain
+
+            [logger_root]
+            level=INFO
+            handlers=out
+
+            [handler_out]
+            class=StreamHandler
+            formatter=plain
+            args=(sys.stderr,)
+
+            [formatter_plain]
+            format=CUSTOM %(name)s %(message)s
+            """,
+        )
+    served = serve(["myapp:app", "--port", "0", "--log-config", f"logging{suffix}"], project)
+    served.wait_for_port()
+    serving = [line for line in served.seen if "serving" in line]
+    assert serving and serving[-1].startswith("CUSTOM pounce.server pounce ")
+    assert served.stop() == 0
+
+
+def test_log_config_errors(project: Path) -> None:
+    write(project / "broken.json", "{not json")
+    bad = run_pounce("check", "myapp:app", "--log-config", "broken.json", cwd=project)
+    assert bad.returncode == 2
+    assert "log_config='broken.json' is not valid JSON" in bad.stderr
+    assert "(from --log-config)" in bad.stderr
+    missing = run_pounce("check", "myapp:app", "--log-config", "nope.ini", cwd=project)
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+
+
+def test_yaml_log_config_without_pyyaml_says_so(project: Path) -> None:
+    """Hide PyYAML from the child (a module named yaml that fails to import)."""
+    write(project / "shadow" / "yaml.py", "raise ImportError('hidden for the test')\n")
+    write(project / "logging.yaml", "version: 1\n")
+    env = clean_env(PYTHONPATH=str(project / "shadow"))
+    result = run_pounce("check", "myapp:app", "--log-config", "logging.yaml", cwd=project, env=env)
+    assert result.returncode == 2
+    assert "is YAML, which needs PyYAML: pip install pyyaml" in result.stderr
+
+
+def test_pid_file_is_written_while_serving_and_removed(serve: Any, project: Path) -> None:
+    pid_path = project / "run" / "pounce.pid"
+    pid_path.parent.mkdir()
+    served = serve(["myapp:app", "--port", "0", "--pid-file", str(pid_path)], project)
+    served.wait_for_port()
+    assert pid_path.read_text().strip() == str(served.process.pid)
+    assert served.stop() == 0
+    assert not pid_path.exists()
+    refused = run_pounce("check", "myapp:app", "--pid-file", "nodir/x.pid", cwd=project)
+    assert refused.returncode == 2
+    assert "does not exist (from --pid-file)" in refused.stderr

@@ -65,4 +65,3 @@ def test_every_user_extra_installs_something_pounce_imports() -> None:
             name = _name(requirement)
             module = _MODULE_OF.get(name, name.replace("-", "_"))
             assert module in imported, f"extra {extra!r} installs {name}, which no code imports"
-

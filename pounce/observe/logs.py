@@ -52,6 +52,15 @@ class _JSONFormatter(logging.Formatter):
 def configure_logging(config: ServerConfig) -> None:
     logger = logging.getLogger("pounce")
     level = TRACE if config.log_level == "trace" else getattr(logging, config.log_level.upper())
+    if config.log_config is not None:
+        # The user's file decides handlers and formats; log_level still applies unless the
+        # file sets the pounce logger's level itself.
+        from pounce.observe.logconfig import apply_log_config
+
+        apply_log_config(config.log_config)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level)
+        return
     existing = [h for h in logger.handlers if not getattr(h, _MARK, False)]
     if existing:
         return  # configured by the embedding program

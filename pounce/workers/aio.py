@@ -137,7 +137,9 @@ class H1Protocol(asyncio.Protocol):
             and len(ctx.connections) >= ctx.max_connections
             and not _close_oldest_idle(ctx)
         ):
-            transport.write(error_response(503, "server at connection limit"))
+            transport.write(
+                error_response(503, "server at connection limit", defaults=ctx.defaults)
+            )
             transport.close()
             self.disconnected = True
             return

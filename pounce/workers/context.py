@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pounce.observe.access import AccessLogger
     from pounce.workers.budget import ConnectionBudget
 
-__all__ = ["WorkerContext", "limits_from_config"]
+__all__ = ["WorkerContext", "limits_from_config", "response_defaults"]
 
 
 def limits_from_config(config: ServerConfig) -> H1Limits:
@@ -34,6 +34,16 @@ def limits_from_config(config: ServerConfig) -> H1Limits:
         max_header_size=config.max_header_size,
         max_header_count=config.max_header_count,
         max_body_size=config.max_request_size,
+    )
+
+
+def response_defaults(config: ServerConfig) -> ResponseDefaults:
+    """The header lines every response of one worker carries (each worker owns its own)."""
+    extra = tuple(
+        (name.encode("ascii"), value.encode("latin-1")) for name, value in config.response_headers
+    )
+    return ResponseDefaults(
+        server_header=config.server_header, date_header=config.date_header, extra_headers=extra
     )
 
 
@@ -63,9 +73,7 @@ class WorkerContext:
         self.access_logger = access_logger
         self.ssl_context = ssl_context
         self.limits = limits_from_config(config)
-        self.defaults = ResponseDefaults(
-            server_header=config.server_header, date_header=config.date_header
-        )
+        self.defaults = response_defaults(config)
         self.max_connections = max_connections  # this worker's share; 0 = unlimited
         # Set for a sync worker's pool: every connection here was counted by the sync worker
         # when it accepted it, and is released here when it closes.

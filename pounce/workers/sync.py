@@ -47,11 +47,11 @@ from pounce.observe.access import AccessLogger
 from pounce.pipeline.build import SyncPipeline
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
-from pounce.protocols.h1 import H1Connection, ResponseDefaults, error_response
+from pounce.protocols.h1 import H1Connection, error_response
 from pounce.sync_protocol import RawRequest, RawResponse
 from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.budget import ConnectionBudget
-from pounce.workers.context import limits_from_config
+from pounce.workers.context import limits_from_config, response_defaults
 from pounce.workers.handoff import Handoff
 
 if TYPE_CHECKING:
@@ -167,9 +167,7 @@ class SyncWorker:
             budget=self._budget,
         )
         self._limits = limits_from_config(config)
-        self._defaults = ResponseDefaults(
-            server_header=config.server_header, date_header=config.date_header
-        )
+        self._defaults = response_defaults(config)
         self.ready = threading.Event()
         self.startup_error: BaseException | None = None
         # Cross-thread inbox: the only way into this loop (see module docstring).
@@ -353,7 +351,9 @@ class SyncWorker:
                 budget.take()
             else:
                 try:
-                    sock.send(error_response(503, "server at connection limit"))
+                    sock.send(
+                        error_response(503, "server at connection limit", defaults=self._defaults)
+                    )
                 except OSError:
                     pass
                 sock.close()
@@ -518,7 +518,9 @@ class SyncWorker:
             # A broken answer costs this request a 500, never the worker thread.
             _logger.error("bad fused response for %s %s: %r", request.method, request.path, exc)
             if not h1.response_started:
-                self._write(conn, error_response(500, "Internal Server Error"))
+                self._write(
+                    conn, error_response(500, "Internal Server Error", defaults=self._defaults)
+                )
             self._close_when_written(conn)
             return
         if self._access is not None:

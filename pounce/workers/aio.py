@@ -157,8 +157,11 @@ class H1Protocol(asyncio.Protocol):
             )
         handoff = self._handoff
         if ctx.draining and (handoff is None or handoff.request is None):
-            self._close()  # a request already in flight (handed off) is still answered
-            return
+            # Accepted as the listener was closing: the kernel completed this connection and
+            # its client has a request on the way. Closing now would reset it (a lost request
+            # each time a worker drains under load, e.g. after max_requests); answer that one
+            # request within the fresh-connection grace, then close.
+            self.shutdown()
         if handoff is not None:
             self._handoff = None
             if handoff.request is None:

@@ -321,8 +321,7 @@ class AsyncWorker:
             # hand-offs) are served like the others, not closed half-adopted.
             await asyncio.wait(set(self._adoptions), timeout=self._drain_timeout)
         ctx.draining = True
-        for server in self._servers:
-            server.close()
+        await self._stop_accepting()
         for proto in list(ctx.connections):
             proto.shutdown()
         if not self._hard_stop:
@@ -352,6 +351,24 @@ class AsyncWorker:
         )
         if self.lifespan is not None:
             await self.lifespan.shutdown()
+
+    async def _stop_accepting(self) -> None:
+        """Close the listeners without dropping connections accepted a moment ago.
+
+        asyncio's selector loop accepts a batch of sockets in one callback and attaches each
+        in a task of its own; a ``Server.close()`` before those tasks run makes them fail
+        (``Server._attach`` asserts the server is open) and the client sees a reset. So stop
+        the accept callback first, let the pending attachments run, then close. uvloop
+        attaches at once and has no reader to remove: the extra steps cost it nothing.
+        """
+        loop = asyncio.get_running_loop()
+        for server in self._servers:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        for _ in range(2):  # a task's first step runs one loop iteration after it is made
+            await asyncio.sleep(0)
+        for server in self._servers:
+            server.close()
 
     async def _wait_for_connections(self, timeout: float) -> None:
         ctx = self.ctx

@@ -324,7 +324,11 @@ class SyncWorker:
 
     def _accept(self) -> None:
         listen = self._listen_sock
-        assert listen is not None
+        if listen is None:
+            # The listener was readable in the same poll that delivered a drain (through
+            # the wake-up pipe, handled first): it is closed now, and what it held waits in
+            # the kernel's queue for the next worker.
+            return
         while True:
             try:
                 sock, addr = listen.accept()

@@ -705,11 +705,11 @@ _ADDRESS = re.compile(r"https?://127\.0\.0\.1:(\d+)")
 class Served:
     """A ``pounce`` process whose stderr is read on a thread, so waits have deadlines."""
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [str(SCRIPT), *args],
             cwd=cwd,
-            env=clean_env(),
+            env=env if env is not None else clean_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -738,6 +738,17 @@ class Served:
                 return int(match.group(1))
         raise AssertionError(f"no 'serving on' line; stderr so far: {''.join(self.seen)!r}")
 
+    def rest_of_stderr(self) -> str:
+        """Everything written to stderr, once the process has ended."""
+        assert self.process.poll() is not None
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                self.seen.append(self.lines.get(timeout=0.5))
+            except queue.Empty:
+                break
+        return "".join(self.seen)
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -753,8 +764,8 @@ class Served:
 def serve() -> Iterator[Any]:
     started: list[Served] = []
 
-    def start(args: list[str], cwd: Path) -> Served:
-        served = Served(args, cwd)
+    def start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Served:
+        served = Served(args, cwd, env)
         started.append(served)
         return served
 
@@ -1135,3 +1146,105 @@ def test_pid_file_is_written_while_serving_and_removed(serve: Any, project: Path
     refused = run_pounce("check", "myapp:app", "--pid-file", "nodir/x.pid", cwd=project)
     assert refused.returncode == 2
     assert "does not exist (from --pid-file)" in refused.stderr
+
+
+# --max-requests / --limit-max-requests: a worker is replaced and no request is lost, for both
+# worker kinds under both supervisors (threads: one worker, which also runs lifespan itself;
+# processes: a GIL build with two workers, forced on 3.14t with PYTHON_GIL=1).
+IDENTITY_APP = """
+import os
+import threading
+
+from pounce.sync_protocol import RawResponse
+
+
+def _me():
+    return f"{os.getpid()}-{threading.get_ident()}".encode()
+
+
+class App:
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].rsplit(".", 1)[-1]
+                await send({"type": message["type"] + ".complete"})
+                if kind == "shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-path", b"async")]})
+        await send({"type": "http.response.body", "body": _me()})
+
+    def handle_sync(self, request):
+        return RawResponse(200, ((b"x-path", b"sync"),), _me())
+
+
+app = App()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("supervisor", ["threads", "processes"])
+@pytest.mark.parametrize("worker_mode", ["async", "sync"])
+def test_max_requests_replaces_the_worker_and_loses_no_request(
+    serve: Any, tmp_path: Path, worker_mode: str, supervisor: str
+) -> None:
+    write(tmp_path / "who.py", IDENTITY_APP)
+    workers, env = (
+        ("1", clean_env()) if supervisor == "threads" else ("2", clean_env(PYTHON_GIL="1"))
+    )
+    served = serve(
+        [
+            *("who:app", "--port", "0", "--log-format", "text", "--workers", workers),
+            *("--worker-mode", worker_mode, "--limit-max-requests", "5"),
+            *("--limit-max-requests-jitter", "2", "--shutdown-timeout", "5"),
+        ],
+        tmp_path,
+        env,
+    )
+    port = served.wait_for_port()
+    answers: list[tuple[int, str, str]] = []
+    failures: list[BaseException] = []
+    answers_lock = threading.Lock()
+
+    def client() -> None:
+        # A new connection per request: the test is about the listening socket, not about
+        # keep-alive connections a draining worker closes while idle.
+        with httpx.Client(timeout=RUN_TIMEOUT, headers={"connection": "close"}) as http:
+            for _ in range(20):
+                try:
+                    response = http.get(f"http://127.0.0.1:{port}/")
+                except httpx.HTTPError as exc:
+                    with answers_lock:
+                        failures.append(exc)
+                    continue
+                with answers_lock:
+                    answers.append(
+                        (response.status_code, response.headers["x-path"], response.text)
+                    )
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(RUN_TIMEOUT)
+    assert failures == []
+    assert len(answers) == 80
+    assert {status for status, _, _ in answers} == {200}
+    assert {path for _, path, _ in answers} == {worker_mode}
+    if supervisor == "processes":  # the answers came from more processes than two
+        assert len({text.split("-")[0] for _, _, text in answers}) > 2
+    assert served.stop() == 0
+    log = served.rest_of_stderr()
+    # Each generation reaches its limit of 5 to 7 requests (more reach a thread worker while
+    # its replacement starts: it keeps accepting until then), says so, and is replaced; the
+    # replacement counts from zero and is replaced in turn.
+    retired = re.findall(r"generation (\d+)\) has started [5-7] requests \(max_requests\)", log)
+    assert len(retired) >= 2, log
+    assert max(int(generation) for generation in retired) >= 1, log
+    if supervisor == "processes":
+        assert "retired after max_requests; starting the next generation" in log
+    assert "ERROR" not in log, log
+    assert "Traceback" not in log

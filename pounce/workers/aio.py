@@ -298,6 +298,8 @@ class H1Protocol(asyncio.Protocol):
         cycle = HTTPCycle(self, request.has_body)
         self._cycle = cycle
         request_id = ctx.next_request_id()
+        if ctx.quota is not None:
+            ctx.quota.take()
         scope = self._scopes.http(request, request_id)  # type: ignore[union-attr]
         if ctx.collector is not None or ctx.access_logger is not None:
             self._request_started_ns = time.perf_counter_ns()

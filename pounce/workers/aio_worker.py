@@ -36,7 +36,7 @@ from pounce.errors import PounceError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
 from pounce.workers.aio import H1Protocol
-from pounce.workers.budget import ConnectionBudget
+from pounce.workers.budget import ConnectionBudget, RequestQuota
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
 from pounce.workers.loops import new_event_loop
@@ -83,6 +83,8 @@ class AsyncWorker:
         on_ready: Callable[[AsyncWorker], None] | None = None,
         cpu: int | None = None,
         budget: ConnectionBudget | None = None,
+        quota: RequestQuota | None = None,
+        on_retire: Callable[[Any], None] | None = None,
     ) -> None:
         self._cpu = cpu
         self.config = config
@@ -94,6 +96,13 @@ class AsyncWorker:
         self._run_lifespan = run_lifespan
         self._on_ready = on_ready
         access = AccessLogger.from_config(config) if config.access_log else None
+        # --max-requests. A sync worker's pool shares its owner's quota; a worker on its own
+        # keeps one, and when it is spent asks on_retire (the supervisor) for a replacement,
+        # or with nobody to ask drains itself (a worker process: its parent replaces it).
+        self._on_retire = on_retire
+        self.retired = False
+        if quota is None:
+            quota = RequestQuota.from_config(config, self.retire)
         self.ctx = WorkerContext(
             config=config,
             app=app,
@@ -105,6 +114,7 @@ class AsyncWorker:
             ssl_context=ssl_context,
             max_connections=max_connections,
             budget=budget,
+            quota=quota,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -143,6 +153,26 @@ class AsyncWorker:
         if timeout is not None:
             self._drain_timeout = timeout
         self._call_threadsafe(self._begin_drain)
+
+    def retire(self) -> None:
+        """This worker has started its ``max_requests``: have it replaced. Called once, by the
+        quota, on this worker's loop (or, for a pool, through its sync worker instead).
+
+        The supervisor starts the replacement first and then drains this one, so the
+        listening socket always has someone accepting; without a supervisor to ask, drain now.
+        """
+        self.retired = True
+        quota = self.ctx.quota
+        _logger.info(
+            "worker %d (generation %d) has started %d requests (max_requests): replacing it",
+            self.worker_id,
+            self.generation,
+            quota.limit if quota is not None else 0,
+        )
+        if self._on_retire is not None:
+            self._on_retire(self)
+        else:
+            self.drain()
 
     def stop_now(self) -> None:
         """Stop without waiting for in-flight requests (thread-safe)."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import ssl
 
     from pounce.observe.access import AccessLogger
-    from pounce.workers.budget import ConnectionBudget
+    from pounce.workers.budget import ConnectionBudget, RequestQuota
 
 __all__ = ["WorkerContext", "limits_from_config", "response_defaults"]
 
@@ -63,6 +63,7 @@ class WorkerContext:
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int = 0,
         budget: ConnectionBudget | None = None,
+        quota: RequestQuota | None = None,
     ) -> None:
         self.config = config
         self.app = app
@@ -78,6 +79,8 @@ class WorkerContext:
         # Set for a sync worker's pool: every connection here was counted by the sync worker
         # when it accepted it, and is released here when it closes.
         self.budget = budget
+        # --max-requests: counts each request this worker starts (None: never replaced).
+        self.quota = quota
         self.logger = logging.getLogger("pounce.worker")
         # Connections of this worker, and the idle keep-alive ones in the order they went
         # idle (dict insertion order), so the oldest idle one can be closed under pressure.

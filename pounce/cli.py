@@ -832,15 +832,16 @@ def _preflight(config: ServerConfig, sources: dict[str, str]) -> None:
     ``TLSError`` (exit 1), naming where each setting came from."""
     _check_static_dirs(config, sources)
     _check_host(config, sources)
-    if config.reload:
-        origin = sources.get("reload_dirs", "reload_dirs")
-        for directory in config.reload_dirs:
-            if not Path(directory).is_dir():
-                raise ConfigError(
-                    f"reload directory {directory!r} (from {origin}) does not exist or is not "
-                    "a directory",
-                    hint="reload_dirs",
-                )
+    # Checked with or without --reload: a typo in a directory to watch is found when it is
+    # written, not on the day reload is turned on.
+    origin = sources.get("reload_dirs", "reload_dirs")
+    for directory in config.reload_dirs:
+        if not Path(directory).is_dir():
+            raise ConfigError(
+                f"reload directory {directory!r} (from {origin}) does not exist or is not "
+                "a directory",
+                hint="reload_dirs",
+            )
     if config.access_log_format is not None:
         from pounce.observe.access import AccessLogger
 

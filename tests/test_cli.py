@@ -256,7 +256,7 @@ def test_check_app_dir(tmp_path: Path) -> None:
         ),
         (["--host", "999.1.1.1"], "host '999.1.1.1' (from --host) is not an IP address"),
         (
-            ["--reload", "--reload-dir", "/nonexistent-pounce-dir"],
+            ["--reload-dir", "/nonexistent-pounce-dir"],
             "reload directory '/nonexistent-pounce-dir' (from --reload-dir) does not exist",
         ),
         (

@@ -143,7 +143,7 @@ _TABLE: Final = """
 --accept-distributor accept_distributor switch -
     one thread accepts for all workers; for systems without SO_REUSEPORT
 --max-requests max_requests int N
-    replace a worker after it has served N requests; 0 = never
+    replace a worker once it has started N requests; 0 = never
 --max-requests-jitter max_requests_jitter int N
     add 0..N to --max-requests per worker, so workers do not restart together
 [Logging]
@@ -344,7 +344,9 @@ Examples:
 
 Flag --[no-]NAME means both --NAME and --no-NAME exist. Exit codes: 0 ok,
 1 app or server failed, 2 bad usage or settings, 3 lifespan startup failed.
-See docs/cli.md and docs/configuration.md for every setting."""
+uvicorn's spellings (--timeout-keep-alive, --limit-concurrency, ...) work too.
+See docs/cli.md (with a "Coming from uvicorn" table) and docs/configuration.md
+for every setting."""
 
 _CHECK_DESCRIPTION: Final = """\
 Import APP and build the configuration exactly as "pounce serve" would, then

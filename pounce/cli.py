@@ -33,7 +33,7 @@ import shutil
 import sys
 import textwrap
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, cast
@@ -42,6 +42,7 @@ import pounce
 from pounce.config import ServerConfig, field_defaults, load_config_with_sources
 from pounce.errors import AppImportError, ConfigError, LifespanError, PounceError, TLSError
 from pounce.importer import ASGI2AppWarning, import_app
+from pounce.preflight import preflight
 from pounce.sync_protocol import SyncApp
 
 if TYPE_CHECKING:
@@ -774,7 +775,7 @@ def _serve_or_check(
         config, sources = load_config_with_sources(
             to_settings(namespace), config_file=config_file, cli_flags=_flag_names(namespace)
         )
-        _preflight(config, sources)
+        preflight(config, sources)
     except ConfigError as exc:
         return _fail(exc.message, EXIT_USAGE)
     except TLSError as exc:
@@ -826,87 +827,6 @@ def _flag_names(namespace: argparse.Namespace) -> dict[str, str]:
             names[option.field] = f"--no-{option.flag.removeprefix('--')}"
     names.update(getattr(namespace, "_spelt", None) or {})
     return names
-
-
-def _preflight(config: ServerConfig, sources: dict[str, str]) -> None:
-    """Everything serving would reject, short of binding: ``check`` and ``serve`` both run it,
-    so ``check`` passes exactly what ``serve`` accepts. Raises ``ConfigError`` (exit 2) or
-    ``TLSError`` (exit 1), naming where each setting came from."""
-    _check_static_dirs(config, sources)
-    _check_host(config, sources)
-    # Checked with or without --reload: a typo in a directory to watch is found when it is
-    # written, not on the day reload is turned on.
-    origin = sources.get("reload_dirs", "reload_dirs")
-    for directory in config.reload_dirs:
-        if not Path(directory).is_dir():
-            raise ConfigError(
-                f"reload directory {directory!r} (from {origin}) does not exist or is not "
-                "a directory",
-                hint="reload_dirs",
-            )
-    if config.access_log_format is not None:
-        from pounce.observe.access import AccessLogger
-
-        try:
-            AccessLogger(config.access_log_format, as_json=False)
-        except ConfigError as exc:
-            origin = sources.get("access_log_format", "access_log_format")
-            raise ConfigError(f"{exc.message} (from {origin})", hint=exc.hint) from None
-    if config.log_config is not None:
-        from pounce.observe.logconfig import read_log_config
-
-        _with_origin(read_log_config, config.log_config, sources, "log_config")
-    if config.pid_file is not None:
-        from pounce.supervisor.pidfile import check_pid_file
-
-        _with_origin(check_pid_file, config.pid_file, sources, "pid_file")
-    if config.tls_enabled:
-        from pounce.net.tls import build_ssl_context
-
-        names = {key: sources.get(key, key) for key in _TLS_SETTINGS}
-        build_ssl_context(config, names)
-
-
-def _with_origin(
-    check: Callable[[str], object], value: str, sources: dict[str, str], key: str
-) -> None:
-    """Run a file check; its ``ConfigError`` gains "(from --flag)" as load errors have."""
-    try:
-        check(value)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc.message} (from {sources.get(key, key)})", hint=key) from None
-
-
-_TLS_SETTINGS: Final = ("ssl_certfile", "ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs")
-
-
-def _check_host(config: ServerConfig, sources: dict[str, str]) -> None:
-    """The host must be an address or a name that resolves; whether it is one of this
-    machine's addresses is only known when binding (exit 1 then)."""
-    import socket
-
-    if config.uds or config.fd is not None:
-        return
-    try:
-        socket.getaddrinfo(config.host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (OSError, UnicodeError) as exc:
-        origin = sources.get("host", "the default host")
-        raise ConfigError(
-            f"host {config.host!r} (from {origin}) is not an IP address or a name this machine "
-            f"can resolve ({getattr(exc, 'strerror', None) or exc})",
-            hint="host",
-        ) from None
-
-
-def _check_static_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
-    origin = sources.get("static_files", "static_files")
-    for url, directory in config.static_files:
-        if not Path(directory).is_dir():
-            raise ConfigError(
-                f"static directory {directory!r} (for {url}, from {origin}) does not exist "
-                "or is not a directory",
-                hint="static_files",
-            )
 
 
 def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:

@@ -44,6 +44,7 @@ from pounce.observe.banner import BannerFacts, CliDisplay, prepare_banner, rende
 from pounce.observe.logs import LogOutput, configure_logging, log_always
 from pounce.pipeline.build import build_pipelines
 from pounce.supervisor.lifecycle import LifecycleTransition, Phase, ServerLifecycle
+from pounce.supervisor.pidfile import pid_file
 from pounce.supervisor.reload import ReloadFilter, Watcher, pick_watcher, reimport
 from pounce.supervisor.threads import STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
@@ -142,7 +143,7 @@ class Server:
         # fall into the gap before the watches exist.
         watcher = self._start_watcher() if self.config.reload else None
         try:
-            with self._signal_handlers():
+            with self._signal_handlers(), pid_file(self.config.pid_file):
                 self._run()
         finally:
             if watcher is not None:

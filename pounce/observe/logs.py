@@ -131,6 +131,17 @@ def configure_logging(config: ServerConfig, *, embedded: bool) -> LogOutput:
     logger = logging.getLogger("pounce")
     stream = sys.stderr
     tty = _isatty(stream)
+    if config.log_config is not None:
+        # The user's file decides handlers and formats; log_level still applies unless the
+        # file sets the pounce logger's level itself.
+        from pounce.observe.logconfig import apply_log_config
+
+        apply_log_config(config.log_config)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(
+                TRACE if config.log_level == "trace" else getattr(logging, config.log_level.upper())
+            )
+        return LogOutput("foreign", tty=tty)
     if any(not getattr(h, _MARK, False) for h in logger.handlers):
         return LogOutput("foreign", tty=tty)  # configured by the embedding program
     for handler in list(logger.handlers):

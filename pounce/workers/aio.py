@@ -134,7 +134,9 @@ class H1Protocol(asyncio.Protocol):
             and len(ctx.connections) >= ctx.max_connections
             and not _close_oldest_idle(ctx)
         ):
-            transport.write(error_response(503, "server at connection limit"))
+            transport.write(
+                error_response(503, "server at connection limit", defaults=ctx.defaults)
+            )
             transport.close()
             self.disconnected = True
             return
@@ -157,8 +159,11 @@ class H1Protocol(asyncio.Protocol):
             )
         handoff = self._handoff
         if ctx.draining and (handoff is None or handoff.request is None):
-            self._close()  # a request already in flight (handed off) is still answered
-            return
+            # Accepted as the listener was closing: the kernel completed this connection and
+            # its client has a request on the way. Closing now would reset it (a lost request
+            # each time a worker drains under load, e.g. after max_requests); answer that one
+            # request within the fresh-connection grace, then close.
+            self.shutdown()
         if handoff is not None:
             self._handoff = None
             if handoff.request is None:
@@ -289,6 +294,8 @@ class H1Protocol(asyncio.Protocol):
     def _start(self, request: Request) -> None:
         ctx = self._ctx
         ctx.idle.pop(self, None)
+        if ctx.quota is not None:
+            ctx.quota.take()  # --max-requests counts every request, WebSockets included
         upgrade = request.upgrade
         if upgrade is not None and ctx.websockets is not None and upgrade.lower() == b"websocket":
             self._start_websocket(request)

@@ -608,6 +608,8 @@ class H2Protocol(asyncio.Protocol):
             return
         self.requests_seen += 1
         ctx.idle.pop(self, None)
+        if ctx.quota is not None:
+            ctx.quota.take()
         stream = H2Stream(self, stream_id, head=request.method == b"HEAD")
         if ended:
             stream._ended = True
@@ -671,7 +673,7 @@ class H2Protocol(asyncio.Protocol):
             return
         try:
             self._conn.increment_flow_control_window(flow_length, stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+        except h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError:
             return  # the stream is over: nothing to reopen
         self._schedule_flush()
 

@@ -249,6 +249,13 @@ def _validate(c: ServerConfig) -> None:
     _one_of("loop", c.loop, _LOOPS)
     _one_of("lifespan", c.lifespan, _LIFESPAN)
     _one_of("ws", c.ws, _WS)
+    if c.http in ("h11", "httptools"):
+        _fail(
+            "http",
+            c.http,
+            "pounce has one HTTP/1.1 parser of its own (uvicorn's --http picks a parser); "
+            "here --http picks HTTP versions: auto, 1 or 2",
+        )
     _one_of("http", c.http, _HTTP)
     for name in ("websocket_ping_interval", "websocket_ping_timeout"):
         if getattr(c, name) < 0:

@@ -989,6 +989,7 @@ def test_aliases_are_hidden_from_help(tmp_path: Path) -> None:
         (["--proxy-headers"], "--proxy-headers is not a pounce option: pounce does not read"),
         (["--forwarded-allow-ips", "*"], "--forwarded-allow-ips is not a pounce option"),
         (["--http", "h11"], "one HTTP/1.1 parser of its own"),
+        (["--http2"], "--http 2 serves HTTP/2 only"),
         (["--bind", "0.0.0.0:8000"], "--bind 0.0.0.0:8000 is --host 0.0.0.0 --port 8000"),
         (["--graceful-timeout", "5"], "pounce spells it --shutdown-timeout"),
         (["--interface", "wsgi"], "wrap one with a2wsgi"),
@@ -1250,3 +1251,12 @@ def test_max_requests_replaces_the_worker_and_loses_no_request(
         assert "retired after max_requests; starting the next generation" in log
     assert "ERROR" not in log, log
     assert "Traceback" not in log
+
+
+def test_no_http2_is_http_1(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", "--no-http2", cwd=project)
+    assert result.returncode == 0, result.stderr
+    from pounce.cli import build_parser, to_settings
+
+    settings = to_settings(build_parser().parse_args(["--no-http2"]))
+    assert settings["http"] == "1"

@@ -23,6 +23,7 @@ __all__ = [
     "ResponseCompleted",
     "StreamClosed",
     "StreamOpened",
+    "WebSocketClosed",
 ]
 
 
@@ -89,6 +90,20 @@ class ConnectionCompleted:
     reason: str = "closed"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebSocketClosed:
+    """An accepted WebSocket session ended: the close code the app saw, how long it lasted
+    and the bytes it moved (frames included), after the ``ResponseCompleted`` with 101."""
+
+    connection_id: int
+    worker_id: int
+    timestamp_ns: int
+    code: int = 1000
+    duration_ns: int = 0
+    bytes_received: int = 0
+    bytes_sent: int = 0
+
+
 type LifecycleEvent = (
     ConnectionOpened
     | RequestStarted
@@ -97,6 +112,7 @@ type LifecycleEvent = (
     | StreamClosed
     | ClientDisconnected
     | ConnectionCompleted
+    | WebSocketClosed
 )
 
 

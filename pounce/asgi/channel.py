@@ -1,7 +1,15 @@
-"""What the ASGI HTTP cycle needs from a connection driver, protocol-neutral.
+"""What an exchange needs from the carrier of its request, protocol-neutral.
 
-The HTTP/1.1 asyncio protocol implements it; an HTTP/2 stream will too. All methods are
-called on the driver's own event-loop thread.
+The HTTP/1.1 asyncio protocol implements it; an HTTP/2 or HTTP/3 stream will too. The
+exchange (``asgi/exchange.py``) and the message-order rules (``asgi/http.py``) see only this,
+never a parser or a socket. All methods are called on the carrier's own event-loop thread.
+
+Errors: the ``send_*`` methods raise ``LocalProtocolError`` when the response they are asked
+to write would break the protocol's framing (a header that is not two byte strings, CR or LF
+inside one, a body longer or shorter than its ``content-length``): the app's fault, found at
+the wire. Nothing is written in that case, so the exchange can still answer 500 when the head
+was not sent yet. A gone client is never an exception here: the methods return quietly and
+``disconnected`` says so (``HTTPCycle`` turns it into ``ClientDisconnectedError`` for the app).
 """
 
 from __future__ import annotations
@@ -24,6 +32,26 @@ class Channel(Protocol):
     disconnected: bool
     write_paused: bool
 
+    @property
+    def head_sent(self) -> bool:
+        """The response head is on the wire (after that, a failure can only abort)."""
+        ...
+
+    @property
+    def peer_closed(self) -> bool:
+        """The client finished sending (half-close or end of stream) before we answered."""
+        ...
+
+    def send_error(self, status: int, headers: Sequence[Sequence[bytes]], body: bytes) -> None:
+        """A complete response of our own (a 500 for a failed app), after which the carrier
+        closes: nothing the app does later may follow it. Never raises."""
+        ...
+
+    def exchange_done(self) -> None:
+        """The exchange is over (app returned, response complete or abandoned): the carrier
+        may read the next request, end the stream, or close."""
+        ...
+
     def send_start(
         self,
         status: int,
@@ -33,8 +61,8 @@ class Channel(Protocol):
         trailers: bool,
     ) -> None:
         """Write the response head together with the first piece of the body. Headers are
-        validated here (by the serializer): a pair that is not two byte strings raises
-        ``AppError``."""
+        validated here (by the serializer): a pair that is not two byte strings, or CR/LF in
+        a name or value, raises ``LocalProtocolError`` and writes nothing."""
 
     def send_body(self, body: bytes, more: bool) -> None: ...
 

@@ -78,7 +78,7 @@ def _fields(scope: dict[str, Any], status: int, duration_ns: int) -> dict[str, A
     return {
         "client": f"{client[0]}:{client[1]}" if client else "-",
         "client_host": client[0] if client else "-",
-        "method": scope["method"],
+        "method": scope.get("method", "GET"),  # a websocket scope has none: the GET that upgraded
         "path": path,
         "query": query,
         "target": f"{path}?{query}" if query else path,

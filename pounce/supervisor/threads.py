@@ -183,7 +183,7 @@ class ThreadSupervisor:
         timeout = self.config.startup_timeout + self.config.shutdown_timeout + _JOIN_GRACE_S
         for handle in list(self.workers.values()):
             try:
-                handle.swap(factory, state).result(timeout)
+                handle.swap(factory.app, factory.sync_pipeline, state).result(timeout)
             except Exception:
                 _logger.exception("worker %d could not switch to the new app", handle.worker_id)
 

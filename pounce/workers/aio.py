@@ -1,9 +1,12 @@
-"""The async worker's connection: one ``asyncio.Protocol`` per HTTP/1.1 connection.
+"""The async worker's HTTP/1.1 carrier: one ``asyncio.Protocol`` per connection.
 
-It wires a socket to the sans-I/O ``H1Connection`` and the ASGI ``HTTPCycle``. No coroutine
-runs per read: ``data_received`` feeds the parser, and each request runs the app as an
-*eager* task, so an app that never really suspends finishes inside ``data_received`` with no
-event-loop round trip, and its response leaves in one ``write``.
+It moves bytes between a socket and the sans-I/O ``H1Connection``, and offers each request's
+exchange (``asgi/exchange.py``, ``asgi/websocket.py``) the ``Channel`` it writes through. It
+never runs the app itself. No coroutine runs per read: ``data_received`` feeds the parser,
+and the exchange starts the app as an *eager* task, so an app that never really suspends
+finishes inside ``data_received`` with no event-loop round trip, and its response leaves in
+one ``write``. A WebSocket the app accepts switches the connection (101) and hands the
+transport to a ``WebSocketPipe`` (``workers/aio_ws.py``).
 
 Timeouts are deadlines on the coarse per-worker clock, checked by the worker's tick (about
 once a second), so a request costs an attribute store rather than a timer.
@@ -20,19 +23,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
 from pounce.asgi.channel import ClientDisconnectedError
-from pounce.asgi.http import HTTPCycle
+from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
+from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
-from pounce.lifecycle import (
-    ClientDisconnected,
-    ConnectionCompleted,
-    ConnectionOpened,
-    RequestStarted,
-    ResponseCompleted,
-)
+from pounce.lifecycle import ClientDisconnected, ConnectionCompleted, ConnectionOpened
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
 from pounce.protocols.h1.connection import PartyState
+from pounce.protocols.ws import accept_key, parse_handshake
+from pounce.workers.aio_ws import WebSocketPipe
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
 
@@ -59,18 +59,15 @@ class H1Protocol(asyncio.Protocol):
     __slots__ = (
         "_body_waiter",
         "_ctx",
-        "_cycle",
         "_deadline",
         "_disconnect_waiters",
         "_drain_waiter",
         "_eager",
+        "_exchange",
         "_handoff",
         "_prefetched",
         "_read_paused",
-        "_request",
-        "_request_started_ns",
         "_scopes",
-        "_task",
         "_waiting",
         "client",
         "conn",
@@ -93,9 +90,8 @@ class H1Protocol(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.connection_id = 0
         self._scopes: ScopeFactory | None = None
-        self._cycle: HTTPCycle | None = None
-        self._request: Request | None = None
-        self._task: asyncio.Task[None] | None = None
+        # The request being answered: its exchange runs the app; None between requests.
+        self._exchange: HTTPExchange | WebSocketExchange | None = None
         self._eager = False
         self.disconnected = False
         self._read_paused = False
@@ -105,7 +101,6 @@ class H1Protocol(asyncio.Protocol):
         self._disconnect_waiters: list[asyncio.Future[None]] = []
         self._waiting = _WAIT_HEAD
         self._deadline = ctx.now + ctx.config.header_timeout
-        self._request_started_ns = 0
 
     # ------------------------------------------------------------------ connection
 
@@ -165,7 +160,7 @@ class H1Protocol(asyncio.Protocol):
             if handoff.body is not None and handoff.request.has_body:
                 self._prefetched = Data(handoff.body, False)
             self._start(handoff.request)
-            if self._cycle is None:  # answered at once: carry on with pipelined bytes
+            if self._exchange is None:  # answered at once: carry on with pipelined bytes
                 self._process()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -185,21 +180,22 @@ class H1Protocol(asyncio.Protocol):
                 waiter.set_result(None)
         self._wake_drain()
         self._wake_disconnect_waiters()
-        task = self._task
-        cycle = self._cycle
-        if (
-            task is not None
-            and cycle is not None
+        exchange = self._exchange
+        if isinstance(exchange, WebSocketExchange):
+            exchange.connection_lost()  # not accepted yet (or denied)
+        elif (
+            exchange is not None
+            and exchange.task is not None
             and (
-                cycle.response_started
+                exchange.cycle.response_started
                 or (not reading_body and self.conn.their_state is not PartyState.SEND_BODY)
             )
         ):
             # Nobody will read the answer: stop the app (bengal's live-reload SSE relies on
             # this). An app still reading the body is not cancelled: it gets http.disconnect.
-            task.cancel()
+            exchange.cancel()
         if ctx.collector is not None:
-            if cycle is not None:
+            if exchange is not None:
                 ctx.record(
                     ClientDisconnected(
                         connection_id=self.connection_id,
@@ -219,7 +215,7 @@ class H1Protocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.conn.receive_data(b"")
-        if self._cycle is None:
+        if self._exchange is None:
             self._process()
             return False
         self.conn.keep_alive = False
@@ -238,7 +234,7 @@ class H1Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         conn = self.conn
         conn.receive_data(data)
-        if self._cycle is None:
+        if self._exchange is None:
             self._process()
             return
         waiter = self._body_waiter
@@ -265,7 +261,7 @@ class H1Protocol(asyncio.Protocol):
                 return
             if event.__class__ is Request:
                 self._start(event)
-                if self._cycle is not None:
+                if self._exchange is not None:
                     return  # the app is still running; its completion resumes us
                 continue
             if event is NEED_DATA:
@@ -286,135 +282,100 @@ class H1Protocol(asyncio.Protocol):
     def _start(self, request: Request) -> None:
         ctx = self._ctx
         ctx.idle.pop(self, None)
-        self._request = request
+        upgrade = request.upgrade
+        if upgrade is not None and ctx.websockets is not None and upgrade.lower() == b"websocket":
+            self._start_websocket(request)
+            return
         # No body timeout yet: request_timeout runs only while the app waits for body bytes
         # that have not arrived (receive_body), never while it thinks.
         self._waiting = _WAIT_APP
-        cycle = HTTPCycle(self, request.has_body)
-        self._cycle = cycle
-        request_id = ctx.next_request_id()
-        scope = self._scopes.http(request, request_id)  # type: ignore[union-attr]
-        if ctx.collector is not None or ctx.access_logger is not None:
-            self._request_started_ns = time.perf_counter_ns()
-            if ctx.collector is not None:
-                ctx.record(
-                    RequestStarted(
-                        connection_id=self.connection_id,
-                        worker_id=ctx.worker_id,
-                        timestamp_ns=time.time_ns(),
-                        method=scope["method"],
-                        path=scope["path"],
-                        http_version=request.http_version,
-                    )
-                )
+        scope = self._scopes.http(request, ctx.next_request_id())  # type: ignore[union-attr]
+        exchange = HTTPExchange(ctx, self, scope, request.has_body, self.connection_id)
+        self._exchange = exchange
         self._eager = True
-        task = asyncio.Task(
-            self._run_app(scope, cycle),
-            loop=asyncio.get_running_loop(),
-            context=ctx.context.copy(),
-            eager_start=True,
-        )
+        exchange.start()
         self._eager = False
-        if not task.done():
-            self._task = task
-            cycle.eager = False
-            cycle.flush_pending_head()
 
-    async def _run_app(self, scope: dict[str, Any], cycle: HTTPCycle) -> None:
-        try:
-            await self._ctx.app(scope, cycle.receive, cycle.send)
-        except asyncio.CancelledError:
-            if not self.disconnected:
-                self._app_failed(cycle, None, scope)
-            self._task = None
-            raise
-        except ClientDisconnectedError:
-            pass  # the app noticed the client left; nothing to answer
-        except (SystemExit, KeyboardInterrupt) as exc:
-            # The app wants this worker gone. Raise it from a loop callback, where asyncio
-            # and uvloop both let it end the loop (uvloop swallows it inside a read
-            # callback, which is where an eager task runs); the supervisor replaces us.
-            self.abort()
-            asyncio.get_running_loop().call_soon(_reraise, exc)
-            return
-        except Exception as exc:
-            self._app_failed(cycle, exc, scope)
-        else:
-            if not cycle.response_started:
-                if self.disconnected or self.conn.peer_closed:
-                    self._finish_request(cycle, scope)
-                    return  # the client left (http.disconnect); nobody to answer
-                _logger.error(
-                    "ASGI app returned without starting a response: %s %s",
-                    scope["method"],
-                    scope["path"],
-                )
-                self._send_internal_error()
-            elif not cycle.response_finished and not self.disconnected:
-                try:
-                    cycle.finish()
-                except LocalProtocolError as exc:
-                    _logger.error("%s %s: %s", scope["method"], scope["path"], exc)
-                    self.abort()
-        self._finish_request(cycle, scope)
-
-    def _app_failed(
-        self, cycle: HTTPCycle, exc: BaseException | None, scope: dict[str, Any]
-    ) -> None:
-        if self.disconnected:
-            return
-        what = f"{scope['method']} {scope['path']}"
-        if exc is None:
-            level = logging.INFO if self._ctx.draining else logging.ERROR
-            _logger.log(level, "request cancelled: %s", what)
-        elif isinstance(exc, LocalProtocolError):
-            _logger.error("response broke HTTP framing for %s: %s", what, exc)
-        else:
-            _logger.error("exception in ASGI application for %s", what, exc_info=exc)
-        if self.conn.response_started or (
-            cycle.response_started and not isinstance(exc, LocalProtocolError)
-        ):
-            self.abort()  # ASGI: an app that fails after http.response.start loses the connection
-        else:
-            # Nothing on the wire yet: either the app never started, or we refused to write
-            # its head (a header that is not two byte strings, or CR/LF in one): a 500.
-            self._send_internal_error(exc)
-
-    def _send_internal_error(self, exc: BaseException | None = None) -> None:
-        if self.disconnected or self.conn.response_started:
-            return
-        from pounce.observe.errorpage import internal_error_body
-
-        body, content_type = internal_error_body(exc, debug=self._ctx.config.debug)
-        self.conn.keep_alive = False
-        try:
-            data = self.conn.send_response(500, ((b"content-type", content_type),), body)
-        except LocalProtocolError:
-            self.abort()
-            return
-        if self._cycle is not None:
-            self._cycle.status = 500
-        self.transport.write(data)  # type: ignore[union-attr]
-
-    def _finish_request(self, cycle: HTTPCycle, scope: dict[str, Any]) -> None:
+    def _start_websocket(self, request: Request) -> None:
+        """An upgrade to WebSocket: a bad handshake is answered here, without the app."""
         ctx = self._ctx
-        if ctx.access_logger is not None or ctx.collector is not None:
-            duration = time.perf_counter_ns() - self._request_started_ns
-            if ctx.access_logger is not None:
-                ctx.access_logger.log(scope, cycle.status, duration)
-            if ctx.collector is not None:
-                ctx.record(
-                    ResponseCompleted(
-                        connection_id=self.connection_id,
-                        worker_id=ctx.worker_id,
-                        timestamp_ns=time.time_ns(),
-                        status=cycle.status,
-                        duration_ns=duration,
-                    )
+        try:
+            handshake = parse_handshake(request.method, request.headers, has_body=request.has_body)
+        except RemoteProtocolError as exc:
+            if _logger.isEnabledFor(logging.INFO):
+                _logger.info(
+                    "rejected WebSocket handshake from %s: %s (%d)",
+                    _peer(self.client),
+                    exc.message,
+                    exc.status_hint,
                 )
-        self._cycle = None
-        self._task = None
-        self._request = None
+            extra = ((b"sec-websocket-version", b"13"),) if exc.status_hint == 426 else ()
+            self.conn.keep_alive = False
+            self._write_error(exc.status_hint, exc.message, extra)
+            self._close()
+            return
+        self._waiting = _WAIT_APP
+        scope = self._scopes.websocket(  # type: ignore[union-attr]
+            request, ctx.next_request_id(), handshake.subprotocols
+        )
+        settings = ctx.websockets
+        assert settings is not None
+        exchange = WebSocketExchange(ctx, self, scope, handshake, settings, self.connection_id)
+        self._exchange = exchange
+        self._eager = True
+        exchange.start()
+        self._eager = False
+
+    def accept_websocket(
+        self, headers: Sequence[tuple[bytes, bytes]], exchange: WebSocketExchange
+    ) -> tuple[FramePipe, bytes]:
+        """Answer 101 and give the transport to a ``WebSocketPipe`` (``WebSocketUpgrade``)."""
+        conn = self.conn
+        key = exchange.handshake.key
+        head = conn.send_switch(
+            (
+                (b"upgrade", b"websocket"),
+                (b"connection", b"Upgrade"),
+                (b"sec-websocket-accept", accept_key(key)),
+                *headers,
+            )
+        )
+        trailing = conn.trailing_data
+        transport = self.transport
+        assert transport is not None
+        transport.write(head)
+        ctx = self._ctx
+        pipe = WebSocketPipe(
+            ctx,
+            transport,
+            exchange,
+            connection_id=self.connection_id,
+            client=self.client,
+            write_paused=self.write_paused,
+            read_paused=self._read_paused,
+        )
+        # The connection is the pipe's from here: it answers the worker's deadline checks,
+        # drain and close, and its connection_lost releases what this one took.
+        ctx.connections.discard(self)
+        ctx.connections.add(pipe)
+        self._exchange = None
+        self.connection_id = 0  # this protocol no longer owns the connection
+        transport.set_protocol(pipe)
+        return pipe, trailing
+
+    def _write_error(
+        self, status: int, reason: str, extra: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
+        transport = self.transport
+        if transport is not None and not self.conn.response_started:
+            transport.write(
+                error_response(status, reason, defaults=self._ctx.defaults, headers=extra)
+            )
+
+    def exchange_done(self) -> None:
+        """The exchange ended: read the next request, or close (``Channel``)."""
+        ctx = self._ctx
+        self._exchange = None
         self._wake_disconnect_waiters()
         if self.disconnected:
             return
@@ -434,6 +395,25 @@ class H1Protocol(asyncio.Protocol):
                     self.transport.resume_reading()  # type: ignore[union-attr]
         else:
             self._close()
+
+    @property
+    def head_sent(self) -> bool:
+        return self.conn.response_started
+
+    @property
+    def peer_closed(self) -> bool:
+        return self.conn.peer_closed
+
+    def send_error(self, status: int, headers: Sequence[Sequence[bytes]], body: bytes) -> None:
+        if self.disconnected or self.conn.response_started:
+            return
+        self.conn.keep_alive = False
+        try:
+            data = self.conn.send_response(status, headers, body)
+        except LocalProtocolError:
+            self.abort()
+            return
+        self.transport.write(data)  # type: ignore[union-attr]
 
     def _reject(self, exc: RemoteProtocolError) -> None:
         """Answer a malformed request with its status and a short reason, then close."""
@@ -622,7 +602,7 @@ class H1Protocol(asyncio.Protocol):
 
     def wait_disconnect(self) -> asyncio.Future[None]:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.disconnected or self._cycle is None or self.conn.peer_closed:
+        if self.disconnected or self._exchange is None or self.conn.peer_closed:
             waiter.set_result(None)
         else:
             self._disconnect_waiters.append(waiter)
@@ -671,7 +651,7 @@ class H1Protocol(asyncio.Protocol):
         likely has a request on the way (the one that made it connect).
         """
         conn = self.conn
-        return self._cycle is None and not conn.has_buffered_data and conn.requests_seen > 0
+        return self._exchange is None and not conn.has_buffered_data and conn.requests_seen > 0
 
     def check_deadline(self, now: float) -> None:
         """Called by the worker's tick: enforce whichever timeout applies now."""
@@ -714,16 +694,20 @@ class H1Protocol(asyncio.Protocol):
         conn.keep_alive = False
         if self.is_idle:
             self._close()
-        elif self._cycle is None and not conn.has_buffered_data:
+        elif self._exchange is None and not conn.has_buffered_data:
             self._waiting = _WAIT_IDLE  # closed quietly by the tick if nothing arrives
             self._deadline = min(self._deadline, self._ctx.now + _FRESH_GRACE_S)
 
     def cancel(self) -> None:
         """Drain timed out: stop the app and drop the connection."""
-        task = self._task
-        if task is not None:
-            task.cancel()
+        exchange = self._exchange
+        if exchange is not None:
+            exchange.cancel()
         self.abort()
+
+    def close(self) -> None:
+        """Close at once (``ServedConnection``): an idle keep-alive connection makes room."""
+        self._close()
 
     def _close(self) -> None:
         self._ctx.idle.pop(self, None)
@@ -732,14 +716,10 @@ class H1Protocol(asyncio.Protocol):
             transport.close()
 
 
-def _reraise(exc: BaseException) -> None:
-    raise exc
-
-
 def _close_oldest_idle(ctx: WorkerContext) -> bool:
     """Make room for a new connection by closing the longest-idle keep-alive one."""
     for proto in ctx.idle:
-        proto._close()
+        proto.close()
         return True
     return False
 

@@ -1,4 +1,4 @@
-"""An async worker: one event loop, one listening socket, many ``H1Protocol`` connections.
+"""An async worker: one event loop, one listening socket, many connections.
 
 Lifecycle of one worker, on its own thread (or as the whole of a worker process):
 
@@ -27,22 +27,20 @@ import ssl
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pounce._types import ASGIApp
 from pounce.asgi.lifespan import Lifespan, run_worker_scope
+from pounce.asgi.websocket import WebSocketSettings
 from pounce.config import ServerConfig
 from pounce.errors import PounceError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
-from pounce.workers.aio import H1Protocol
 from pounce.workers.budget import ConnectionBudget
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
 from pounce.workers.loops import new_event_loop
-
-if TYPE_CHECKING:
-    from pounce.workers.factory import WorkerFactory
+from pounce.workers.negotiate import protocol_factory
 
 __all__ = ["AsyncWorker"]
 
@@ -105,6 +103,7 @@ class AsyncWorker:
             ssl_context=ssl_context,
             max_connections=max_connections,
             budget=budget,
+            websockets=None if config.ws == "none" else WebSocketSettings.from_config(config),
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -203,7 +202,7 @@ class AsyncWorker:
     async def adopt_listener(self, sock: socket.socket) -> None:
         ctx = self.ctx
         server = await asyncio.get_running_loop().create_server(
-            lambda: H1Protocol(ctx),
+            protocol_factory(ctx),
             sock=sock,
             ssl=self._ssl_context,
             backlog=self.config.backlog,
@@ -225,14 +224,15 @@ class AsyncWorker:
             return False
         return True
 
-    def swap(self, factory: WorkerFactory, state: dict[str, Any]) -> Future[None]:
-        """Serve ``factory.app`` from now on (dev reload), without closing anything.
+    def swap(self, app: ASGIApp, sync_app: object, state: dict[str, Any]) -> Future[None]:
+        """Serve ``app`` from now on (dev reload), without closing anything. ``sync_app``
+        (the fused path's pipeline) is for sync workers; an async worker has none.
 
         Thread-safe; the returned future completes once the new app is in place.
         """
         loop = self.loop
         assert loop is not None
-        return asyncio.run_coroutine_threadsafe(self._swap(factory.app, state), loop)
+        return asyncio.run_coroutine_threadsafe(self._swap(app, state), loop)
 
     async def _swap(self, app: ASGIApp, state: dict[str, Any]) -> None:
         ctx = self.ctx
@@ -290,7 +290,7 @@ class AsyncWorker:
                 ctx.budget.release()
             return
         coro = loop.connect_accepted_socket(
-            lambda: H1Protocol(ctx, handoff), sock, ssl=None if handoff else self._ssl_context
+            protocol_factory(ctx, handoff), sock, ssl=None if handoff else self._ssl_context
         )
         task = loop.create_task(coro)
         self._adoptions.add(task)

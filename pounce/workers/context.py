@@ -22,8 +22,10 @@ from pounce.protocols.h1 import H1Limits, ResponseDefaults
 if TYPE_CHECKING:
     import ssl
 
+    from pounce.asgi.websocket import WebSocketSettings
     from pounce.observe.access import AccessLogger
     from pounce.workers.budget import ConnectionBudget
+    from pounce.workers.connection import ServedConnection
 
 __all__ = ["WorkerContext", "limits_from_config"]
 
@@ -53,6 +55,7 @@ class WorkerContext:
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int = 0,
         budget: ConnectionBudget | None = None,
+        websockets: WebSocketSettings | None = None,
     ) -> None:
         self.config = config
         self.app = app
@@ -70,11 +73,13 @@ class WorkerContext:
         # Set for a sync worker's pool: every connection here was counted by the sync worker
         # when it accepted it, and is released here when it closes.
         self.budget = budget
+        # WebSocket settings; None when upgrades are answered as plain HTTP (--ws none).
+        self.websockets = websockets
         self.logger = logging.getLogger("pounce.worker")
         # Connections of this worker, and the idle keep-alive ones in the order they went
         # idle (dict insertion order), so the oldest idle one can be closed under pressure.
-        self.connections: set[Any] = set()
-        self.idle: dict[Any, None] = {}
+        self.connections: set[ServedConnection] = set()
+        self.idle: dict[ServedConnection, None] = {}
         self.draining = False
         self.now = time.monotonic()  # coarse clock, advanced by the worker's tick
         self.defaults.tick(time.time())

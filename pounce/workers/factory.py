@@ -36,7 +36,9 @@ class WorkerHandle(Protocol):
 
     def submit_connection(self, sock: socket.socket, /) -> bool: ...
 
-    def swap(self, factory: WorkerFactory, state: dict[str, Any]) -> Future[None]: ...
+    def swap(self, app: ASGIApp, sync_app: object, state: dict[str, Any]) -> Future[None]:
+        """Dev reload: serve ``app`` (and, on a sync worker, the pipeline ``sync_app``)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

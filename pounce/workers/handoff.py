@@ -7,11 +7,14 @@ to the socket and the parser; the pool's loop thread owns them from then on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from pounce.protocols.events import Request
 from pounce.protocols.h1 import H1Connection
 
-__all__ = ["Handoff"]
+__all__ = ["HTTP11", "Handoff"]
+
+HTTP11: Final = "http/1.1"  # ALPN names: "h2" will join it
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +30,7 @@ class Handoff:
     conn: H1Connection
     request: Request | None
     body: bytes | None
+    # Which protocol the connection speaks (ALPN spelling). An HTTP/1.1 hand-off keeps its
+    # unread bytes inside ``conn``; another protocol's carrier starts from ``data``.
+    protocol: str = HTTP11
+    data: bytes = b""

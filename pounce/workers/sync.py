@@ -37,7 +37,7 @@ import ssl
 import threading
 import time
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
@@ -53,9 +53,6 @@ from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.budget import ConnectionBudget
 from pounce.workers.context import limits_from_config
 from pounce.workers.handoff import Handoff
-
-if TYPE_CHECKING:
-    from pounce.workers.factory import WorkerFactory
 
 __all__ = ["SyncWorker"]
 
@@ -212,11 +209,12 @@ class SyncWorker:
             return False
         return self._post("conn", sock)
 
-    def swap(self, factory: WorkerFactory, state: dict[str, Any]) -> Future[None]:
-        """Dev reload: the new sync pipeline here, the new ASGI app in the pool."""
-        if factory.sync_pipeline is not None:
-            self._post("swap", factory.sync_pipeline)
-        return self.pool.swap(factory, state)
+    def swap(self, app: ASGIApp, sync_app: object, state: dict[str, Any]) -> Future[None]:
+        """Dev reload: the new sync pipeline (``sync_app``) here, the new ASGI app in the
+        pool."""
+        if sync_app is not None:
+            self._post("swap", sync_app)
+        return self.pool.swap(app, None, state)
 
     def _post(self, kind: str, payload: Any) -> bool:
         with self._wake_lock:

@@ -13,10 +13,17 @@ that party may do next:
     our_state:   IDLE --send_response(more)--> SEND_BODY --send_body(more=False)--> DONE
                  IDLE --send_response(final)---------------------------------------> DONE
 
+    both:        DONE (request without body) --send_switch()--> SWITCHED_PROTOCOL
+
 When both are DONE the driver calls ``start_next_cycle()`` (keep-alive) or closes
 (``keep_alive`` is False). While their side is DONE and ours is not, ``next_event()`` answers
 ``PAUSED``: pipelined requests wait in the buffer and are answered strictly in order.
 A bodyless request is complete on its own: no ``Data`` event follows it.
+
+A ``101 Switching Protocols`` (``send_switch``) moves both parties to ``SWITCHED_PROTOCOL``,
+as h11 does: HTTP/1.1 is over on this connection, ``next_event()`` answers ``PAUSED`` for
+good, and ``trailing_data`` holds the bytes the client sent after its request, which belong
+to the new protocol (a WebSocket's first frames).
 
 After a ``RemoteProtocolError`` the connection is in ``ERROR`` and refuses further use; the
 driver writes ``error_response(exc.status_hint, ...)`` and closes. Carrying on with a
@@ -52,6 +59,7 @@ class PartyState(Enum):
     IDLE = "idle"
     SEND_BODY = "send body"
     DONE = "done"
+    SWITCHED_PROTOCOL = "switched protocol"
     ERROR = "error"
 
 
@@ -59,6 +67,7 @@ IDLE: Final = PartyState.IDLE
 SEND_BODY: Final = PartyState.SEND_BODY
 DONE: Final = PartyState.DONE
 ERROR: Final = PartyState.ERROR
+SWITCHED_PROTOCOL: Final = PartyState.SWITCHED_PROTOCOL
 
 # How our response body is delimited.
 _LENGTH: Final = 0  # content-length; counted down
@@ -226,7 +235,7 @@ class H1Connection:
             return request
         if state is SEND_BODY:
             return self._next_body_event()
-        if state is DONE:
+        if state is DONE or state is SWITCHED_PROTOCOL:
             return PAUSED
         raise RemoteProtocolError("connection is in an error state")
 
@@ -353,6 +362,26 @@ class H1Connection:
         self.our_state = SEND_BODY
         if body or not more:
             return head + self.send_body(body, more)
+        return head
+
+    def send_switch(self, headers: HeaderPairs) -> bytes:
+        """Accept the request's ``Upgrade``: the ``101 Switching Protocols`` head as bytes
+        (RFC 9110 15.2.2). Only a complete request without a body may switch, so no byte of
+        HTTP/1.1 is left for the new protocol to misread."""
+        request = self.request
+        if (
+            request is None
+            or request.upgrade is None
+            or self.our_state is not IDLE
+            or self.their_state is not DONE
+        ):
+            raise LocalProtocolError("no upgrade request to switch on")
+        memo = _app_header_block(tuple(headers), self.defaults, True)
+        prefix = memo.prefix if memo.prefix is not None else self.defaults.prefix
+        head = b"".join((status_line(101), prefix, memo.block, b"\r\n"))
+        self.our_state = SWITCHED_PROTOCOL
+        self.their_state = SWITCHED_PROTOCOL
+        self.keep_alive = False
         return head
 
     def send_interim(self, status: int, headers: HeaderPairs) -> bytes:

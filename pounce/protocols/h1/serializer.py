@@ -8,6 +8,7 @@ by ``ResponseDefaults`` so a response head costs one ``bytes.join``.
 from __future__ import annotations
 
 import http
+from collections.abc import Sequence
 from email.utils import formatdate
 from typing import Final
 
@@ -94,14 +95,21 @@ class ResponseDefaults:
 
 
 def error_response(
-    status: int, reason: str, *, close: bool = True, defaults: ResponseDefaults | None = None
+    status: int,
+    reason: str,
+    *,
+    close: bool = True,
+    defaults: ResponseDefaults | None = None,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> bytes:
-    """A short plain-text response for protocol errors and limits (400, 413, 431, 505 ...)."""
+    """A short plain-text response for protocol errors and limits (400, 413, 426, 431 ...).
+    ``headers`` are ours, never the app's (e.g. 426's ``Sec-WebSocket-Version``)."""
     body = (reason or reason_phrase(status)).encode("utf-8", "replace") + b"\n"
     return b"".join(
         (
             status_line(status),
             defaults.prefix if defaults is not None else b"",
+            b"".join(b"%s: %s\r\n" % pair for pair in headers),
             b"content-type: text/plain; charset=utf-8\r\n",
             b"content-length: %d\r\n" % len(body),
             b"connection: close\r\n\r\n" if close else b"\r\n",

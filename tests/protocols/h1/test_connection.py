@@ -403,6 +403,62 @@ def test_upgrade_request_leaves_following_bytes_buffered() -> None:
     assert conn.trailing_data == b"\x81\x85frame"
 
 
+UPGRADE_REQUEST = (
+    b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("split", [None, 1], ids=["whole", "bytewise"])
+def test_switch_hands_the_following_bytes_over(split: int | None) -> None:
+    data = UPGRADE_REQUEST + b"\x81\x85frame" + b"GET / HTTP/1.1\r\n\r\n"
+    conn = new_conn()
+    pieces = [data] if split is None else [data[i : i + 1] for i in range(len(data))]
+    events = feed(conn, pieces)
+    assert len(events) == 1 and isinstance(events[0], Request)
+    head = conn.send_switch(((b"upgrade", b"websocket"), (b"connection", b"Upgrade")))
+    assert head == (
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n"
+    )
+    assert conn.our_state is PartyState.SWITCHED_PROTOCOL
+    assert conn.their_state is PartyState.SWITCHED_PROTOCOL
+    # Everything after the request belongs to the new protocol, even what looks like HTTP.
+    assert conn.trailing_data == b"\x81\x85frame" + b"GET / HTTP/1.1\r\n\r\n"
+    assert conn.next_event() is PAUSED
+    conn.receive_data(b"more")
+    assert conn.next_event() is PAUSED  # HTTP/1.1 is over on this connection for good
+    assert not conn.keep_alive
+    with pytest.raises(LocalProtocolError):
+        conn.start_next_cycle()
+    with pytest.raises(LocalProtocolError):
+        conn.send_response(200, ())
+
+
+def test_switch_needs_an_upgrade_request_without_a_body() -> None:
+    plain = new_conn()
+    feed(plain, [GET])
+    with pytest.raises(LocalProtocolError):
+        plain.send_switch(())
+    with_body = new_conn()
+    feed(
+        with_body,
+        [UPGRADE_REQUEST.replace(b"\r\n\r\n", b"\r\nContent-Length: 3\r\n\r\n")],
+    )
+    with pytest.raises(LocalProtocolError):
+        with_body.send_switch(())  # the body has not been read: it would leak into frames
+    answered = new_conn()
+    feed(answered, [UPGRADE_REQUEST])
+    answered.send_response(403, ())
+    with pytest.raises(LocalProtocolError):
+        answered.send_switch(())
+
+
+def test_switch_refuses_cr_lf_in_headers() -> None:
+    conn = new_conn()
+    feed(conn, [UPGRADE_REQUEST])
+    with pytest.raises(LocalProtocolError):
+        conn.send_switch(((b"x", b"a\r\nset-cookie: evil"),))
+
+
 # ---------------------------------------------------------------------------- 100-continue
 
 

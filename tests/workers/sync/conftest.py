@@ -108,6 +108,18 @@ class FusedApp:
     # ------------------------------------------------------------------ ASGI face
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            # Deny with a plain HTTP answer (the websocket.http.response extension), which
+            # shows the pool, not the fused path, took the upgrade.
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), *_thread_headers(b"async")],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": b"websocket scope"})
+            return
         if scope["type"] != "http":
             return
         path = scope["path"]

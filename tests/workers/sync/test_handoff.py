@@ -129,6 +129,7 @@ def test_upgrade_request_goes_to_async(served: Any) -> None:
         ],
     )
     assert response.header("x-path") == "async"
+    assert response.body == b"websocket scope"  # the pool ran it as a WebSocket handshake
     assert app.sync_seen.snapshot() == []
 
 

@@ -53,9 +53,11 @@ async def _http(receive: Any, send: Any) -> None:
         if message["type"] != "http.request" or not message.get("more_body"):
             break
     body = b"websocket echo: connect with a WebSocket client\n"
-    await send({
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -32,7 +32,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from harness import cpu, fixtures, machine, nginx, report  # noqa: E402
+from harness import cpu, fixtures, machine, nginx, report, ws  # noqa: E402
 from harness.process import ServerStartError, free_port, start_server  # noqa: E402
 from harness.servers import (  # noqa: E402
     DEFAULT_POUNCE_GIL_PYTHON,
@@ -71,6 +71,8 @@ class RunContext:
     first_bodies: dict[str, tuple[str, str]]
     """Workload key -> (server, body SHA-256) of the first correct answer, for ``same_bytes``
     workloads. Only the run loop (one thread) writes it."""
+    ws_deflate: bool = False
+    """websocket suite: the client offers permessage-deflate (``--ws-deflate``)."""
 
 
 def log(message: str) -> None:
@@ -108,7 +110,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--servers", help="comma-separated subset of the suite's servers")
     p.add_argument("--workloads", help="comma-separated subset of the suite's workloads")
+    p.add_argument("--variants", help="comma-separated subset of the suite's variants (keys)")
     p.add_argument("--idle-connections", type=int, help="idle suite: how many idle connections")
+    p.add_argument(
+        "--ws-deflate",
+        action="store_true",
+        help="websocket suite: the client offers permessage-deflate (default: no extension, "
+        "every server uncompressed)",
+    )
     p.add_argument(
         "--pounce-python",
         type=Path,
@@ -129,6 +138,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra argument for every pounce command (repeatable)",
     )
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="output directory")
+    p.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="websocket suite: also rewrite the marked results block of docs/benchmarks.md "
+        "(with --render: from that JSON file)",
+    )
     p.add_argument("--list", action="store_true", help="list suites and servers, then exit")
     p.add_argument(
         "--render",
@@ -168,11 +183,15 @@ def read_line(proc: subprocess.Popen[str], deadline_s: float) -> str:
     return proc.stdout.readline().strip()
 
 
-def verify_with_retry(workload: Workload, port: int, deadline_s: float = 20.0) -> Any:
+def verify_with_retry(
+    workload: Workload, port: int, deadline_s: float = 20.0, ws_deflate: bool = False
+) -> Any:
     """The port accepts; give the app a moment to answer (granian workers start after bind)."""
     deadline = time.monotonic() + deadline_s
     while True:
         try:
+            if workload.websocket:
+                return ws.verify_ws(workload, HOST, port, deflate=ws_deflate)
             return verify(workload, HOST, port)
         except OSError as exc:
             if time.monotonic() >= deadline:
@@ -216,6 +235,7 @@ def run_cell(
         static_root=ctx.static_root,
         nginx_conf=conf,
         keep_alive_s=variant.keep_alive_s,
+        ws_ping_interval_s=variant.ws_ping_interval_s,
     )
     argv = spec.command(launch)
     cell["command"] = shlex.join(["taskset", "-c", ctx.suite.server_cpus, *argv])
@@ -244,7 +264,7 @@ def run_cell(
     idle_proc: subprocess.Popen[str] | None = None
     try:
         try:
-            verdict = verify_with_retry(workload, port)
+            verdict = verify_with_retry(workload, port, ws_deflate=ctx.ws_deflate)
         except ServerStartError as exc:
             return _finish(
                 cell, {"status": "failed", "reason": str(exc), "server_log": server.log_tail()}
@@ -271,9 +291,18 @@ def run_cell(
                     },
                 )
         if variant.idle_connections:
-            idle_proc = subprocess.Popen(
-                ([] if ctx.suite.wrk_cpus is None else ["taskset", "-c", ctx.suite.wrk_cpus])
-                + [
+            if workload.websocket:
+                idle_argv = ws.idle_argv(
+                    host=HOST,
+                    port=port,
+                    path=workload.path,
+                    connections=variant.idle_connections,
+                    cpus=ctx.suite.wrk_cpus,
+                    deflate=ctx.ws_deflate,
+                )
+            else:
+                idle_argv = [
+                    *([] if ctx.suite.wrk_cpus is None else ["taskset", "-c", ctx.suite.wrk_cpus]),
                     sys.executable,
                     str(BENCH_DIR / "harness" / "idle_conns.py"),
                     "--host",
@@ -282,7 +311,9 @@ def run_cell(
                     str(port),
                     "-n",
                     str(variant.idle_connections),
-                ],
+                ]
+            idle_proc = subprocess.Popen(
+                idle_argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -293,11 +324,39 @@ def run_cell(
                     cell, {"status": "failed", "reason": f"idle helper: {line or 'no answer'}"}
                 )
             opened, failed = map(int, line.split()[1:3])
+            if opened == 0:
+                exited = server.proc.poll()
+                return _finish(
+                    cell,
+                    {
+                        "status": "failed",
+                        "reason": f"idle helper opened none of {failed} connections"
+                        + ("" if exited is None else f"; the server had exited with {exited}"),
+                        "server_log": server.log_tail(),
+                    },
+                )
             cell["idle"] = {
                 "requested": variant.idle_connections,
                 "opened": opened,
                 "failed": failed,
             }
+        if server.proc.poll() is not None:
+            return _finish(
+                cell,
+                {
+                    "status": "failed",
+                    "reason": f"server exited with {server.proc.returncode} after the check, "
+                    "before the load",
+                    "server_log": server.log_tail(),
+                },
+            )
+        if workload.websocket:
+            failure = measure_ws(ctx, cell, server, workload, port, idle_proc)
+            if failure is not None:
+                return _finish(cell, failure)
+            if idle_proc is not None:
+                read_idle_end(idle_proc, cell)
+            return cell
         script = render_script(workload, ctx.tmp / f"{index:03d}.lua")
         url = f"http://{HOST}:{port}{workload.path}"
 
@@ -355,9 +414,7 @@ def run_cell(
             assert idle_proc.stdin is not None
             idle_proc.stdin.write("\n")
             idle_proc.stdin.flush()
-            line = read_line(idle_proc, 60.0)
-            if line.startswith("alive "):
-                cell["idle"]["alive_end"] = int(line.split()[1])
+            read_idle_end(idle_proc, cell)
         return cell
     finally:
         if idle_proc is not None:
@@ -365,6 +422,100 @@ def run_cell(
                 idle_proc.terminate()
             idle_proc.wait(timeout=10)
         cell["stop"] = server.stop()
+
+
+def read_idle_end(idle_proc: subprocess.Popen[str], cell: dict[str, Any]) -> None:
+    """Ask the idle helper how many of its connections are still open (and pings seen)."""
+    assert idle_proc.stdin is not None
+    idle_proc.stdin.write("\n")
+    idle_proc.stdin.flush()
+    line = read_line(idle_proc, 60.0)
+    if line.startswith("alive "):
+        words = line.split()
+        cell["idle"]["alive_end"] = int(words[1])
+        fields = dict(zip(words[2::2], words[3::2], strict=False))
+        if "pings" in fields:
+            cell["idle"]["pings"] = int(fields["pings"])
+            cell["idle"]["seconds"] = float(fields["seconds"])
+
+
+def measure_ws(
+    ctx: RunContext,
+    cell: dict[str, Any],
+    server: Any,
+    workload: Workload,
+    port: int,
+    idle_proc: subprocess.Popen[str] | None,
+) -> dict[str, Any] | None:
+    """The websocket suite's measurement: harness/ws_load.py instead of wrk.
+
+    One generator run per repeat (the first with the warm-up; it opens fresh connections every
+    time). The server's CPU and memory are sampled when the generator says its measured window
+    starts and ends; its own CPU it reports itself. Fills ``cell`` and returns ``None``, or
+    returns the fields of a failed cell.
+    """
+    pgid = server.proc.pid
+    runs: list[dict[str, Any]] = []
+    usage: list[dict[str, float]] = []
+    windows: list[dict[str, Any]] = []
+    for i in range(ctx.repeat):
+        argv = ws.generator_argv(
+            workload,
+            host=HOST,
+            port=port,
+            connections=ctx.connections,
+            duration_s=ctx.duration_s,
+            warmup_s=ctx.warmup_s if i == 0 else min(1.0, ctx.warmup_s),
+            cpus=ctx.suite.wrk_cpus,
+            deflate=ctx.ws_deflate,
+        )
+        if i == 0:
+            cell["load_command"] = shlex.join(argv)
+        marks: dict[str, Any] = {}
+
+        def on_start(marks: dict[str, Any] = marks) -> None:
+            marks["before"] = cpu.sample(pgid)
+            marks["idle_cpu"] = cpu.pid_cpu_s(idle_proc.pid) if idle_proc is not None else 0.0
+
+        def on_end(marks: dict[str, Any] = marks) -> dict[str, Any]:
+            marks["after"] = cpu.sample(pgid)
+            marks["idle_cpu"] = (
+                cpu.pid_cpu_s(idle_proc.pid) - marks["idle_cpu"] if idle_proc is not None else 0.0
+            )
+            return {"server_rss_bytes": cpu.group_rss_bytes(pgid)}
+
+        try:
+            gen = ws.run_generator(
+                argv, ctx.duration_s + ctx.warmup_s + 90.0, on_start=on_start, on_end=on_end
+            )
+        except ws.WsLoadError as exc:
+            return {"status": "failed", "reason": str(exc), "server_log": server.log_tail()}
+        if "after" not in marks:
+            return {"status": "failed", "reason": "load generator never finished its window"}
+        result = gen.result
+        ours = result["load_generator"]["cpu_s"] + marks["idle_cpu"]
+        use = cpu.usage_between(marks["before"], marks["after"], ours_s=ours)
+        use["idle_helper_cores"] = round(marks["idle_cpu"] / max(result["duration_s"], 1e-9), 3)
+        runs.append(result)
+        usage.append(use)
+        windows.append(gen.window)
+    if server.proc.poll() is not None:
+        return {
+            "status": "failed",
+            "reason": f"server exited with {server.proc.returncode} during the run",
+            "server_log": server.log_tail(),
+        }
+    order = sorted(range(len(runs)), key=lambda k: runs[k]["messages_per_s"])
+    best = order[(len(order) - 1) // 2]
+    cell |= {
+        "status": "ok",
+        "result": runs[best],
+        "cpu": usage[best],
+        "cpu_runs": usage,
+        "server_rss_bytes": windows[best].get("server_rss_bytes"),
+        "runs": runs,
+    }
+    return None
 
 
 def thread_baseline(
@@ -409,6 +560,16 @@ def describe(cell: dict[str, Any]) -> str:
     if cell["status"] != "ok":
         return f"{cell['status']}: {cell.get('reason', '')}"[:160]
     r = cell["result"]
+    if "messages_per_s" in r:
+        use = cell.get("cpu") or {}
+        rss = cell.get("server_rss_bytes") or 0
+        errors = sum(r["errors"].values()) + r["failed_handshakes"]
+        return (
+            f"{r['messages_per_s']:>10,.0f} msg/s  p50 {r['rtt_ms']['p50'] or 0:.2f} ms  "
+            f"p99 {r['rtt_ms']['p99'] or 0:.2f} ms  cpu srv {use.get('server_cores', 0):.2f} "
+            f"gen {r['load_generator']['cores'] or 0:.2f} other {use.get('other_cores', 0):.2f}"
+            f"  rss {rss / 2**20:.0f} MiB" + ("  (errors!)" if errors else "")
+        )
     text = (
         f"{r['requests_per_s']:>10,.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
     )
@@ -435,15 +596,38 @@ def list_everything(registry: dict[str, ServerSpec]) -> None:
         print(f"{spec.key:18} {'ok' if reason is None else 'SKIP: ' + reason}")
 
 
-def rerender(json_path: Path) -> int:
+DOCS = REPO_DIR / "docs" / "benchmarks.md"
+
+
+def update_docs(suite: Suite, run: dict[str, Any], json_path: Path) -> None:
+    if suite.load != "websocket":
+        log("--update-docs only fills the websocket section; nothing written")
+        return
+    if run["settings"].get("ws_deflate"):
+        log("--update-docs: the docs show the uncompressed run; a --ws-deflate run is not used")
+        return
+    block = report.ws_docs_block(suite, run, json_path.with_suffix(".md").name)
+    if report.update_docs(DOCS, block):
+        log(f"updated the websocket results in {DOCS}")
+    else:
+        log(f"{DOCS} has no websocket results markers; nothing written")
+
+
+def rerender(json_path: Path, docs: bool = False) -> int:
     """Markdown from a JSON result, e.g. after the report layout changed."""
     run = json.loads(json_path.read_text(encoding="utf-8"))
     base = SUITES[run["suite"]]
+    keys = run["settings"].get("variants") or [v.key for v in base.variants]
     suite = dataclasses.replace(
-        base, servers=tuple(run["servers"]), workloads=tuple(run["settings"]["workloads"])
+        base,
+        servers=tuple(run["servers"]),
+        workloads=tuple(run["settings"]["workloads"]),
+        variants=tuple(v for v in base.variants if v.key in keys) or base.variants,
     )
     report.write_markdown(json_path.with_suffix(".md"), suite, run)
     log(f"wrote {json_path.with_suffix('.md')}")
+    if docs:
+        update_docs(suite, run, json_path)
     return 0
 
 
@@ -459,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         list_everything(registry)
         return 0
     if args.render:
-        return rerender(args.render)
+        return rerender(args.render, args.update_docs)
     suite = SUITES[args.suite]
     if args.idle_connections is not None:
         suite_variants = tuple(
@@ -488,6 +672,14 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             log(f"unknown workload(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
             return 2
+    if args.variants:
+        keys = [v.strip() for v in args.variants.split(",") if v.strip()]
+        known = {v.key: v for v in suite.variants}
+        unknown = [k for k in keys if k not in known]
+        if unknown:
+            log(f"unknown variant(s): {', '.join(unknown)}; known: {', '.join(known)}")
+            return 2
+        suite = dataclasses.replace(suite, variants=tuple(known[k] for k in keys))
     suite = dataclasses.replace(suite, servers=tuple(servers), workloads=tuple(workloads))
     duration = args.duration or (QUICK_DURATION_S if args.quick else DEFAULT_DURATION_S)
     warmup = args.warmup if args.warmup is not None else min(3.0, max(1.0, duration * 0.2))
@@ -509,8 +701,15 @@ def main(argv: list[str] | None = None) -> int:
             "server_cpus": suite.server_cpus,
             "wrk_cpus": suite.wrk_cpus,
             "variants": [v.key for v in suite.variants],
+            "load": suite.load,
+            "ws_deflate": args.ws_deflate,
         },
         "machine": machine.machine_info(REPO_DIR),
+        "load_generator": (
+            machine.interpreter_info(ws.LOADGEN_PYTHON, ("uvloop",))
+            if suite.load == "websocket"
+            else None
+        ),
         "servers": {},
         "notes": [],
         "cells": [],
@@ -556,12 +755,14 @@ def main(argv: list[str] | None = None) -> int:
             available=available,
             env=server_env(),
             first_bodies={},
+            ws_deflate=args.ws_deflate,
         )
         plan = [
             (WORKLOADS[w], registry[s], v)
             for w in workloads
             for s in servers
             for v in suite.variants
+            if v.applies(w)
         ]
         if suite.thread_baseline:
             run["thread_baseline"] = thread_baseline(suite, pounce_settings, ctx.quiet, ctx.env)
@@ -604,6 +805,8 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(base.with_suffix(".json"), run)
     report.write_markdown(base.with_suffix(".md"), suite, run)
     log(f"wrote {base}.md and .json in {run['elapsed_s']:.0f}s")
+    if args.update_docs:
+        update_docs(suite, run, base.with_suffix(".json"))
     return 0
 
 

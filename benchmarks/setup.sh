@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Create the peer-server venvs the benchmark harness runs against.
 #
-#   benchmarks/.venv-314   python3.14  (GIL build): uvicorn + httptools + uvloop, its best setup
-#   benchmarks/.venv-314t  python3.14t (free-threaded): uvicorn + h11, granian, hypercorn
+#   benchmarks/.venv-314   python3.14  (GIL build): uvicorn + httptools + uvloop, its best setup,
+#                          websockets + wsproto (uvicorn's two --ws back ends; the websocket
+#                          suite's load generator also runs here, on uvloop)
+#   benchmarks/.venv-314t  python3.14t (free-threaded): uvicorn + h11, granian, hypercorn (its
+#                          WebSocket support is wsproto), uvloop (the bare WebSocket echo ceiling)
 #   both also get bengal-chirp (and its runtime deps) for the chirp suite, WITHOUT bengal-pounce
 #
 # pounce itself is NOT installed here: it runs from the repo's dev venvs (/work/main/.venv and
@@ -21,6 +24,9 @@ UVLOOP="uvloop==0.23.0"
 GRANIAN="granian==2.8.9"
 HYPERCORN="hypercorn==0.18.0"
 H11="h11==0.16.0"
+# The websocket suite: uvicorn --ws websockets / --ws wsproto; hypercorn depends on wsproto.
+WEBSOCKETS="websockets==17.4"
+WSPROTO="wsproto==1.3.2"
 # Only used by the harness to write the .br sidecar of the static fixtures (never brotli: it
 # re-enables the GIL on 3.14t).
 BROTLICFFI="brotlicffi==1.2.1.0"
@@ -50,12 +56,14 @@ make_venv() {
     echo "ready: $dir ($("$dir/bin/python" -c 'import sys; print(sys.version.split()[0], "GIL" if sys._is_gil_enabled() else "free-threaded")'))"
 }
 
-make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "${CHIRP_DEPS[@]}"
+make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "$WEBSOCKETS" \
+    "$WSPROTO" "${CHIRP_DEPS[@]}"
 make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN" "$BROTLICFFI" \
-    "${CHIRP_DEPS[@]}"
+    "$UVLOOP" "$WSPROTO" "${CHIRP_DEPS[@]}"
 for venv in "$here/.venv-314" "$here/.venv-314t"; do
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$CHIRP"
-    if "$venv/bin/python" -c "import pounce" 2>/dev/null; then
+    # From / so that a repo checkout in the working directory cannot answer the import.
+    if (cd / && "$venv/bin/python" -c "import pounce" 2>/dev/null); then
         echo "warning: $venv has a pounce package; the peers must not depend on it" >&2
     fi
 done

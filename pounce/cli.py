@@ -40,14 +40,25 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, cast
 
 import pounce
 from pounce.config import ServerConfig, field_defaults, load_config_with_sources
-from pounce.errors import AppImportError, ConfigError, LifespanError, PounceError
+from pounce.errors import AppImportError, ConfigError, LifespanError, PounceError, TLSError
 from pounce.importer import ASGI2AppWarning, import_app
+from pounce.preflight import preflight
 from pounce.sync_protocol import SyncApp
 
 if TYPE_CHECKING:
     from pounce._types import ASGIApp
 
-__all__ = ["COMMANDS", "GROUPS", "OPTIONS", "Option", "build_parser", "main", "to_settings"]
+__all__ = [
+    "ALIASES",
+    "COMMANDS",
+    "GROUPS",
+    "NOT_HERE",
+    "OPTIONS",
+    "Option",
+    "build_parser",
+    "main",
+    "to_settings",
+]
 
 COMMANDS: Final = ("serve", "check", "precompress")
 GROUPS: Final = (
@@ -75,8 +86,8 @@ _GLUE: Final = "\x00"  # stands in for spaces that must not become line breaks
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
-type OptionKind = Literal["str", "int", "float", "switch", "append", "static", "mount"]
-_KINDS: Final = frozenset({"str", "int", "float", "switch", "append", "static", "mount"})
+type OptionKind = Literal["str", "int", "float", "switch", "append", "static", "mount", "header"]
+_KINDS: Final = frozenset({"str", "int", "float", "switch", "append", "static", "mount", "header"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +104,9 @@ class Option:
 
 # Each flag: "--flag field kind METAVAR" ("-": no value), then its help on indented lines.
 # A "switch" is --NAME / --no-NAME; "append" is repeatable and takes comma-separated lists;
-# "static" and "mount" both add (url, dir) pairs to static_files. Defaults are appended to the
-# help from ServerConfig, so they cannot drift.
+# "static" and "mount" both add (url, dir) pairs to static_files; "header" adds a (name, value)
+# pair from NAME:VALUE. Defaults are appended to the help from ServerConfig, so they cannot
+# drift.
 _TABLE: Final = """
 [Server]
 --host host str HOST
@@ -115,8 +127,14 @@ _TABLE: Final = """
     restart when source files change; for development
 --reload-dir reload_dirs append DIR
     also watch DIR for --reload (repeatable)
+--reload-include reload_include append GLOB
+    also reload on files matching GLOB, e.g. '*.html' or .txt (repeatable)
+--reload-exclude reload_exclude append GLOB
+    never reload on files or directories matching GLOB, e.g. '*.log' (repeatable)
 --debug debug switch -
     show tracebacks in error pages; never in production
+--pid-file pid_file str FILE
+    write the server's process id to FILE while it runs
 [Workers]
 --workers workers int N
     number of workers; 0 = one per CPU
@@ -129,15 +147,24 @@ _TABLE: Final = """
     pin each worker to one CPU
 --accept-distributor accept_distributor switch -
     one thread accepts for all workers; for systems without SO_REUSEPORT
+--max-requests max_requests int N
+    replace a worker once it has started N requests; 0 = never
+--max-requests-jitter max_requests_jitter int N
+    add 0..N to --max-requests per worker, so workers do not restart together
 [Logging]
 --log-level log_level str LEVEL
     trace, debug, info, warning, error or critical
 --log-format log_format str {auto,text,json}
     auto = text on a terminal, JSON otherwise
+--use-colors use_colors switch -
+    colour log lines; default: on a terminal, unless NO_COLOR is set
 --access-log access_log switch -
     log one line per request
 --access-log-format access_log_format str FMT
     layout of access log lines
+--log-config log_config str FILE
+    logging configuration: dictConfig .json/.yaml/.yml, else fileConfig INI; replaces
+    pounce's own handler
 [Timeouts and limits]
 --keep-alive-timeout keep_alive_timeout float SECS
     close connections idle between requests
@@ -194,8 +221,12 @@ _TABLE: Final = """
     send a Server header
 --date-header date_header switch -
     send a Date header
+--header response_headers header NAME:VALUE
+    add this header to every response (repeatable); the app's own header of that name wins
 --trusted-host trusted_hosts append HOST
     proxy whose X-Forwarded-* headers count; * = any (repeatable)
+--http http str {auto,1,2}
+    HTTP versions: auto = HTTP/1.1 and HTTP/2 (ALPN on TLS, prior knowledge in cleartext)
 [WebSocket]
 --ws ws str {auto,none,wsproto}
     WebSocket implementation; none = answer upgrade requests as plain HTTP
@@ -229,6 +260,66 @@ def _parse_table(table: str) -> tuple[Option, ...]:
 
 
 OPTIONS: Final = _parse_table(_TABLE)
+
+# uvicorn's spellings of the same settings, accepted so that a uvicorn command line works
+# unchanged. Hidden from --help (docs/cli.md has the table, flag by flag); errors name the
+# spelling the user typed.
+ALIASES: Final = {
+    "--timeout-keep-alive": "--keep-alive-timeout",
+    "--timeout-graceful-shutdown": "--shutdown-timeout",
+    "--limit-concurrency": "--max-connections",
+    "--limit-max-requests": "--max-requests",
+    "--limit-max-requests-jitter": "--max-requests-jitter",
+    "--h11-max-incomplete-event-size": "--max-header-size",
+}
+
+# uvicorn (and gunicorn) flags whose meaning differs in pounce, or whose feature is not built
+# yet: the error says what to do instead of a "did you mean" that points somewhere unrelated.
+NOT_HERE: Final = {
+    "--proxy-headers": (
+        "pounce does not read X-Forwarded-* headers yet (proxy support is planned); "
+        "until then scope['client'] is the proxy's address"
+    ),
+    "--no-proxy-headers": "pounce does not read X-Forwarded-* headers yet: nothing to turn off",
+    "--forwarded-allow-ips": (
+        "pounce does not read X-Forwarded-* headers yet (proxy support is planned); "
+        "--trusted-host will name the proxies to trust"
+    ),
+    "--http2": (
+        "HTTP/2 is on by default (ALPN over TLS, prior knowledge in cleartext); "
+        "--http 2 serves HTTP/2 only, --no-http2 turns it off"
+    ),
+    "--bind": (
+        "pounce spells the address as --host and --port (or --uds PATH, --fd N): "
+        "--bind 0.0.0.0:8000 is --host 0.0.0.0 --port 8000"
+    ),
+    "--graceful-timeout": (
+        "pounce spells it --shutdown-timeout SECS (uvicorn: --timeout-graceful-shutdown): "
+        "how long a shutdown waits for requests in flight"
+    ),
+    "--timeout": (
+        "pounce has no timeout that kills a busy worker; see --header-timeout, "
+        "--request-timeout and --write-timeout"
+    ),
+    "--interface": (
+        "pounce serves ASGI 3 and detects ASGI 2 apps by itself; WSGI apps are not served: "
+        "wrap one with a2wsgi"
+    ),
+    "--reload-delay": "pounce has no reload delay setting; --reload restarts on each change",
+    "--ws-max-queue": (
+        "pounce has no incoming-message queue setting (uvicorn's applies to its websockets "
+        "implementation only); --ws-max-size limits each message"
+    ),
+    "--timeout-worker-healthcheck": (
+        "pounce's supervisor replaces a worker when it exits; there is no health ping to time"
+    ),
+    "--ssl-version": "pounce speaks TLS 1.2 and 1.3 only; there is nothing to choose",
+    "--ssl-ciphers": "pounce uses OpenSSL's default cipher list; it cannot be changed yet",
+    "--ssl-cert-reqs": (
+        "with --ssl-ca-certs, pounce asks for a client certificate and verifies it when "
+        "given (optional); there is no separate setting"
+    ),
+}
 # field -> the flag(s) that set it, for messages such as "(from --metrics)".
 _FLAG_NAMES: Final = {
     option.field: "/".join(o.flag for o in OPTIONS if o.field == option.field) for option in OPTIONS
@@ -246,7 +337,7 @@ Settings also come from POUNCE_* environment variables (POUNCE_PORT=9000) and
 from pounce.toml or [tool.pounce] in pyproject.toml. Flags win over the
 environment, which wins over files; defaults shown are the built-in ones.
 
-Commands (give the command first):
+Commands (options may come before or after the command):
   serve          serve APP; the default when no command is given
   check          import APP and validate the settings, without serving
   precompress    write .gz/.br/.zst files next to static files"""
@@ -261,7 +352,9 @@ Examples:
 
 Flag --[no-]NAME means both --NAME and --no-NAME exist. Exit codes: 0 ok,
 1 app or server failed, 2 bad usage or settings, 3 lifespan startup failed.
-See docs/cli.md and docs/configuration.md for every setting."""
+uvicorn's spellings (--timeout-keep-alive, --limit-concurrency, ...) work too.
+See docs/cli.md (with a "Coming from uvicorn" table) and docs/configuration.md
+for every setting."""
 
 _CHECK_DESCRIPTION: Final = """\
 Import APP and build the configuration exactly as "pounce serve" would, then
@@ -271,8 +364,9 @@ print a summary and exit: 0 when the app and every setting are fine, non-zero
 _PRECOMPRESS_DESCRIPTION: Final = """\
 Write compressed copies (.zst, .br, .gz) next to every compressible file under
 each DIR, so that pounce sends them without compressing on each request.
-Sidecars that would not save enough are skipped; running it again only redoes
-files that changed. Exits 1 if any file failed."""
+Sidecars that would not save enough are not kept (see --min-ratio); running it
+again only redoes files that changed. Prints one summary line per DIR (and a
+progress bar on a terminal while it works). Exits 1 if any file failed."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -375,6 +469,41 @@ class _StaticAction(argparse.Action):
         setattr(namespace, self.dest, mounts)
 
 
+class _HeaderAction(argparse.Action):
+    """``--header NAME:VALUE``, repeatable: (name, value) pairs in order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        name, sep, value = str(values).partition(":")
+        if not sep or not name.strip():
+            raise argparse.ArgumentError(self, f"expected NAME:VALUE, got {values!r}")
+        pairs = list(getattr(namespace, self.dest) or [])
+        pairs.append((name.strip(), value.strip()))
+        setattr(namespace, self.dest, pairs)
+
+
+class _Alias(argparse.Action):
+    """A uvicorn spelling: stores like the flag it stands for and remembers how it was
+    spelt, so an error says ``(from --timeout-keep-alive)``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        spelt: dict[str, str] = getattr(namespace, "_spelt", None) or {}
+        spelt[self.dest] = option_string or self.option_strings[0]
+        namespace._spelt = spelt
+
+
 class _AppendList(argparse.Action):
     """Repeatable, and each value may itself be a comma-separated list."""
 
@@ -415,7 +544,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            message += _suggestion(message.split(":", 1)[1].split(), self)
+            unknown = message.split(":", 1)[1].split()
+            for token in unknown:
+                flag = token.partition("=")[0]
+                if flag in NOT_HERE:
+                    super().error(f"{flag} is not a pounce option: {NOT_HERE[flag]}")
+            message += _suggestion(unknown, self)
         super().error(message)
 
 
@@ -436,6 +570,8 @@ def _suggestion(unknown: list[str], parser: _Parser) -> str:
 def _default_text(field: str, kind: OptionKind, defaults: dict[str, Any]) -> str:
     value = defaults.get(field)
     if kind == "switch":
+        if value is None:  # decided at run time (use_colors); the help says how
+            return ""
         return " (default: on)" if value else " (default: off)"
     if value is None or value in ("", (), frozenset()):
         return ""
@@ -489,6 +625,12 @@ def build_parser(command: str = "") -> _Parser:
         metavar="FILE",
         help="settings file; else ./pounce.toml or ./pyproject.toml is read",
     )
+    server.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="load KEY=VALUE lines into the environment first (for the app and POUNCE_*); "
+        "variables already set win",
+    )
     defaults = field_defaults()
     for option in OPTIONS:
         _add_option(groups[option.group], option, defaults)
@@ -513,9 +655,20 @@ def _add_option(group: argparse._ArgumentGroup, option: Option, defaults: dict[s
             kwargs["action"] = _AppendList
         case "static" | "mount":
             kwargs["action"] = _StaticAction
+        case "header":
+            kwargs["action"] = _HeaderAction
         case "str":
             pass
     group.add_argument(option.flag, **kwargs)
+    if option.flag == "--http":
+        # --no-http2 (granian's and hypercorn's habit) is --http 1.
+        group.add_argument(
+            "--no-http2", dest="http", action="store_const", const="1", help=argparse.SUPPRESS
+        )
+    for alias, flag in ALIASES.items():
+        if flag == option.flag:
+            hidden = {k: v for k, v in kwargs.items() if k not in ("help", "action", "default")}
+            group.add_argument(alias, action=_Alias, help=argparse.SUPPRESS, **hidden)
 
 
 def to_settings(namespace: argparse.Namespace) -> dict[str, Any]:
@@ -537,9 +690,8 @@ def to_settings(namespace: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pounce`` script and ``python -m pounce``; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command = args[0] if args and args[0] in COMMANDS else ""
-    rest = args[1:] if command else args
     try:
+        command, rest = _split_command(args)
         if command == "precompress":
             return _precompress(rest)
         parser = build_parser(command)
@@ -549,10 +701,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             _out(_version_line())
             return EXIT_OK
         return _serve_or_check(parser, namespace, check=(command == "check"))
+    except _UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _split_command(args: list[str]) -> tuple[str, list[str]]:
+    """The command and the arguments it parses: ``pounce --port 9000 check main:app`` is
+    ``check`` with ``--port 9000 main:app``, as people coming from other tools type it.
+
+    Server options before the command are walked with the root parser's own table (an option
+    that takes a value skips the next word), so ``pounce --host check main:app`` still means
+    host "check". The first word that is neither an option nor its value ends the walk: a
+    command there is the command, anything else is APP (the default command, serve).
+    """
+    if args and args[0] in COMMANDS:
+        return args[0], args[1:]
+    actions = build_parser()._option_string_actions
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--" or not word.startswith("-"):
+            break
+        action = actions.get(word)
+        takes_value = action is not None and action.nargs != 0 and "=" not in word
+        index += 2 if takes_value else 1
+    if index >= len(args) or args[index] not in COMMANDS:
+        return "", args
+    command = args[index]
+    if command == "precompress":
+        before = " ".join(args[:index])
+        raise _UsageError(
+            f"'pounce {before} precompress': server options do not apply to precompress; "
+            "its own options come after it (pounce precompress --help)"
+        )
+    return command, [*args[:index], *args[index + 1 :]]
+
+
+class _UsageError(Exception):
+    """A command line that cannot be split into a command and its arguments (exit 2)."""
 
 
 def _version_line() -> str:
@@ -591,14 +781,20 @@ def _serve_or_check(
     parser: argparse.ArgumentParser, namespace: argparse.Namespace, *, check: bool
 ) -> int:
     try:
+        if namespace.env_file is not None:
+            from pounce.envfile import load_env_file
+
+            load_env_file(namespace.env_file, os.environ)
         choice = _app_choice(namespace)
         config_file = namespace.config or os.environ.get("POUNCE_CONFIG") or None
         config, sources = load_config_with_sources(
-            to_settings(namespace), config_file=config_file, cli_flags=_FLAG_NAMES
+            to_settings(namespace), config_file=config_file, cli_flags=_flag_names(namespace)
         )
-        _check_static_dirs(config, sources)
+        preflight(config, sources)
     except ConfigError as exc:
         return _fail(exc.message, EXIT_USAGE)
+    except TLSError as exc:
+        return _fail(exc.message, EXIT_FAILURE)
     if choice.spec is None and not config.static_files:
         parser.error(
             "APP is required, e.g. 'pounce myproject.main:app' (or --static DIR to serve "
@@ -608,6 +804,8 @@ def _serve_or_check(
     if choice.spec is not None:
         try:
             app = _import(choice)
+        except KeyboardInterrupt:
+            return _interrupted(f"while importing {choice.spec}; nothing was served")
         except AppImportError as exc:
             traceback_text = getattr(exc, "user_traceback", "")
             if traceback_text:
@@ -638,18 +836,34 @@ def _import(choice: _AppChoice) -> object:
     return app
 
 
-def _check_static_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
-    origin = sources.get("static_files", "static_files")
-    for url, directory in config.static_files:
+def _flag_names(namespace: argparse.Namespace) -> dict[str, str]:
+    """Field -> the flag as the user typed it: ``--no-access-log`` for a switch turned off."""
+    names = dict(_FLAG_NAMES)
+    for option in OPTIONS:
+        if option.kind == "switch" and getattr(namespace, option.field, None) is False:
+            names[option.field] = f"--no-{option.flag.removeprefix('--')}"
+    names.update(getattr(namespace, "_spelt", None) or {})
+    return names
+
+
+def _check_reload_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
+    origin = sources.get("reload_dirs", "reload_dirs")
+    for directory in config.reload_dirs:
         if not Path(directory).is_dir():
             raise ConfigError(
-                f"static directory {directory!r} (for {url}, from {origin}) does not exist "
-                "or is not a directory",
-                hint="static_files",
+                f"reload directory {directory!r} (from {origin}) does not exist or is not a "
+                "directory",
+                hint="reload_dirs",
             )
 
 
+def _interrupted(what: str) -> int:
+    sys.stderr.write(f"Interrupted (Ctrl-C) {what}.\n")
+    return EXIT_INTERRUPTED
+
+
 def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:
+    from pounce.observe.banner import CliDisplay
     from pounce.server import Server
 
     sync_app = app if isinstance(app, SyncApp) else None
@@ -661,8 +875,22 @@ def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:
             app_path += "()"
     try:
         # app=None (static files only): Server builds the static app from config.static_files.
-        server = Server(config, cast("ASGIApp | None", app), sync_app=sync_app, app_path=app_path)
-        server.run()
+        served = choice.spec or "static files in " + ", ".join(d for _, d in config.static_files)
+        server = Server(
+            config,
+            cast("ASGIApp | None", app),
+            sync_app=sync_app,
+            app_path=app_path,
+            cli_display=CliDisplay(served=served),
+        )
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            # Only during start-up: once serving, Ctrl-C drains and run() returns.
+            return _interrupted(
+                "during start-up, before the server was ready (the app's lifespan startup "
+                "may not have finished); nothing was served"
+            )
     except LifespanError as exc:
         return _fail(str(exc), EXIT_LIFESPAN, cause=exc.__cause__)
     except ConfigError as exc:
@@ -696,10 +924,6 @@ def _bind_message(exc: OSError, config: ServerConfig) -> str:
 
 
 def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[str, str]) -> int:
-    if config.ssl_certfile is not None:
-        problem = _tls_problem(config)
-        if problem is not None:
-            return _fail(problem, EXIT_FAILURE)
     if app is None:
         kind = "none: static files only"
     elif isinstance(app, SyncApp):
@@ -714,7 +938,16 @@ def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[
         ("listen", config.bind_description),
         ("workers", f"{workers}, worker mode {config.worker_mode}"),
     ]
+    if config.max_requests:
+        top = config.max_requests + config.max_requests_jitter
+        span = f"{config.max_requests} to {top}" if top != config.max_requests else str(top)
+        rows.append(("restart", f"each worker after {span} requests"))
     rows.extend(("static", f"{url} -> {directory}") for url, directory in config.static_files)
+    rows.extend(("headers", f"{name}: {value}") for name, value in config.response_headers)
+    if config.log_config is not None:
+        rows.append(("logging", f"from {config.log_config}"))
+    if config.pid_file is not None:
+        rows.append(("pid file", config.pid_file))
     rows.append(("settings", _describe_sources(sources)))
     name = choice.spec or "the static files"
     lines = [f"pounce check: OK, ready to serve {name}", ""]
@@ -748,21 +981,6 @@ def _describe_sources(sources: dict[str, str]) -> str:
     return "defaults, then " + "; ".join(parts)
 
 
-def _tls_problem(config: ServerConfig) -> str | None:
-    import ssl
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(
-            config.ssl_certfile or "", config.ssl_keyfile, config.ssl_keyfile_password
-        )
-        if config.ssl_ca_certs:
-            context.load_verify_locations(cafile=config.ssl_ca_certs)
-    except (OSError, ssl.SSLError) as exc:
-        return f"TLS: cannot load the certificate, key or CA bundle: {exc}"
-    return None
-
-
 def _precompress(argv: list[str]) -> int:
     module = _load_precompress_module()
     if module is None:
@@ -791,16 +1009,28 @@ def _precompress(argv: list[str]) -> int:
         "--min-ratio",
         type=_number,
         metavar="R",
-        help=f"keep a sidecar only if it is R times smaller (default: {module.DEFAULT_MIN_RATIO})",
+        help="keep a sidecar only if the original is at least R times its size: 1.1 keeps "
+        "those that save 9%% or more, 2 only those at most half the size; R >= 1 "
+        f"(default: {module.DEFAULT_MIN_RATIO})",
     )
-    add("--threads", type=_integer, metavar="N", help="compress on N threads (default: CPUs)")
+    add(
+        "--threads",
+        type=_integer,
+        metavar="N",
+        help="compress on N threads; 0 = one per CPU (default: 0)",
+    )
     add("--output-dir", metavar="DIR", help="write sidecars under DIR, not next to the files")
     add("--force", action="store_true", help="rewrite sidecars that are up to date")
-    add("--quiet", action="store_true", help="no progress bar")
+    add("--quiet", action="store_true", help="no progress bar (the summary is still printed)")
     namespace = parser.parse_args(argv)
+    if namespace.min_ratio is not None and not namespace.min_ratio >= 1.0:
+        parser.error(
+            f"--min-ratio {namespace.min_ratio:g}: must be 1 or more; it is the original's "
+            "size divided by the sidecar's (1.1 keeps sidecars that save at least 9%)"
+        )
+    if namespace.threads is not None and namespace.threads < 0:
+        parser.error(f"--threads {namespace.threads}: must be 0 (one per CPU) or more")
     options: dict[str, Any] = {"force": namespace.force}
-    if namespace.quiet:
-        options["progress"] = None
     if namespace.encodings is not None:
         options["encodings"] = tuple(e.strip() for e in namespace.encodings.split(",") if e)
     given = {
@@ -814,8 +1044,13 @@ def _precompress(argv: list[str]) -> int:
     for directory in namespace.directories:
         if not Path(directory).is_dir():
             return _fail(f"{directory!r} is not a directory", EXIT_USAGE)
+        progress = None
+        if not namespace.quiet and sys.stderr.isatty():
+            from pounce.observe.progress import TerminalProgress
+
+            progress = TerminalProgress(sys.stderr, f"compressing {directory}")
         try:
-            report = module.precompress(directory, **options)
+            report = module.precompress(directory, progress=progress, **options)
         except ValueError as exc:  # e.g. an unknown encoding
             return _fail(str(exc), EXIT_USAGE)
         _out(f"{directory}: {report}")

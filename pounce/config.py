@@ -42,6 +42,7 @@ _WORKER_MODES: Final = frozenset({"auto", "sync", "async", "subinterpreter"})
 _LOOPS: Final = frozenset({"auto", "asyncio", "uvloop"})
 _LIFESPAN: Final = frozenset({"auto", "on", "off"})
 _WS: Final = frozenset({"auto", "none", "wsproto"})
+_HTTP: Final = frozenset({"auto", "1", "2"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +63,12 @@ class ServerConfig:
     loop: str = "auto"
     cpu_affinity: bool = False
     accept_distributor: bool = False
+    # Replace a worker after it has started this many requests (0: never), plus a random
+    # 0..max_requests_jitter per worker so that workers do not all restart together
+    # (uvicorn's --limit-max-requests / --limit-max-requests-jitter, gunicorn's --max-requests).
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    pid_file: str | None = None  # written with the server's pid at start, removed at exit
 
     # --- the app -----------------------------------------------------------------------
     root_path: str = ""
@@ -72,11 +79,19 @@ class ServerConfig:
     # --- logging -----------------------------------------------------------------------
     log_level: str = "info"
     log_format: str = "auto"
+    # A logging configuration file (dictConfig as .json/.yaml/.yml, else fileConfig INI);
+    # when set, pounce adds no handler of its own.
+    log_config: str | None = None
     access_log: bool = False
     access_log_format: str | None = None
     lifecycle_logging: bool = False
+    # None: colour on a terminal unless NO_COLOR is set; True/False force it (--[no-]use-colors).
+    use_colors: bool | None = None
     server_header: bool = True
     date_header: bool = True
+    # Extra (name, value) header lines on every response; the app's own header of the same
+    # name replaces ours, as it does for server and date.
+    response_headers: tuple[tuple[str, str], ...] = ()
 
     # --- timeouts (seconds) ------------------------------------------------------------
     keep_alive_timeout: float = 5.0
@@ -130,6 +145,8 @@ class ServerConfig:
     reload: bool = False
     reload_include: tuple[str, ...] = ()
     reload_dirs: tuple[str, ...] = ()
+    # Glob patterns of files (or directories) the reloader ignores, e.g. "*.log", "tmp/*".
+    reload_exclude: tuple[str, ...] = ()
 
     # --- integrations ----------------------------------------------------------------------
     sentry_dsn: str | None = None
@@ -138,6 +155,11 @@ class ServerConfig:
     sentry_traces_sample_rate: float = 0.1
     otel_endpoint: str | None = None
     otel_service_name: str = "pounce"
+
+    # --- HTTP versions ------------------------------------------------------------------------
+    # auto: HTTP/1.1 and HTTP/2 (ALPN on TLS, the client preface on cleartext); 1: HTTP/1.1
+    # only; 2: HTTP/2 only (ALPN offers just h2; cleartext needs prior knowledge).
+    http: str = "auto"
 
     # --- WebSocket ---------------------------------------------------------------------------
     ws: str = "auto"  # auto | wsproto (the one implementation) | none (refuse upgrades)
@@ -160,6 +182,7 @@ class ServerConfig:
         set_(self, "loop", _lower(self.loop, "loop"))
         set_(self, "lifespan", _lower(self.lifespan, "lifespan"))
         set_(self, "ws", _lower(self.ws, "ws"))
+        set_(self, "http", _lower(str(self.http), "http"))
         hosts: object = self.trusted_hosts  # callers pass any iterable, or a comma list
         if isinstance(hosts, str):
             set_(self, "trusted_hosts", frozenset(_split_list(hosts)))
@@ -168,6 +191,8 @@ class ServerConfig:
         set_(self, "trusted_hosts_wildcard", "*" in self.trusted_hosts)
         set_(self, "reload_include", tuple(self.reload_include))
         set_(self, "reload_dirs", tuple(self.reload_dirs))
+        set_(self, "reload_exclude", tuple(self.reload_exclude))
+        set_(self, "response_headers", _header_pairs(self.response_headers))
         static = self.static_files
         pairs = static.items() if isinstance(static, Mapping) else static
         set_(self, "static_files", tuple((str(u), str(d)) for u, d in pairs))
@@ -212,10 +237,26 @@ def _validate(c: ServerConfig) -> None:
         _fail("backlog", c.backlog, "must be greater than 0")
     if c.workers < 0:
         _fail("workers", c.workers, "must be 0 (one per CPU) or more")
+    if c.max_requests < 0:
+        _fail("max_requests", c.max_requests, "must be 0 (never restart) or more")
+    if c.max_requests_jitter < 0:
+        _fail("max_requests_jitter", c.max_requests_jitter, "must be 0 or more")
+    if c.max_requests_jitter and not c.max_requests:
+        _fail("max_requests_jitter", c.max_requests_jitter, "needs max_requests to add to")
+    for name, value in c.response_headers:
+        _check_response_header(name, value)
     _one_of("worker_mode", c.worker_mode, _WORKER_MODES)
     _one_of("loop", c.loop, _LOOPS)
     _one_of("lifespan", c.lifespan, _LIFESPAN)
     _one_of("ws", c.ws, _WS)
+    if c.http in ("h11", "httptools"):
+        _fail(
+            "http",
+            c.http,
+            "pounce has one HTTP/1.1 parser of its own (uvicorn's --http picks a parser); "
+            "here --http picks HTTP versions: auto, 1 or 2",
+        )
+    _one_of("http", c.http, _HTTP)
     for name in ("websocket_ping_interval", "websocket_ping_timeout"):
         if getattr(c, name) < 0:
             _fail(name, getattr(c, name), "must be 0 (off) or more seconds")
@@ -260,10 +301,16 @@ def _validate(c: ServerConfig) -> None:
     if c.compression_min_size < 0:
         _fail("compression_min_size", c.compression_min_size, "must be 0 or more")
     if (c.ssl_certfile is None) != (c.ssl_keyfile is None):
-        _fail(
-            "ssl_certfile" if c.ssl_certfile is None else "ssl_keyfile",
-            None,
-            "ssl_certfile and ssl_keyfile must be given together",
+        given, missing = (
+            ("ssl_certfile", "ssl_keyfile")
+            if c.ssl_keyfile is None
+            else ("ssl_keyfile", "ssl_certfile")
+        )
+        raise ConfigError(
+            f"{given} is set but {missing} is not: HTTPS needs the certificate chain "
+            "(--ssl-certfile) and its private key (--ssl-keyfile); a PEM file that holds "
+            "both may be given to both",
+            hint=given,
         )
     for name in ("metrics_path", "health_check_path"):
         value = getattr(c, name)
@@ -286,6 +333,53 @@ def _validate(c: ServerConfig) -> None:
             _fail("static_files", url, "mount URL paths must start with '/'")
         if not directory:
             _fail("static_files", url, "needs a directory")
+
+
+# RFC 9110 5.6.2: a field name is a token.
+_TCHAR: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+# Framing and hop-by-hop fields are ours to write per response (RFC 9110 7.6.1, RFC 9112 6);
+# date changes every second. A fixed value for any of them would break responses.
+_HEADERS_NOT_SETTABLE: Final = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+     "trailer", "date"}
+)  # fmt: skip
+
+
+def _check_response_header(name: str, value: str) -> None:
+    shown = f"{name}: {value}"
+    if not name or not set(name) <= _TCHAR:
+        _fail("response_headers", shown, "the name must be a token (letters, digits, -)")
+    if name.lower() in _HEADERS_NOT_SETTABLE:
+        _fail("response_headers", shown, f"{name.lower()} is set by pounce for each response")
+    if any(ch in value for ch in "\r\n\0"):
+        _fail("response_headers", shown, "the value must not contain CR, LF or NUL")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        _fail("response_headers", shown, "the value must be Latin-1 text (RFC 9110 5.5)")
+
+
+def _header_pairs(value: object) -> tuple[tuple[str, str], ...]:
+    """Header pairs from pairs, a mapping, or "Name: value" strings (one per item or line)."""
+    if isinstance(value, str):
+        value = [line for line in value.splitlines() if line.strip()]
+    if isinstance(value, Mapping):
+        value = list(value.items())
+    if not isinstance(value, Iterable):
+        raise ConfigError(f"response_headers={value!r}: expected a list", hint="response_headers")
+    pairs: list[tuple[str, str]] = []
+    for item in value:
+        if isinstance(item, str):
+            name, sep, text = item.partition(":")
+            if not sep:
+                _fail("response_headers", item, "expected NAME:VALUE")
+            pairs.append((name.strip(), text.strip()))
+        else:
+            name, text = item
+            pairs.append((str(name).strip(), str(text).strip()))
+    return tuple(pairs)
 
 
 def _one_of(name: str, value: str, allowed: frozenset[str]) -> None:
@@ -361,12 +455,39 @@ def load_config_with_sources(
         merged[key] = value
         sources[key] = flag
     try:
-        return ServerConfig(**merged), sources
+        config = ServerConfig(**merged)
     except ConfigError as exc:
         origin = sources.get(exc.hint or "")
         if origin is None:
             raise
         raise ConfigError(f"{exc.message} (from {origin})", hint=exc.hint) from None
+    _check_listen_conflicts(config, sources)
+    return config, sources
+
+
+def _precedence(origin: str) -> int:
+    """2 for a flag, 1 for ``POUNCE_*``, 0 for a file key (see ``load_config_with_sources``)."""
+    if origin.startswith("-"):
+        return 2
+    return 1 if origin.startswith(ENV_PREFIX) else 0
+
+
+def _check_listen_conflicts(config: ServerConfig, sources: Mapping[str, str]) -> None:
+    """A Unix socket or an inherited fd leaves no use for host and port: refuse a host or port
+    given as firmly as ``uds``/``fd`` instead of dropping it in silence. A TCP address from a
+    file that a flag or variable overrides with ``uds`` is fine: the stronger source wins."""
+    for other in ("uds", "fd"):
+        if other not in sources or getattr(config, other) in (None, ""):
+            continue
+        for key in ("port", "host"):
+            if key in sources and _precedence(sources[key]) >= _precedence(sources[other]):
+                what = "a Unix domain socket" if other == "uds" else "an inherited socket"
+                given = f"{other}={getattr(config, other)!r} (from {sources[other]})"
+                ignored = f"{key}={getattr(config, key)!r} (from {sources[key]})"
+                raise ConfigError(
+                    f"{given} listens on {what}, so {ignored} would be ignored; give one of them",
+                    hint=other,
+                )
 
 
 def _read_config_file(explicit: str | Path | None, base: Path) -> tuple[dict[str, Any], str]:
@@ -421,6 +542,8 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
     """Turn a string (env) or TOML value into the field's type, or fail naming ``origin``."""
     annotation = _FIELD_TYPES[key]
     try:
+        if key == "response_headers":  # "Name: value" per line or list item, or a table
+            return _header_pairs(value)
         return _coerce_to(annotation, value)
     except TypeError, ValueError:
         raise ConfigError(

@@ -316,8 +316,8 @@ def _missing_attribute(
     message = f"{owner!r} has no attribute {name!r}"
     if implicit:
         message += f" (APP {spec!r} means {spec}:{DEFAULT_ATTRIBUTE})"
-    if close:
-        message += f"; did you mean {close[0]!r}?"
+    # Each part is a sentence of its own: "'m' has no attribute 'x'. It has: app."
+    message += f"; did you mean {close[0]!r}?" if close else "."
     if available:
         shown = ", ".join(available[:_MAX_LISTED_NAMES])
         more = len(available) - _MAX_LISTED_NAMES

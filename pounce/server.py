@@ -19,6 +19,7 @@ import signal
 import sys
 import sysconfig
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -39,10 +40,12 @@ from pounce.errors import ConfigError, SupervisorError
 from pounce.lifecycle import LifecycleCollector, LoggingCollector
 from pounce.net.listeners import Listener, bind_listeners
 from pounce.net.tls import build_ssl_context
-from pounce.observe.logs import configure_logging
+from pounce.observe.banner import BannerFacts, CliDisplay, prepare_banner, render_banner
+from pounce.observe.logs import LogOutput, configure_logging, log_always
 from pounce.pipeline.build import build_pipelines
-from pounce.supervisor.lifecycle import Phase, ServerLifecycle
-from pounce.supervisor.reload import FileWatcher, reimport
+from pounce.supervisor.lifecycle import LifecycleTransition, Phase, ServerLifecycle
+from pounce.supervisor.pidfile import pid_file
+from pounce.supervisor.reload import ReloadFilter, Watcher, pick_watcher, reimport
 from pounce.supervisor.threads import STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
 from pounce.workers.factory import WorkerFactory
@@ -66,7 +69,7 @@ class Server:
         app_path: str | None = None,
         lifecycle_collector: LifecycleCollector | None = None,
         sync_app: SyncApp | None = None,
-        cli_display: Any = None,
+        cli_display: CliDisplay | None = None,
     ) -> None:
         if config.worker_mode == "subinterpreter" and app_path is None:
             raise SupervisorError(
@@ -95,6 +98,18 @@ class Server:
         self._signals_seen = 0
         self._on_hard_stop: Callable[[], None] | None = None
         self._previous_handlers: dict[int, Any] = {}
+        # None: a host program (chirp, bengal, a script) runs us and owns the terminal.
+        self._cli_display = cli_display
+        self._log_output = LogOutput("text")  # set by run(); read on the supervisor thread
+        self._watcher_name = ""
+        # Written by the reloader, then read by the "serving again" announcement, both on the
+        # supervisor thread, one after the other.
+        self._reload_failed = False
+        # Set and read on the main thread only (the signal handler runs there).
+        self._thread_supervisor: ThreadSupervisor | None = None
+        # Set once (signal handler or shutdown()) before the supervisor thread reads it in the
+        # "serving" announcement; a plain bool published by one assignment.
+        self._stopped_while_starting = False
 
     # ------------------------------------------------------------------ public API
 
@@ -116,13 +131,23 @@ class Server:
         """Ask for a graceful shutdown. Thread-safe, idempotent, never blocks."""
         if self.draining.is_set():
             return
+        if not self.lifecycle.reached(Phase.SERVING):
+            self._stopped_while_starting = True
         self.draining.set()
         self._events.put((STOP, None))
 
     def run(self) -> None:
-        configure_logging(self.config)
-        with self._signal_handlers():
-            self._run()
+        self._log_output = configure_logging(self.config, embedded=self._cli_display is None)
+        # The watcher is running before the port is bound: whoever sees the port open (a
+        # person, an editor plugin, a test) may save a file at once, and that save must not
+        # fall into the gap before the watches exist.
+        watcher = self._start_watcher() if self.config.reload else None
+        try:
+            with self._signal_handlers(), pid_file(self.config.pid_file):
+                self._run()
+        finally:
+            if watcher is not None:
+                watcher.stop()
 
     # ------------------------------------------------------------------ the run
 
@@ -162,12 +187,9 @@ class Server:
             sync_pipeline=pipelines.sync,
             cpus=_affinity_cpus() if config.cpu_affinity else (),
         )
-        unsubscribe = lifecycle.subscribe(
-            lambda t: (
-                self._log_serving(count, model, execution) if t.current is Phase.SERVING else None
-            )
-        )
-        watcher = self._start_watcher() if config.reload else None
+        unsubscribe = lifecycle.subscribe(lambda t: self._announce(t, count, model, execution))
+        if self._banner_wanted():
+            prepare_banner()
         try:
             if model is WorkerModel.PROCESSES:
                 from pounce.supervisor.processes import ProcessSupervisor
@@ -183,7 +205,7 @@ class Server:
                 self._on_hard_stop = supervisor.kill_children
                 supervisor.run()
             else:
-                ThreadSupervisor(
+                supervisor_t = ThreadSupervisor(
                     config=config,
                     app=factory.app,
                     listeners=self._listeners,
@@ -194,13 +216,13 @@ class Server:
                     worker_count=count,
                     factory=factory,
                     reloader=lambda: self._reloaded(factory, execution),
-                ).run()
+                )
+                self._thread_supervisor = supervisor_t
+                supervisor_t.run()
         except BaseException as exc:
             lifecycle.dispatch("failed", str(exc))
             raise
         finally:
-            if watcher is not None:
-                watcher.stop()
             unsubscribe()
             self.draining.set()
             for listener in self._listeners:
@@ -220,9 +242,19 @@ class Server:
         roots += [directory for _, directory in self.config.static_files]
         return [r for r in dict.fromkeys(roots) if os.path.isdir(r)]
 
-    def _start_watcher(self) -> FileWatcher:
-        watcher = FileWatcher(self._reload_roots(), self.config.reload_include, self._events)
+    def _start_watcher(self) -> Watcher:
+        config = self.config
+        for directory in config.reload_dirs:
+            if not os.path.isdir(directory):  # the CLI refuses these; hosts may pass them
+                _logger.warning("reload: %r is not a directory; not watching it", directory)
+        paths = ReloadFilter.build(
+            self._reload_roots(), config.reload_include, config.reload_exclude
+        )
+        watcher = pick_watcher(paths, self._events)
         watcher.start()
+        self._watcher_name = f"watching {paths.describe()} ({watcher.name})"
+        if not self._banner_wanted():
+            _logger.info("%s", self._watcher_name)
         return watcher
 
     def _reloaded(
@@ -238,8 +270,15 @@ class Server:
         try:
             new_app = reimport(self.app_path, self._reload_roots())
         except Exception as exc:
-            _logger.error("reload failed, still serving the previous app: %s", exc)
+            # What happened, then the user's traceback (a SyntaxError's file, line and caret),
+            # then the importer's summary, which points at "the traceback above".
+            where = getattr(exc, "user_traceback", "") or "".join(traceback.format_exception(exc))
+            _logger.error(
+                "reload failed, still serving the previous code:\n%s\n%s", where.rstrip(), exc
+            )
+            self._reload_failed = True
             return None
+        self._reload_failed = False
         self.app = new_app  # type: ignore[assignment]
         if self.sync_app is not None:
             self.sync_app = new_app if isinstance(new_app, SyncApp) else None
@@ -272,23 +311,76 @@ class Server:
             _logger.warning("worker_mode=sync ignored: %s; using async workers", reason)
         return WorkerExecutionMode.ASYNC
 
-    def _log_serving(self, count: int, model: WorkerModel, execution: WorkerExecutionMode) -> None:
+    def _banner_wanted(self) -> bool:
+        """The branded block only when the pounce command owns a colour terminal."""
+        output = self._log_output
+        return (
+            self._cli_display is not None and output.kind == "text" and output.tty and output.colors
+        )
+
+    def _announce(
+        self,
+        transition: LifecycleTransition,
+        count: int,
+        model: WorkerModel,
+        execution: WorkerExecutionMode,
+    ) -> None:
+        """Say where we serve once; after a reload say "reloaded", not "serving" again."""
+        if transition.current is not Phase.SERVING:
+            return
+        if transition.previous is Phase.RELOADING:
+            if not self._reload_failed:  # a failed one was reported where it failed
+                _logger.info("reloaded %s", self.app_path or "the app")
+            return
+        if self._stopped_while_starting:
+            return  # asked to stop while starting: announcing an address now would mislead
         gil = "enabled" if gil_enabled() else "disabled"
         build = "t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
         python = f"{sys.version.split()[0]}{build}"
-        _logger.info(
-            "pounce %s serving on %s: %d worker %s (%s, %s loop), GIL %s, Python %s",
+        url = self._listeners[0].address
+        workers = (
+            f"{count} worker {_plural(count, model)}"
+            f" ({execution}, {loop_name(self.config.loop)} loop)"
+        )
+        display = self._cli_display
+        if display is not None and self._banner_wanted():
+            facts = BannerFacts(
+                version=__version__,
+                url=url,
+                served=display.served,
+                workers=workers,
+                python=f"{python}, GIL {gil}",
+                reload=f"on, {self._watcher_name}" if self.config.reload else "off",
+            )
+            sys.stderr.write(render_banner(facts, colors=True))
+            sys.stderr.flush()
+            return
+        # The one line a user needs, even under --log-level warning.
+        log_always(
+            _logger,
+            "pounce %s serving on %s: %s, GIL %s, Python %s",
             __version__,
-            ", ".join(listener.address for listener in self._listeners[:1]),
-            count,
-            _plural(count, model),
-            execution,
-            loop_name(self.config.loop),
+            url,
+            workers,
             gil,
             python,
         )
 
     # ------------------------------------------------------------------ signals
+
+    def _started_serving(self) -> bool:
+        """True once any worker accepts connections: from then on a request may have been
+        answered, and Ctrl-C means a graceful stop, not an interrupted start-up. (The
+        supervisor's "serving" phase comes a moment later, once every worker is ready.)"""
+        if self.lifecycle.reached(Phase.SERVING):
+            return True
+        supervisor = self._thread_supervisor
+        if supervisor is None:
+            return False
+        return any(
+            handle.ready.is_set() and handle.startup_error is None
+            for handle in list(supervisor.workers.values())
+        )
 
     @contextmanager
     def _signal_handlers(self) -> Iterator[None]:
@@ -307,7 +399,24 @@ class Server:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals_seen += 1
+        if (
+            self._signals_seen == 1
+            and signum == signal.SIGINT
+            and self._cli_display is not None
+            and not self._started_serving()
+        ):
+            # Ctrl-C at the pounce command while starting (the app's lifespan startup):
+            # nothing is served yet, so there is nothing to drain. Interrupt the start-up
+            # itself, as Python's own handler would; run() cleans up on the way out and the
+            # CLI says so and exits 130. A host program keeps the graceful path below (it
+            # may have its own plans for SIGINT); the "serving" line is skipped either way.
+            self._stopped_while_starting = True
+            self.draining.set()
+            raise KeyboardInterrupt
+        chained = self._previous_handlers.get(signum)
         if self._signals_seen == 1:
+            if not self._started_serving():
+                self._stopped_while_starting = True
             _logger.info(
                 "%s received: draining (again to stop at once)", signal.Signals(signum).name
             )
@@ -315,7 +424,6 @@ class Server:
             self._events.put((STOP, None))
             # The embedding program's own handler still runs (bengal's wakes its live-reload
             # streams and exits); a SystemExit it raises unwinds run() through the drain.
-            chained = self._previous_handlers.get(signum)
             if callable(chained) and chained is not signal.default_int_handler:
                 chained(signum, frame)
             return

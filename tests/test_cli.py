@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 import pounce
-from pounce.cli import GROUPS, OPTIONS, build_parser, to_settings
+from pounce.cli import ALIASES, GROUPS, NOT_HERE, OPTIONS, build_parser, to_settings
 from pounce.config import iter_settings, load_config_with_sources
 
 REPO = Path(__file__).resolve().parents[1]
@@ -246,24 +246,103 @@ def test_check_app_dir(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_check_reports_unloadable_tls_files(project: Path) -> None:
-    result = run_pounce(
-        "check",
-        "myapp:app",
-        "--ssl-certfile",
-        "missing-cert.pem",
-        "--ssl-keyfile",
-        "missing-key.pem",
-        cwd=project,
-    )
-    assert result.returncode == 1
-    assert result.stderr.startswith("Error: TLS: cannot load the certificate")
+# Issue 15, item 3: check refuses what serve refuses, with the same words and exit code.
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["--access-log-format", "{nope} {status}"],
+            "unknown or malformed field 'nope'",
+        ),
+        (["--host", "999.1.1.1"], "host '999.1.1.1' (from --host) is not an IP address"),
+        (
+            ["--reload-dir", "/nonexistent-pounce-dir"],
+            "reload directory '/nonexistent-pounce-dir' (from --reload-dir) does not exist",
+        ),
+        (
+            ["--uds", "x.sock", "--port", "9401"],
+            "uds='x.sock' (from --uds) listens on a Unix domain socket, so port=9401 "
+            "(from --port) would be ignored",
+        ),
+    ],
+    ids=["access-log-format", "host", "reload-dir", "uds-and-port"],
+)
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_check_refuses_what_serve_refuses(
+    project: Path, command: str, args: list[str], fragment: str
+) -> None:
+    result = run_pounce(command, "myapp:app", *args, cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "x.sock").exists()  # nothing was bound
 
 
-def test_check_certfile_without_keyfile_is_a_config_error(project: Path) -> None:
-    result = run_pounce("check", "myapp:app", "--ssl-certfile", "cert.pem", cwd=project)
-    assert result.returncode == 2
-    assert "ssl_certfile and ssl_keyfile must be given together" in result.stderr
+def test_check_says_what_it_would_bind_and_spells_switches_as_given(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", "--uds", "x.sock", "--no-access-log", cwd=project)
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["listen"] == ["unix:x.sock"]
+    assert "--no-access-log" in rows["settings"][0]
+    assert "; --access-log" not in rows["settings"][0]
+    assert not (project / "x.sock").exists()
+    # A TCP port from a file, overridden by --uds on the command line, is not a conflict.
+    write(project / "pounce.toml", "port = 9401\n")
+    overridden = run_pounce("check", "myapp:app", "--uds", "x.sock", cwd=project)
+    assert overridden.returncode == 0, overridden.stderr
+
+
+# Issue 15, item 9: TLS errors name the flag, the file and what is wrong.
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    from support.certs import needs_openssl, self_signed_cert
+
+    if needs_openssl.args[0]:
+        pytest.skip("needs the openssl CLI")
+    first = self_signed_cert(tmp_path_factory.mktemp("tls-a"))
+    second = self_signed_cert(tmp_path_factory.mktemp("tls-b"))
+    return {"cert": first[0], "key": first[1], "other_key": second[1]}
+
+
+@pytest.mark.parametrize(
+    ("cert", "key", "expected"),
+    [
+        ("cert", None, "ssl_certfile is set but ssl_keyfile is not"),
+        (None, "key", "ssl_keyfile is set but ssl_certfile is not"),
+        ("missing.pem", "key", "--ssl-certfile 'missing.pem': no such file"),
+        ("cert", "missing.pem", "--ssl-keyfile 'missing.pem': no such file"),
+        ("key", "cert", "the two files are swapped"),
+        ("cert", "other_key", "does not belong to the certificate in --ssl-certfile"),
+        ("cert", "cert", "holds a certificate; it should be the PEM private key"),
+    ],
+    ids=["cert-only", "key-only", "missing-cert", "missing-key", "swapped", "mismatch", "no-key"],
+)
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_tls_errors_name_the_flag_and_the_file(
+    project: Path,
+    tls_files: dict[str, str],
+    command: str,
+    cert: str | None,
+    key: str | None,
+    expected: str,
+) -> None:
+    args: list[str] = []
+    if cert is not None:
+        args += ["--ssl-certfile", tls_files.get(cert, cert)]
+    if key is not None:
+        args += ["--ssl-keyfile", tls_files.get(key, key)]
+    result = run_pounce(command, "myapp:app", "--port", "0", *args, cwd=project)
+    assert result.returncode == (2 if cert is None or key is None else 1), result.stderr
+    assert expected in result.stderr
+    if cert is None or key is None:
+        assert "--ssl-certfile" in result.stderr and "--ssl-keyfile" in result.stderr
+    else:  # the file at fault is named, OpenSSL's bare words are not the message
+        files = [tls_files.get(name, name) for name in (cert, key)]
+        assert any(repr(path) in result.stderr for path in files)
+        assert "PEM lib" not in result.stderr
+        assert "[Errno" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving" not in result.stderr
 
 
 # ---------------------------------------------------------------------------------------
@@ -319,10 +398,26 @@ def test_misspelt_command(project: Path) -> None:
     assert "'chek' is not a command; did you mean 'check'?" in result.stderr
 
 
-def test_command_after_options_gets_a_hint(project: Path) -> None:
-    result = run_pounce("--workers", "2", "check", cwd=project)
-    assert result.returncode == 1
-    assert "commands come first: pounce check" in result.stderr
+def test_options_before_the_command(project: Path) -> None:
+    """``pounce --port 9000 check main:app`` is ``check`` with ``--port 9000`` (item 4)."""
+    result = run_pounce("--port", "9000", "--no-access-log", "check", "myapp:app", cwd=project)
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["listen"] == ["http://127.0.0.1:9000"]
+    assert rows["app"] == ["myapp:app"]
+    # A value that happens to be a command name is still the option's value.
+    as_value = run_pounce("--root-path", "/check", "check", "myapp:app", cwd=project)
+    assert as_value.returncode == 0, as_value.stderr
+    # Without APP after the command, check says APP is missing (not "no module 'check'").
+    missing = run_pounce("--workers", "2", "check", cwd=project)
+    assert missing.returncode == 2
+    assert "APP is required" in missing.stderr
+
+
+def test_server_options_before_precompress_are_refused(tmp_path: Path) -> None:
+    result = run_pounce("--port", "9000", "precompress", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "server options do not apply to precompress" in result.stderr
 
 
 def test_unknown_environment_variable_did_you_mean(project: Path) -> None:
@@ -546,6 +641,8 @@ def test_import_error_shows_the_users_traceback_only(tmp_path: Path) -> None:
         ("nothere:app", "no module 'nothere'"),
         ("myapp:ap", "did you mean 'app'?"),
         ("myapp:app.x", "'myapp:app' has no attribute 'x'"),
+        # Two sentences, punctuated (issue 15, item 11).
+        ("myapp:missing", "'myapp' has no attribute 'missing'. It has: app.\n"),
         ("my-app", "not a module name"),
     ],
 )
@@ -608,11 +705,11 @@ _ADDRESS = re.compile(r"https?://127\.0\.0\.1:(\d+)")
 class Served:
     """A ``pounce`` process whose stderr is read on a thread, so waits have deadlines."""
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [str(SCRIPT), *args],
             cwd=cwd,
-            env=clean_env(),
+            env=env if env is not None else clean_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -641,6 +738,17 @@ class Served:
                 return int(match.group(1))
         raise AssertionError(f"no 'serving on' line; stderr so far: {''.join(self.seen)!r}")
 
+    def rest_of_stderr(self) -> str:
+        """Everything written to stderr, once the process has ended."""
+        assert self.process.poll() is not None
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                self.seen.append(self.lines.get(timeout=0.5))
+            except queue.Empty:
+                break
+        return "".join(self.seen)
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -656,8 +764,8 @@ class Served:
 def serve() -> Iterator[Any]:
     started: list[Served] = []
 
-    def start(args: list[str], cwd: Path) -> Served:
-        served = Served(args, cwd)
+    def start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Served:
+        served = Served(args, cwd, env)
         started.append(served)
         return served
 
@@ -723,3 +831,432 @@ def test_lifespan_startup_failure_exits_3(tmp_path: Path) -> None:
     result = run_pounce("failing:app", "--port", "0", cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     assert "Error: Lifespan startup failed: db down" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# uvicorn's spellings (issue 15, item 2)
+# ---------------------------------------------------------------------------------------
+
+# Answers on both paths: handle_sync on the fused sync worker, __call__ on async workers.
+# The path says which path answered; /own sends its own x-served-by.
+BOTH_PATHS_APP = """
+from pounce.sync_protocol import RawResponse
+
+
+def _headers(path):
+    own = [(b"x-served-by", b"the-app")] if path == "/own" else []
+    return own
+
+
+class App:
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        headers = [(b"x-path", b"async"), *_headers(scope["path"])]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"async"})
+
+    def handle_sync(self, request):
+        headers = ((b"x-path", b"sync"), *_headers(request.path.decode()))
+        return RawResponse(200, headers, b"sync")
+
+
+app = App()
+"""
+
+
+@pytest.mark.parametrize("worker_mode", ["async", "sync"])
+def test_header_is_on_every_response_of_both_worker_paths(
+    serve: Any, tmp_path: Path, worker_mode: str
+) -> None:
+    write(tmp_path / "both.py", BOTH_PATHS_APP)
+    served = serve(
+        [
+            *("both:app", "--port", "0", "--worker-mode", worker_mode, "--log-format", "text"),
+            *("--header", "X-Frame-Options: DENY", "--header", "x-served-by:pounce"),
+            *("--header", "Server: edge"),
+        ],
+        tmp_path,
+    )
+    port = served.wait_for_port()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=RUN_TIMEOUT) as client:
+        plain = client.get("/")
+        own = client.get("/own")
+    assert plain.text == worker_mode  # the path under test answered
+    assert plain.headers["x-frame-options"] == "DENY"
+    assert plain.headers.get_list("x-served-by") == ["pounce"]
+    assert plain.headers.get_list("server") == ["edge"]  # --header server replaces ours
+    # The app's own header of that name replaces the default one, not doubled.
+    assert own.headers.get_list("x-served-by") == ["the-app"]
+    assert own.headers["x-frame-options"] == "DENY"
+    assert served.stop() == 0
+
+
+def test_header_on_responses_pounce_writes_itself(serve: Any, project: Path) -> None:
+    """Error responses that never reach the app carry the header too (here a 431)."""
+    served = serve(
+        [
+            *("myapp:app", "--port", "0", "--worker-mode", "async", "--log-format", "text"),
+            *("--header", "X-Frame-Options: DENY", "--max-header-size", "16384"),
+        ],
+        project,
+    )
+    port = served.wait_for_port()
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/", headers={"x-big": "a" * 20000}, timeout=RUN_TIMEOUT
+    )
+    assert response.status_code == 431
+    assert response.headers["x-frame-options"] == "DENY"
+    assert served.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("nocolon", "argument --header: expected NAME:VALUE"),
+        ("Content-Length: 5", "content-length is set by pounce for each response"),
+        ("Bad Name: x", "the name must be a token"),
+    ],
+)
+def test_bad_header_is_refused(project: Path, value: str, fragment: str) -> None:
+    result = run_pounce("check", "myapp:app", "--header", value, cwd=project)
+    assert result.returncode == 2
+    assert fragment in result.stderr
+
+
+def test_header_from_environment_and_file(project: Path) -> None:
+    write(project / "pounce.toml", 'response_headers = ["X-A: 1", "X-B: 2"]\n')
+    result = run_pounce("check", "myapp:app", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert check_rows(result.stdout)["headers"] == ["X-A: 1", "X-B: 2"]
+    env = clean_env(POUNCE_RESPONSE_HEADERS="X-C: 3\nX-D: a, b")
+    by_env = run_pounce("check", "myapp:app", cwd=project, env=env)
+    assert check_rows(by_env.stdout)["headers"] == ["X-C: 3", "X-D: a, b"]
+
+
+@pytest.mark.parametrize(
+    ("alias", "value", "field", "expected"),
+    [
+        ("--timeout-keep-alive", "7", "keep_alive_timeout", 7.0),
+        ("--timeout-graceful-shutdown", "3", "shutdown_timeout", 3.0),
+        ("--limit-concurrency", "50", "max_connections", 50),
+        ("--limit-max-requests", "1000", "max_requests", 1000),
+        ("--h11-max-incomplete-event-size", "32768", "max_header_size", 32768),
+    ],
+)
+def test_uvicorn_spellings_set_the_same_field(
+    alias: str, value: str, field: str, expected: object
+) -> None:
+    settings = to_settings(build_parser().parse_args([alias, value, "app:app"]))
+    assert settings[field] == expected
+
+
+def test_uvicorn_command_line_runs_unchanged(project: Path) -> None:
+    result = run_pounce(
+        "check",
+        "myapp:app",
+        *("--timeout-keep-alive", "7", "--timeout-graceful-shutdown", "3"),
+        *("--limit-concurrency", "50", "--limit-max-requests", "100"),
+        *("--limit-max-requests-jitter", "10", "--backlog", "128"),
+        *("--h11-max-incomplete-event-size", "32768", "--header", "X-A:1"),
+        cwd=project,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["restart"] == ["each worker after 100 to 110 requests"]
+    settings = rows["settings"][0]
+    for flag in ("--timeout-keep-alive", "--limit-concurrency", "--h11-max-incomplete-event"):
+        assert flag in settings  # named as typed
+
+
+def test_alias_errors_name_the_spelling_typed(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", "--timeout-keep-alive", "0", cwd=project)
+    assert result.returncode == 2
+    assert "(from --timeout-keep-alive)" in result.stderr
+
+
+def test_aliases_are_hidden_from_help(tmp_path: Path) -> None:
+    text = run_pounce("--help", cwd=tmp_path, env=clean_env(COLUMNS="80")).stdout
+    options = text[: text.index("Examples:")]
+    assert "--timeout-keep-alive" not in options
+    assert re.search(r"^  --keep-alive-timeout SECS", options, re.MULTILINE)
+    assert "uvicorn's spellings" in text  # the epilog says they exist
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--proxy-headers"], "--proxy-headers is not a pounce option: pounce does not read"),
+        (["--forwarded-allow-ips", "*"], "--forwarded-allow-ips is not a pounce option"),
+        (["--http", "h11"], "one HTTP/1.1 parser of its own"),
+        (["--http2"], "--http 2 serves HTTP/2 only"),
+        (["--bind", "0.0.0.0:8000"], "--bind 0.0.0.0:8000 is --host 0.0.0.0 --port 8000"),
+        (["--graceful-timeout", "5"], "pounce spells it --shutdown-timeout"),
+        (["--interface", "wsgi"], "wrap one with a2wsgi"),
+    ],
+)
+def test_uvicorn_flags_that_differ_explain_the_pounce_way(
+    project: Path, args: list[str], fragment: str
+) -> None:
+    result = run_pounce("check", "myapp:app", *args, cwd=project)
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "did you mean" not in result.stderr
+
+
+def test_every_uvicorn_flag_is_in_the_docs_table() -> None:
+    cli_doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = cli_doc[cli_doc.index("## Coming from uvicorn") :]
+    for flag in (*ALIASES, *NOT_HERE):
+        assert f"`{flag}" in table, f"{flag} missing from the uvicorn table"
+
+
+def test_env_file_is_loaded_before_pounce_settings_and_the_app(tmp_path: Path) -> None:
+    write(
+        tmp_path / "envapp.py",
+        """
+        import os
+
+        GREETING = os.environ["GREETING"]  # read at import: the file must be loaded first
+
+
+        async def app(scope, receive, send):
+            pass
+        """,
+    )
+    write(
+        tmp_path / ".env",
+        """
+        # settings for the app, and one for pounce
+        export GREETING="hello world"
+        POUNCE_PORT=9123
+        KEPT=from-file
+        """,
+    )
+    env = clean_env(KEPT="from-shell")
+    result = run_pounce("check", "envapp:app", "--env-file", ".env", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = check_rows(result.stdout)
+    assert rows["listen"] == ["http://127.0.0.1:9123"]
+    assert "POUNCE_PORT" in rows["settings"][0]
+    without = run_pounce("check", "envapp:app", cwd=tmp_path)
+    assert without.returncode == 1  # control: GREETING is missing without the file
+    # A variable already set wins over the file (as with uvicorn and python-dotenv).
+    shell = run_pounce(
+        "check", "envapp:app", "--env-file", ".env", cwd=tmp_path, env=clean_env(POUNCE_PORT="9200")
+    )
+    assert check_rows(shell.stdout)["listen"] == ["http://127.0.0.1:9200"]
+
+
+def test_env_file_errors_name_the_line(tmp_path: Path) -> None:
+    write(tmp_path / ".env", "OK=1\nthis is not an assignment\n")
+    bad = run_pounce("check", "x:app", "--env-file", ".env", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--env-file '.env', line 2: expected NAME=VALUE" in bad.stderr
+    missing = run_pounce("check", "x:app", "--env-file", "nope.env", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "--env-file 'nope.env' does not exist" in missing.stderr
+
+
+LOG_CONFIG_JSON = """
+{
+  "version": 1,
+  "formatters": {"plain": {"format": "CUSTOM %(name)s %(message)s"}},
+  "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "plain",
+                       "stream": "ext://sys.stderr"}},
+  "root": {"handlers": ["out"], "level": "INFO"}
+}
+"""
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml", ".ini"])
+def test_log_config_formats_pounce_lines(serve: Any, project: Path, suffix: str) -> None:
+    if suffix == ".json":
+        write(project / "logging.json", LOG_CONFIG_JSON)
+    elif suffix == ".yaml":
+        pytest.importorskip("yaml")
+        write(
+            project / "logging.yaml",
+            """
+            version: 1
+            formatters: {plain: {format: "CUSTOM %(name)s %(message)s"}}
+            handlers: {out: {class: logging.StreamHandler, formatter: plain, stream: ext://sys.stderr}}
+            root: {handlers: [out], level: INFO}
+            """,
+        )
+    else:
+        write(
+            project / "logging.ini",
+            """
+            [loggers]
+            keys=root
+
+            [handlers]
+            keys=out
+
+            [formatters]
+            keys=plain
+
+            [logger_root]
+            level=INFO
+            handlers=out
+
+            [handler_out]
+            class=StreamHandler
+            formatter=plain
+            args=(sys.stderr,)
+
+            [formatter_plain]
+            format=CUSTOM %(name)s %(message)s
+            """,
+        )
+    served = serve(["myapp:app", "--port", "0", "--log-config", f"logging{suffix}"], project)
+    served.wait_for_port()
+    serving = [line for line in served.seen if "serving" in line]
+    assert serving and serving[-1].startswith("CUSTOM pounce.server pounce ")
+    assert served.stop() == 0
+
+
+def test_log_config_errors(project: Path) -> None:
+    write(project / "broken.json", "{not json")
+    bad = run_pounce("check", "myapp:app", "--log-config", "broken.json", cwd=project)
+    assert bad.returncode == 2
+    assert "log_config='broken.json' is not valid JSON" in bad.stderr
+    assert "(from --log-config)" in bad.stderr
+    missing = run_pounce("check", "myapp:app", "--log-config", "nope.ini", cwd=project)
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+
+
+def test_yaml_log_config_without_pyyaml_says_so(project: Path) -> None:
+    """Hide PyYAML from the child (a module named yaml that fails to import)."""
+    write(project / "shadow" / "yaml.py", "raise ImportError('hidden for the test')\n")
+    write(project / "logging.yaml", "version: 1\n")
+    env = clean_env(PYTHONPATH=str(project / "shadow"))
+    result = run_pounce("check", "myapp:app", "--log-config", "logging.yaml", cwd=project, env=env)
+    assert result.returncode == 2
+    assert "is YAML, which needs PyYAML: pip install pyyaml" in result.stderr
+
+
+def test_pid_file_is_written_while_serving_and_removed(serve: Any, project: Path) -> None:
+    pid_path = project / "run" / "pounce.pid"
+    pid_path.parent.mkdir()
+    served = serve(["myapp:app", "--port", "0", "--pid-file", str(pid_path)], project)
+    served.wait_for_port()
+    assert pid_path.read_text().strip() == str(served.process.pid)
+    assert served.stop() == 0
+    assert not pid_path.exists()
+    refused = run_pounce("check", "myapp:app", "--pid-file", "nodir/x.pid", cwd=project)
+    assert refused.returncode == 2
+    assert "does not exist (from --pid-file)" in refused.stderr
+
+
+# --max-requests / --limit-max-requests: a worker is replaced and no request is lost, for both
+# worker kinds under both supervisors (threads: one worker, which also runs lifespan itself;
+# processes: a GIL build with two workers, forced on 3.14t with PYTHON_GIL=1).
+IDENTITY_APP = """
+import os
+import threading
+
+from pounce.sync_protocol import RawResponse
+
+
+def _me():
+    return f"{os.getpid()}-{threading.get_ident()}".encode()
+
+
+class App:
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].rsplit(".", 1)[-1]
+                await send({"type": message["type"] + ".complete"})
+                if kind == "shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-path", b"async")]})
+        await send({"type": "http.response.body", "body": _me()})
+
+    def handle_sync(self, request):
+        return RawResponse(200, ((b"x-path", b"sync"),), _me())
+
+
+app = App()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("supervisor", ["threads", "processes"])
+@pytest.mark.parametrize("worker_mode", ["async", "sync"])
+def test_max_requests_replaces_the_worker_and_loses_no_request(
+    serve: Any, tmp_path: Path, worker_mode: str, supervisor: str
+) -> None:
+    write(tmp_path / "who.py", IDENTITY_APP)
+    workers, env = (
+        ("1", clean_env()) if supervisor == "threads" else ("2", clean_env(PYTHON_GIL="1"))
+    )
+    served = serve(
+        [
+            *("who:app", "--port", "0", "--log-format", "text", "--workers", workers),
+            *("--worker-mode", worker_mode, "--limit-max-requests", "5"),
+            *("--limit-max-requests-jitter", "2", "--shutdown-timeout", "5"),
+        ],
+        tmp_path,
+        env,
+    )
+    port = served.wait_for_port()
+    answers: list[tuple[int, str, str]] = []
+    failures: list[BaseException] = []
+    answers_lock = threading.Lock()
+
+    def client() -> None:
+        # A new connection per request: the test is about the listening socket, not about
+        # keep-alive connections a draining worker closes while idle.
+        with httpx.Client(timeout=RUN_TIMEOUT, headers={"connection": "close"}) as http:
+            for _ in range(20):
+                try:
+                    response = http.get(f"http://127.0.0.1:{port}/")
+                except httpx.HTTPError as exc:
+                    with answers_lock:
+                        failures.append(exc)
+                    continue
+                with answers_lock:
+                    answers.append(
+                        (response.status_code, response.headers["x-path"], response.text)
+                    )
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(RUN_TIMEOUT)
+    assert failures == []
+    assert len(answers) == 80
+    assert {status for status, _, _ in answers} == {200}
+    assert {path for _, path, _ in answers} == {worker_mode}
+    if supervisor == "processes":  # the answers came from more processes than two
+        assert len({text.split("-")[0] for _, _, text in answers}) > 2
+    assert served.stop() == 0
+    log = served.rest_of_stderr()
+    # Each generation reaches its limit of 5 to 7 requests (more reach a thread worker while
+    # its replacement starts: it keeps accepting until then), says so, and is replaced; the
+    # replacement counts from zero and is replaced in turn.
+    retired = re.findall(r"generation (\d+)\) has started [5-7] requests \(max_requests\)", log)
+    assert len(retired) >= 2, log
+    assert max(int(generation) for generation in retired) >= 1, log
+    if supervisor == "processes":
+        assert "retired after max_requests; starting the next generation" in log
+    assert "ERROR" not in log, log
+    assert "Traceback" not in log
+
+
+def test_no_http2_is_http_1(project: Path) -> None:
+    result = run_pounce("check", "myapp:app", "--no-http2", cwd=project)
+    assert result.returncode == 0, result.stderr
+    from pounce.cli import build_parser, to_settings
+
+    settings = to_settings(build_parser().parse_args(["--no-http2"]))
+    assert settings["http"] == "1"

@@ -12,4 +12,7 @@ Stdlib only, so it runs under a bare ``python3.14t``. One module per job:
 - ``machine``   what ran where: CPU, kernel, interpreters, package versions
 - ``report``    markdown and JSON output
 - ``idle_conns`` standalone helper that holds idle keep-alive connections open
+- ``wsframes``  just enough RFC 6455 by hand: handshake, masked client frames, header parser
+- ``ws_load``   standalone WebSocket echo load generator / idle holder (asyncio + uvloop)
+- ``ws``        the websocket suite's cell: echo check, generator and idle helper driving
 """

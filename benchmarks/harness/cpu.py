@@ -14,7 +14,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuSample", "QuietGate", "sample", "usage_between", "wait_for_quiet"]
+__all__ = [
+    "CpuSample",
+    "QuietGate",
+    "group_rss_bytes",
+    "pid_cpu_s",
+    "sample",
+    "usage_between",
+    "wait_for_quiet",
+]
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
@@ -50,20 +58,60 @@ def _group_cpu(pgid: int) -> float:
     return total * _TICK_S
 
 
+def pid_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of one live process; 0.0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return 0.0
+    rest = stat[stat.rindex(")") + 2 :].split()
+    return (int(rest[11]) + int(rest[12])) * _TICK_S
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of every process in a process group, summed (VmRSS from /proc).
+
+    Pages shared between the processes (granian's supervisor and worker) count once per
+    process, so for multi-process servers this is an upper bound.
+    """
+    total_kib = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text(encoding="ascii")
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) != pgid:
+                continue
+            for line in Path(entry.path, "status").read_text(encoding="ascii").splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+                    break
+        except OSError, ValueError:
+            continue
+    return total_kib * 1024
+
+
 def sample(server_pgid: int) -> CpuSample:
     busy, total = _machine()
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return CpuSample(busy, total, _group_cpu(server_pgid), ru.ru_utime + ru.ru_stime)
 
 
-def usage_between(before: CpuSample, after: CpuSample) -> dict[str, float]:
-    """CPU use over the interval, in cores (1.0 = one core fully busy)."""
+def usage_between(
+    before: CpuSample, after: CpuSample, *, ours_s: float | None = None
+) -> dict[str, float]:
+    """CPU use over the interval, in cores (1.0 = one core fully busy).
+
+    ``ours_s``: CPU seconds of our own helpers over the interval, when they were still running
+    at ``after`` (the WebSocket load generator reports its own; RUSAGE_CHILDREN only counts
+    children that have exited).
+    """
     wall = (after.machine_total_s - before.machine_total_s) / (os.cpu_count() or 1)
     if wall <= 0:
         return {}
     busy = (after.machine_busy_s - before.machine_busy_s) / wall
     server = (after.server_s - before.server_s) / wall
-    ours = (after.children_s - before.children_s) / wall
+    ours = (after.children_s - before.children_s if ours_s is None else ours_s) / wall
     return {
         "machine_cores": round(busy, 3),
         "server_cores": round(server, 3),

@@ -7,6 +7,7 @@ each peer (or of one variant to another, for the scaling and idle suites).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -69,9 +70,11 @@ def _find(cells: Iterable[Cell], workload: str, server: str, variant: str) -> Ce
 
 
 def _rps_of(cell: Cell | None) -> float | None:
+    """req/s of an HTTP cell, messages/s of a WebSocket cell."""
     if cell is None or cell["status"] != "ok":
         return None
-    return float(cell["result"]["requests_per_s"])
+    res = cell["result"]
+    return float(res["messages_per_s"] if "messages_per_s" in res else res["requests_per_s"])
 
 
 def _status_text(cell: Cell) -> str:
@@ -194,7 +197,8 @@ def _ratio_matrix(
         for p in (k for k in suite.servers if specs[k]["role"] == "pounce"):
             if not any(_rps_of(_find(cells, w, p, variant.key)) for w in workloads):
                 continue
-            title = f"### {p} ÷ peer (req/s; above 1.00x means {p} is faster)"
+            unit = "msg/s" if run["settings"].get("load") == "websocket" else "req/s"
+            title = f"### {p} ÷ peer ({unit}; above 1.00x means {p} is faster)"
             if len(suite.variants) > 1:
                 title += f" — {variant.label}"
             lines += [
@@ -244,10 +248,204 @@ def _quiet_line(settings: dict[str, Any], cells: list[Cell]) -> str:
     )
 
 
+def _mib(value: int | None) -> str:
+    return "—" if not value else f"{value / 2**20:,.0f} MiB"
+
+
+def _ws_errors(res: dict[str, Any]) -> str:
+    parts = []
+    if res["failed_handshakes"]:
+        parts.append(f"{res['failed_handshakes']} handshakes failed")
+    names = {
+        "bad_echo": "bad echoes",
+        "lost_connections": "lost",
+        "closed_by_server": "closed by server",
+        "stranded_at_end": "unanswered at end",
+    }
+    parts += [f"{n:,} {names.get(k, k)}" for k, n in res["errors"].items() if n]
+    return ", ".join(parts) or "0"
+
+
+def _ws_cpu(cell: Cell) -> str:
+    use = cell.get("cpu") or {}
+    gen = cell["result"]["load_generator"].get("cores")
+    if not use:
+        return "—"
+    text = f"{use['server_cores']:.2f} / {gen or 0:.2f} / {use['other_cores']:.2f}"
+    if gen is not None and gen >= LOADGEN_SATURATED:
+        text += " ‡"
+    return text
+
+
+def _us_per_msg(cell: Cell) -> str:
+    """Server CPU time per echoed message: what the server spent, whoever else ran."""
+    use = cell.get("cpu") or {}
+    rate = cell["result"]["messages_per_s"]
+    if not use or not rate:
+        return "—"
+    return f"{use['server_cores'] / rate * 1e6:.1f} µs"
+
+
+# Load generator cores at which its core counts as saturated: that row measured the generator.
+LOADGEN_SATURATED = 0.90
+
+
+def _ws_server_table(
+    suite: Suite, cells: list[Cell], run: dict[str, Any], workload: str, variant: str
+) -> list[str]:
+    specs = run["servers"]
+    bases = [b for b in suite.baselines if b in suite.servers]
+    head = ["server", "msg/s", "p50 RTT", "p99 RTT", "errors"]
+    head += ["CPU server / load gen / other", "server CPU per msg", "server RSS", "check"]
+    head += [f"÷ {b}" for b in bases]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in suite.servers:
+        cell = _find(cells, workload, key, variant)
+        if cell is None:
+            continue
+        label = f"**{key}**" if specs[key]["role"] == "pounce" else key
+        if cell["status"] != "ok":
+            row = [label, _status_text(cell), "", "", "", "", "", ""]
+            row.append(cell.get("reason", "")[:120])
+            row += ["" for _ in bases]
+        else:
+            res = cell["result"]
+            row = [
+                label,
+                _rps(res["messages_per_s"]) + (" *" if _disturbed(cell) else ""),
+                _ms(res["rtt_ms"]["p50"]),
+                _ms(res["rtt_ms"]["p99"]),
+                _ws_errors(res),
+                _ws_cpu(cell),
+                _us_per_msg(cell),
+                _mib(cell.get("server_rss_bytes")),
+                cell["verify"]["detail"],
+            ]
+            for b in bases:
+                row.append(
+                    "1.00x"
+                    if b == key
+                    else _ratio(res["messages_per_s"], _rps_of(_find(cells, workload, b, variant)))
+                )
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _ws_idle_table(
+    suite: Suite, cells: list[Cell], run: dict[str, Any], workload: str
+) -> list[str]:
+    """Busy-with-pings vs the same plus idle sockets: the last two variants for ``workload``."""
+    variants = [v for v in suite.variants if v.applies(workload) and v.ws_ping_interval_s]
+    if len(variants) < 2:
+        return []
+    base, idle = variants[0], variants[-1]
+    head = ["server"]
+    for v in (base, idle):
+        head += [f"{v.label}: msg/s", "p99 RTT", "server RSS"]
+    head += [f"{idle.key} ÷ {base.key}", "server CPU per msg", "idle open at start → end"]
+    head += ["pings/s on idle sockets"]
+    head += ["CPU other (max)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in suite.servers:
+        row = [f"**{key}**" if run["servers"][key]["role"] == "pounce" else key]
+        found = False
+        idle_text = pings_text = ""
+        per_msg: list[str] = []
+        other = 0.0
+        for v in (base, idle):
+            cell = _find(cells, workload, key, v.key)
+            if cell is None:
+                row += ["", "", ""]
+                continue
+            found = True
+            if cell["status"] != "ok":
+                row += [_status_text(cell), cell.get("reason", "")[:80], ""]
+                continue
+            res = cell["result"]
+            rps = _rps(res["messages_per_s"]) + (" *" if _disturbed(cell) else "")
+            if (errors := _ws_errors(res)) != "0":
+                rps += f" ({errors})"
+            row += [rps, _ms(res["rtt_ms"]["p99"]), _mib(cell.get("server_rss_bytes"))]
+            per_msg.append(_us_per_msg(cell))
+            other = max(other, (cell.get("cpu") or {}).get("other_cores", 0.0))
+            if i := cell.get("idle"):
+                alive = i.get("alive_end")
+                idle_text = f"{i['opened']:,} → {'?' if alive is None else f'{alive:,}'}"
+                if i.get("pings") is not None and i.get("seconds") and i["opened"]:
+                    pings_text = f"{i['pings'] / i['seconds'] / i['opened']:.2f} per socket"
+        if not found:
+            continue
+        row.append(
+            _ratio(
+                _rps_of(_find(cells, workload, key, idle.key)),
+                _rps_of(_find(cells, workload, key, base.key)),
+            )
+        )
+        row += [" → ".join(per_msg), idle_text, pings_text, f"{other:.2f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines if len(lines) > 2 else []
+
+
+def _ws_results(suite: Suite, cells: list[Cell], run: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    workloads = run["settings"]["workloads"]
+    first = suite.variants[0]
+    for w in workloads:
+        out += [
+            f"### {w} — {WORKLOADS[w].title}",
+            "",
+            f"{first.label}, each server's defaults.",
+            "",
+        ]
+        out += [*_ws_server_table(suite, cells, run, w, first.key), ""]
+    for w in workloads:
+        idle = _ws_idle_table(suite, cells, run, w)
+        if idle:
+            out += [f"### {w} — idle WebSockets next to busy ones", ""]
+            out += [*idle, ""]
+    matrix = _ratio_matrix(
+        dataclasses.replace(suite, variants=(first,)), cells, run, list(workloads)
+    )
+    out += ["## Ratios", ""] + (
+        matrix or ["No pounce entry produced numbers in this run (see the servers above).", ""]
+    )
+    return out
+
+
+_WS_READING = [
+    "## Reading the numbers",
+    "",
+    "- **msg/s**: echoed messages per second over the measured window, summed over the "
+    "connections; each connection has exactly one message in flight, so msg/s ≈ "
+    "connections ÷ mean RTT. Higher is better.",
+    "- **p50 / p99 RTT**: round trip of one message, from the generator writing its frame to "
+    "reading the last byte of the echo; it includes queueing behind the other connections' "
+    "messages on the server's one core. Lower is better.",
+    "- **errors**: failed handshakes, echoes of the wrong type or size, connections the server "
+    "closed or lost during the run, messages still unanswered 2 s after the window. A cell "
+    "with errors is not a fair number.",
+    "- **CPU server / load gen / other**: cores used in the measured window by the server (all "
+    "its processes and threads), by the load generator (its own rusage; plus the idle helper "
+    "in the idle cells) and by anything else. **‡**: the generator used ≥ "
+    f"{LOADGEN_SATURATED:.2f} of its core, so that row measured the generator as much as the "
+    "server (expected only for the bare ceiling); the server's CPU below 1.00 says the same.",
+    "- **server CPU per msg**: the server's CPU time in the window divided by the messages "
+    "echoed: its cost per message, which other load on the machine disturbs much less than "
+    "msg/s (it still moves with cache and frequency effects).",
+    "- **server RSS**: resident memory of the server's processes (VmRSS, summed over its "
+    "process group) at the end of the measured window, while every connection is still open.",
+    "- **check**: one WebSocket opened before measuring; the workload's message is echoed "
+    "back byte for byte with the same opcode, with no extension negotiated.",
+    "- **÷ X**: this row's msg/s divided by X's; 1.25x means 25% more messages.",
+    "",
+]
+
+
 def write_markdown(path: Path, suite: Suite, run: dict[str, Any]) -> None:
     cells: list[Cell] = run["cells"]
     m = run["machine"]
     s = run["settings"]
+    ws = s.get("load") == "websocket"
     workloads = [w for w in s["workloads"]]
     out = [
         f"# pounce benchmarks — `{suite.key}` suite{' (quick)' if s['quick'] else ''}",
@@ -264,7 +462,9 @@ def write_markdown(path: Path, suite: Suite, run: dict[str, Any]) -> None:
         f"- Load average (1/5/15 min) at start: {_loads(m['load_average_start'])}; "
         f"at end: {_loads(m['load_average_end'])}",
         f"- Harness: {m['harness_python']}; repo commit {m['repo_commit']}",
-        f"- Load generator: {m['wrk']}, `wrk -t{s['threads']} -c{s['connections']} "
+        _ws_loadgen_line(run, suite)
+        if ws
+        else f"- Load generator: {m['wrk']}, `wrk -t{s['threads']} -c{s['connections']} "
         f"-d{s['duration_s']:g}s --latency"
         f"{f' --timeout {suite.wrk_timeout_s:g}s' if suite.wrk_timeout_s else ''}`, "
         f"pinned to CPU {suite.wrk_cpus or 'none (unpinned)'}; "
@@ -294,6 +494,14 @@ def write_markdown(path: Path, suite: Suite, run: dict[str, Any]) -> None:
         status = "" if spec.get("available") else f" — **skipped: {spec.get('skip_reason')}**"
         out.append(f"| {key}{status} | {runs_on} | {versions} | `{cmd}` |")
     out += ["", "## Results", ""]
+    if ws:
+        out += _ws_results(suite, cells, run)
+        notes = run.get("notes", [])
+        if notes:
+            out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+        out += _WS_READING
+        path.write_text("\n".join(out), encoding="utf-8")
+        return
     for w in workloads:
         wl = WORKLOADS[w]
         if suite.compare == "variants":
@@ -334,6 +542,119 @@ def write_markdown(path: Path, suite: Suite, run: dict[str, Any]) -> None:
         "",
     ]
     path.write_text("\n".join(out), encoding="utf-8")
+
+
+def _ws_loadgen_line(run: dict[str, Any], suite: Suite) -> str:
+    s = run["settings"]
+    gen = run.get("load_generator") or {}
+    interp = (
+        f"Python {gen['version']} ({'GIL' if gen.get('gil_enabled') else 'free-threaded'}), "
+        f"uvloop {(gen.get('packages') or {}).get('uvloop') or 'not installed (asyncio loop)'}"
+        if "version" in gen
+        else "unknown interpreter"
+    )
+    return (
+        f"- Load generator: `harness/ws_load.py` ({interp}): raw asyncio protocols, hand-built "
+        f"handshake and pre-built masked frames, {s['connections']} connections with one "
+        f"message in flight each, "
+        + (
+            "offering `permessage-deflate; client_no_context_takeover` (servers that accept "
+            "get every message compressed, each with a fresh context; the check column says "
+            "which did)"
+            if s.get("ws_deflate")
+            else "no extension offered (so no compression anywhere)"
+        )
+        + "; pinned to "
+        f"CPU {suite.wrk_cpus or 'none (unpinned)'}; {s['duration_s']:g}s measured after a "
+        f"{s['warmup_s']:g}s warm-up per cell on the same connections; {s['repeat']} measured "
+        "run(s) per cell (median by msg/s)"
+    )
+
+
+DOCS_START = "<!-- websocket-results:start (filled by run.py --update-docs) -->"
+DOCS_END = "<!-- websocket-results:end -->"
+
+
+def _short(cell: Cell | None) -> str:
+    """msg/s (p99) of a cell, for the docs tables."""
+    if cell is None:
+        return "—"
+    if cell["status"] != "ok":
+        return _status_text(cell) or "—"
+    res = cell["result"]
+    text = f"{_rps(res['messages_per_s'])} ({_ms(res['rtt_ms']['p99'])})"
+    if _disturbed(cell):
+        text += " *"
+    if _ws_errors(res) != "0":
+        text += " (errors)"
+    return text
+
+
+def ws_docs_block(suite: Suite, run: dict[str, Any], results_name: str) -> str:
+    """The websocket tables of docs/benchmarks.md, from one run (``run.py --update-docs``)."""
+    cells: list[Cell] = run["cells"]
+    m = run["machine"]
+    first = suite.variants[0].key
+    workloads = [w for w in run["settings"]["workloads"]]
+    bases = [b for b in suite.baselines if b in suite.servers]
+    out = [
+        DOCS_START,
+        "",
+        f"Run: `{run['settings']['command']}` on {m['date_utc']}, commit {m['repo_commit']}, "
+        f"load average at start {_loads(m['load_average_start'])}; full report "
+        f"`benchmarks/results/{results_name}`.",
+        _disturbed_line(cells).removeprefix("- ") + ".",
+        "",
+        f"msg/s (p99 round trip), {run['settings']['connections']} connections, one message in "
+        "flight on each:",
+        "",
+    ]
+    head = ["server", *workloads, "server CPU per msg", "server RSS", "load gen CPU"]
+    head += [f"÷ {b}" for b in bases]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in suite.servers:
+        found = [_find(cells, w, key, first) for w in workloads]
+        if not any(found):
+            continue
+        label = f"**{key}**" if run["servers"][key]["role"] == "pounce" else key
+        row = [label] + [_short(c) for c in found]
+        ok = next((c for c in found if c is not None and c["status"] == "ok"), None)
+        row.append(
+            " / ".join(
+                _us_per_msg(c) if c is not None and c["status"] == "ok" else "—" for c in found
+            )
+        )
+        row.append(_mib(ok.get("server_rss_bytes")) if ok else "—")
+        gen = ok["result"]["load_generator"].get("cores") if ok else None
+        row.append(
+            "—" if gen is None else f"{gen:.2f}" + (" ‡" if gen >= LOADGEN_SATURATED else "")
+        )
+        for b in bases:
+            ratios = [
+                _ratio(_rps_of(_find(cells, w, key, first)), _rps_of(_find(cells, w, b, first)))
+                for w in workloads
+            ]
+            row.append(" / ".join(ratios))
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    for w in workloads:
+        idle = _ws_idle_table(suite, cells, run, w)
+        if idle:
+            out += [f"Idle WebSockets ({w}; every server pinging each second where it can):", ""]
+            out += [*idle, ""]
+    out.append(DOCS_END)
+    return "\n".join(out)
+
+
+def update_docs(docs: Path, block: str) -> bool:
+    """Replace the marked websocket block of ``docs``; False when the markers are missing."""
+    text = docs.read_text(encoding="utf-8")
+    start = text.find(DOCS_START)
+    end = text.find(DOCS_END)
+    if start < 0 or end < start:
+        return False
+    docs.write_text(text[:start] + block + text[end + len(DOCS_END) :], encoding="utf-8")
+    return True
 
 
 def write_json(path: Path, run: dict[str, Any]) -> None:

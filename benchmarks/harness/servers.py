@@ -40,6 +40,8 @@ RSGI_APP = "apps.rsgi_bench:app"
 SYNC_APP = "apps.sync_bench:app"
 CHIRP_APP = "apps.chirp_bench:app"
 CHIRP_WORKLOADS = frozenset({"chirp-page", "chirp-json"})
+WS_APP = "apps.ws_echo:app"
+WS_WORKLOADS = frozenset({"ws-text32", "ws-bin16k"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +56,8 @@ class Launch:
     """Rendered nginx config (nginx only)."""
     keep_alive_s: int | None = None
     """Idle keep-alive timeout to configure, when the suite asks for one."""
+    ws_ping_interval_s: float | None = None
+    """WebSocket ping interval to configure, when the suite asks for one."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,7 +109,12 @@ class PounceSettings:
 
 
 def _pounce(
-    python: Path, app: str, mode: str | None, settings: PounceSettings, static: bool = False
+    python: Path,
+    app: str,
+    mode: str | None,
+    settings: PounceSettings,
+    static: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> Callable[[Launch], list[str]]:
     def build(launch: Launch) -> list[str]:
         argv = [str(python), "-m", "pounce", app, "--host", HOST, "--port", str(launch.port)]
@@ -117,7 +126,9 @@ def _pounce(
         if static:
             assert launch.static_root is not None
             argv += [a.replace("{root}", str(launch.static_root)) for a in settings.static_flag]
-        return argv + list(settings.extra_args)
+        if launch.ws_ping_interval_s is not None:
+            argv += ["--ws-ping-interval", f"{launch.ws_ping_interval_s:g}"]
+        return argv + list(extra) + list(settings.extra_args)
 
     return build
 
@@ -169,15 +180,21 @@ def _uvicorn(python: Path, *extra: str, app: str = ASGI_APP) -> Callable[[Launch
                 if launch.keep_alive_s is None
                 else ("--timeout-keep-alive", str(launch.keep_alive_s))
             ),
+            *(
+                ()
+                if launch.ws_ping_interval_s is None
+                else ("--ws-ping-interval", f"{launch.ws_ping_interval_s:g}")
+            ),
         ]
 
     return build
 
 
 def _granian(
-    python: Path, interface: str, static: bool = False, app: str | None = None
+    python: Path, interface: str, static: bool = False, app: str | None = None, ws: bool = False
 ) -> Callable[[Launch], list[str]]:
-    """granian has no idle timeout for HTTP/1 keep-alive, so ``keep_alive_s`` needs no flag."""
+    """granian has no idle timeout for HTTP/1 keep-alive, so ``keep_alive_s`` needs no flag,
+    and no WebSocket ping setting, so ``ws_ping_interval_s`` has none either."""
     if app is None:
         app = RSGI_APP if interface == "rsgi" else ASGI_APP
 
@@ -196,7 +213,7 @@ def _granian(
             str(launch.workers),
             "--http",
             "1",
-            "--no-ws",
+            "--ws" if ws else "--no-ws",
             "--log-level",
             "warning",
             "--no-access-log",
@@ -214,13 +231,13 @@ def _granian(
     return build
 
 
-def _hypercorn(python: Path) -> Callable[[Launch], list[str]]:
+def _hypercorn(python: Path, app: str = ASGI_APP) -> Callable[[Launch], list[str]]:
     def build(launch: Launch) -> list[str]:
         return [
             str(python),
             "-m",
             "hypercorn",
-            ASGI_APP,
+            app,
             "--bind",
             f"{HOST}:{launch.port}",
             "--workers",
@@ -228,7 +245,22 @@ def _hypercorn(python: Path) -> Callable[[Launch], list[str]]:
             "--log-level",
             "warning",
             *(() if launch.keep_alive_s is None else ("--keep-alive", str(launch.keep_alive_s))),
+            *(
+                ()
+                if launch.ws_ping_interval_s is None
+                else ("--websocket-ping-interval", f"{launch.ws_ping_interval_s:g}")
+            ),
         ]
+
+    return build
+
+
+def _ws_bare(python: Path) -> Callable[[Launch], list[str]]:
+    def build(launch: Launch) -> list[str]:
+        argv = [str(python), "-m", "apps.ws_bare", "--host", HOST, "--port", str(launch.port)]
+        if launch.ws_ping_interval_s is not None:
+            argv += ["--ping-interval", f"{launch.ws_ping_interval_s:g}"]
+        return argv
 
     return build
 
@@ -390,6 +422,82 @@ def build_registry(pounce: PounceSettings) -> dict[str, ServerSpec]:
             packages=("hypercorn", "h11"),
             command=_hypercorn(v314t),
             workloads=frozenset({"hello", "json", "10k", "echo", "cpu"}),
+        ),
+        ServerSpec(
+            key="pounce-ws",
+            label="pounce (3.14t, async worker), permessage-deflate off",
+            role="pounce",
+            python=pounce.python_ft,
+            packages=("bengal-pounce", "uvloop", "wsproto"),
+            command=_pounce(
+                pounce.python_ft, WS_APP, "async", pounce, extra=("--no-ws-per-message-deflate",)
+            ),
+            workloads=WS_WORKLOADS,
+        ),
+        ServerSpec(
+            key="pounce-ws-deflate",
+            label="pounce (3.14t, async worker), permessage-deflate on (not negotiated)",
+            role="pounce",
+            python=pounce.python_ft,
+            packages=("bengal-pounce", "uvloop", "wsproto"),
+            command=_pounce(
+                pounce.python_ft, WS_APP, "async", pounce, extra=("--ws-per-message-deflate",)
+            ),
+            notes="the client offers no extension, so this runs uncompressed too",
+            workloads=WS_WORKLOADS,
+        ),
+        ServerSpec(
+            key="uvicorn-websockets",
+            label="uvicorn --ws websockets + httptools + uvloop (3.14)",
+            role="peer",
+            python=v314,
+            packages=("uvicorn", "httptools", "uvloop", "websockets"),
+            command=_uvicorn(
+                v314, "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", app=WS_APP
+            ),
+            notes="uvicorn's fastest WebSocket configuration (the websockets C speedups)",
+            workloads=WS_WORKLOADS,
+        ),
+        ServerSpec(
+            key="uvicorn-wsproto",
+            label="uvicorn --ws wsproto + httptools + uvloop (3.14)",
+            role="peer",
+            python=v314,
+            packages=("uvicorn", "httptools", "uvloop", "wsproto"),
+            command=_uvicorn(
+                v314, "--loop", "uvloop", "--http", "httptools", "--ws", "wsproto", app=WS_APP
+            ),
+            notes="the same pure-Python WebSocket library pounce builds on",
+            workloads=WS_WORKLOADS,
+        ),
+        ServerSpec(
+            key="granian-ws",
+            label="granian ASGI, WebSockets on (3.14t)",
+            role="peer",
+            python=v314t,
+            packages=("granian",),
+            command=_granian(v314t, "asgi", app=WS_APP, ws=True),
+            notes="no permessage-deflate and no ping setting: its idle sockets are never pinged",
+            workloads=WS_WORKLOADS,
+        ),
+        ServerSpec(
+            key="hypercorn-ws",
+            label="hypercorn (3.14t, asyncio, wsproto)",
+            role="peer",
+            python=v314t,
+            packages=("hypercorn", "wsproto"),
+            command=_hypercorn(v314t, app=WS_APP),
+            workloads=WS_WORKLOADS,
+        ),
+        ServerSpec(
+            key="ws-bare",
+            label="bare asyncio echo, framed by hand (3.14t + uvloop)",
+            role="peer",
+            python=v314t,
+            packages=("uvloop",),
+            command=_ws_bare(v314t),
+            notes="ceiling: no ASGI, no WebSocket library, no validation (apps/ws_bare.py)",
+            workloads=WS_WORKLOADS,
         ),
         ServerSpec(
             key="nginx",

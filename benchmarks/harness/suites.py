@@ -22,6 +22,13 @@ class Variant:
     idle_connections: int = 0
     keep_alive_s: int | None = None
     """Idle keep-alive timeout to configure on every server (``None``: each server's default)."""
+    ws_ping_interval_s: float | None = None
+    """WebSocket ping interval to configure on every server that has one (``None``: defaults)."""
+    workloads: frozenset[str] | None = None
+    """Workloads this variant runs for (``None``: all of the suite's)."""
+
+    def applies(self, workload_key: str) -> bool:
+        return self.workloads is None or workload_key in self.workloads
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +53,10 @@ class Suite:
     thread_baseline: bool = False
     """Before the cells, time the cpu workload's work in 1 and 2 bare threads on the pounce
     interpreters (harness/thread_baseline.py): the machine's ceiling for "2 ÷ 1"."""
+    load: str = "wrk"
+    """``wrk`` (HTTP) or ``websocket`` (harness/ws_load.py, the WebSocket echo generator)."""
+    baselines: tuple[str, ...] = ()
+    """Servers every row is also divided by, in extra columns of the result tables."""
 
 
 SUITES: dict[str, Suite] = {
@@ -190,6 +201,50 @@ SUITES: dict[str, Suite] = {
                 ),
             ),
             compare="variants",
+        ),
+        Suite(
+            key="websocket",
+            title="WebSocket echo, one worker on one core",
+            description=(
+                "apps/ws_echo.py (a raw ASGI echo: every message sent back as it came) under "
+                "each ASGI server, and apps/ws_bare.py (a hand-framed asyncio echo, no ASGI, no "
+                "WebSocket library) as the ceiling. The load generator "
+                "(harness/ws_load.py, raw asyncio + uvloop on the GIL build) keeps one message "
+                "in flight on each of 64 connections: 32-byte text and 16 KiB binary. It "
+                "offers no extension, so every server runs uncompressed (pounce-ws-deflate has "
+                "permessage-deflate enabled, but nothing negotiates it). The idle cells hold "
+                "1,000 more WebSockets open, silent but answering the pings every server sends "
+                "each second, next to the 64 busy ones, against the same 64 with the same "
+                "pings and no idle sockets."
+            ),
+            servers=(
+                "pounce-ws",
+                "pounce-ws-deflate",
+                "uvicorn-websockets",
+                "uvicorn-wsproto",
+                "granian-ws",
+                "hypercorn-ws",
+                "ws-bare",
+            ),
+            workloads=("ws-text32", "ws-bin16k"),
+            variants=(
+                Variant(key="default", label="64 active"),
+                Variant(
+                    key="ping1",
+                    label="64 active, ping 1 s",
+                    ws_ping_interval_s=1.0,
+                    workloads=frozenset({"ws-text32"}),
+                ),
+                Variant(
+                    key="idle1000",
+                    label="64 active + 1000 idle, ping 1 s",
+                    idle_connections=1000,
+                    ws_ping_interval_s=1.0,
+                    workloads=frozenset({"ws-text32"}),
+                ),
+            ),
+            load="websocket",
+            baselines=("uvicorn-websockets", "granian-ws"),
         ),
     )
 }

@@ -41,6 +41,14 @@ class Workload:
     lua: str = ""
     """Extra wrk Lua run before the reporter (sets ``wrk.method`` / ``wrk.body`` ...)."""
     tags: frozenset[str] = field(default_factory=frozenset)
+    ws_size: int = 0
+    """WebSocket workloads (tag ``websocket``): bytes per echoed message."""
+    ws_binary: bool = False
+    """WebSocket workloads: binary frames instead of text."""
+
+    @property
+    def websocket(self) -> bool:
+        return "websocket" in self.tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +131,21 @@ WORKLOADS: dict[str, Workload] = {
             encoding="br",
         ),
         _static("file5m", "GET /static/big.bin — 5 MiB file", "/static/big.bin"),
+        Workload(
+            key="ws-text32",
+            title="WebSocket echo — 32-byte text messages, one in flight per connection",
+            path="/ws",
+            ws_size=32,
+            tags=frozenset({"websocket"}),
+        ),
+        Workload(
+            key="ws-bin16k",
+            title="WebSocket echo — 16 KiB binary messages, one in flight per connection",
+            path="/ws",
+            ws_size=16 * 1024,
+            ws_binary=True,
+            tags=frozenset({"websocket"}),
+        ),
     )
 }
 

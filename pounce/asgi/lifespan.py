@@ -1,9 +1,17 @@
 """ASGI lifespan, and pounce's per-worker scopes (``pounce.worker.*``).
 
 Lifespan modes: ``on`` (the app must support it), ``off`` (never sent) and ``auto`` (the
-default): if the app raises or returns before answering ``lifespan.startup``, lifespan is
-treated as unsupported and we serve anyway (bengal's apps and ``StaticFiles`` do that). An
-explicit ``lifespan.startup.failed`` always stops the server with ``LifespanError``.
+default). Whether an app *speaks* lifespan is judged by what it did, not by how it ended:
+
+- it answered ``lifespan.startup.failed``, or it took the ``lifespan.startup`` message from
+  ``receive()`` and then raised: it supports lifespan and its startup failed. That stops the
+  server with ``LifespanError`` (the app's own message, the exception chained) in every mode,
+  as uvicorn does: serving an app whose database never connected helps nobody.
+- it raised or returned *without ever receiving* (``assert scope["type"] == "http"``,
+  bengal's apps and ``StaticFiles`` return at once): it does not speak lifespan. Under
+  ``auto`` we serve without it; under ``on`` that is an error.
+
+``pounce.worker.*`` scopes go only to apps that ask for them: see ``wants_worker_scopes``.
 
 The lifespan task lives for the whole run on the loop that started it.
 """
@@ -12,14 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Final
 
 from pounce._types import ASGIApp
 from pounce.asgi.scope import ASGI_VERSION
 from pounce.config import ServerConfig
 from pounce.errors import LifespanError
 
-__all__ = ["Lifespan", "run_worker_scope"]
+__all__ = ["WORKER_SCOPES_ATTRIBUTE", "Lifespan", "run_worker_scope", "wants_worker_scopes"]
 
 _logger = logging.getLogger("pounce.lifespan")
 
@@ -35,6 +43,9 @@ class Lifespan:
         self.state = state
         self.started = False  # startup completed and the app supports lifespan
         self._supported = True
+        # Set when the app took "lifespan.startup" from receive(): from then on an exception
+        # is the app's startup failing, not a sign that it does not speak lifespan.
+        self._startup_received = False
         self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._startup_answer: asyncio.Future[dict[str, Any]] | None = None
         self._shutdown_answer: asyncio.Future[dict[str, Any]] | None = None
@@ -69,18 +80,27 @@ class Lifespan:
         if kind == "lifespan.startup.failed":
             message = answer.get("message", "") or "the app reported lifespan.startup.failed"
             raise LifespanError(f"Lifespan startup failed: {message}")
-        # "unsupported": the app raised or returned without answering.
         error = answer.get("error")
+        if kind == "raised":
+            assert isinstance(error, BaseException)
+            # The app's own traceback: the "Error:" line alone would not say where.
+            _logger.error("the app raised during lifespan startup", exc_info=error)
+            message = str(error) or type(error).__name__
+            raise LifespanError(f"Lifespan startup failed: {message}") from error
+        # "unsupported": the app raised or returned without ever receiving.
         if self._mode == "on":
+            why = f" ({type(error).__name__}: {error})" if error is not None else ""
             raise LifespanError(
-                f"Lifespan startup failed: the app does not support lifespan ({error!r})"
+                "Lifespan startup failed: lifespan is 'on', but the app does not speak the ASGI "
+                f"lifespan protocol: it {'raised' if error is not None else 'returned'} "
+                f"without receiving lifespan.startup{why}"
             ) from error
         self._supported = False
-        if error is not None:
+        if error is not None:  # an app that just returns (StaticFiles, bengal's) is quiet
             _logger.info(
-                "ASGI lifespan unsupported by the app (%s: %s); serving without it",
+                "the app does not speak ASGI lifespan (%s on the lifespan scope); serving "
+                "without it",
                 type(error).__name__,
-                error,
             )
 
     async def shutdown(self) -> None:
@@ -100,6 +120,8 @@ class Lifespan:
             return
         if answer["type"] == "lifespan.shutdown.failed":
             _logger.error("lifespan shutdown failed: %s", answer.get("message", ""))
+        elif answer["type"] == "raised":
+            _logger.error("the app raised during lifespan shutdown", exc_info=answer["error"])
 
     async def _run(self, scope: dict[str, Any]) -> None:
         try:
@@ -107,7 +129,8 @@ class Lifespan:
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            self._answer({"type": "unsupported", "error": exc})
+            kind = "raised" if self._startup_received else "unsupported"
+            self._answer({"type": kind, "error": exc})
             if self.started:
                 _logger.error("exception in lifespan after startup", exc_info=exc)
         else:
@@ -120,7 +143,10 @@ class Lifespan:
                 return
 
     async def _receive(self) -> dict[str, Any]:
-        return await self._to_app.get()
+        message = await self._to_app.get()
+        if message["type"] == "lifespan.startup":
+            self._startup_received = True
+        return message
 
     async def _send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -134,8 +160,37 @@ class Lifespan:
             raise LifespanError(f"unexpected message {kind!r} in the lifespan scope")
 
 
-_DISCONNECT = {"type": "http.disconnect"}
-_warned_worker_scope = False
+_DISCONNECT: Final = {"type": "http.disconnect"}
+
+# How an app asks for pounce.worker.* scopes. The ASGI spec tells apps to raise on a scope
+# type they do not know, so sending these to every app (Starlette, FastAPI, Django, uvicorn's
+# canonical hello app) only produces exceptions to explain away. An app opts in with
+# WORKER_SCOPES_ATTRIBUTE = True on the app object (or its class). chirp 0.10.3 sets no flag,
+# but its App is the one app that takes these scopes: it has the worker hook decorators
+# (``on_worker_startup``/``on_worker_shutdown``) whose hooks the scopes run.
+WORKER_SCOPES_ATTRIBUTE: Final = "__pounce_worker_scopes__"
+_WORKER_HOOKS: Final = ("on_worker_startup", "on_worker_shutdown")
+# pounce's own pipeline steps (compression, health, static files) wrap the app and keep it in
+# ``.app``; so do most ASGI middlewares. Bounded, in case an ``.app`` chain loops.
+_MAX_WRAPPERS: Final = 16
+
+
+def wants_worker_scopes(app: object) -> bool:
+    """True when ``app``, or an app it wraps through ``.app``, asks for ``pounce.worker.*``.
+
+    Looked up on each call (a handful per worker lifetime): no cache to guard between threads,
+    and a reloaded app is judged afresh.
+    """
+    current: object = app
+    for _ in range(_MAX_WRAPPERS):
+        if current is None:
+            return False
+        if getattr(current, WORKER_SCOPES_ATTRIBUTE, False) is True:
+            return True
+        if all(callable(getattr(current, name, None)) for name in _WORKER_HOOKS):
+            return True
+        current = getattr(current, "app", None)
+    return False
 
 
 async def _disconnect() -> dict[str, Any]:
@@ -149,24 +204,17 @@ async def _ignore(message: dict[str, Any]) -> None:
 async def run_worker_scope(app: ASGIApp, scope: dict[str, Any], *, timeout: float) -> None:
     """Tell the app about a worker event (``pounce.worker.startup`` etc.), inline.
 
-    Apps that do not know these scope types usually raise (Starlette asserts the type); that
-    is expected, so it is logged once at INFO and otherwise at DEBUG, never fatal.
+    Only apps that ask for these scopes get them (``wants_worker_scopes``); for them the scope
+    runs user hooks, so a failure is the app's bug and is logged with its traceback. It never
+    stops the worker: the hooks are the app's business, serving is ours.
     """
-    global _warned_worker_scope
+    if not wants_worker_scopes(app):
+        return
     try:
         await asyncio.wait_for(app(scope, _disconnect, _ignore), timeout)
     except asyncio.CancelledError:
         raise
     except TimeoutError:
         _logger.warning("%s did not finish within %gs", scope["type"], timeout)
-    except Exception as exc:
-        level = logging.DEBUG if _warned_worker_scope else logging.INFO
-        _warned_worker_scope = True
-        _logger.log(
-            level,
-            "app raised on %s (%s: %s); apps that do not handle this scope may ignore it",
-            scope["type"],
-            type(exc).__name__,
-            exc,
-            exc_info=_logger.isEnabledFor(logging.DEBUG),
-        )
+    except Exception:
+        _logger.exception("the app raised on %s", scope["type"])

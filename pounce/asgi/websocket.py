@@ -272,8 +272,11 @@ class WebSocketExchange:
                 return self._disconnect
             if self._phase in (_CONNECTING, _DENIED) and self._upgrade.disconnected:
                 return {"type": "websocket.disconnect", "code": CLOSE_ABNORMAL, "reason": ""}
-            if self._phase == _CONNECTING:
-                raise AppError("websocket receive() before websocket.accept or close")
+            if self._phase == _DENIED and (self._http is None or self._http.response_finished):
+                # Refused and answered: nothing more will come (Channels' consumers wait for
+                # this before they return, and the connection ends only when the app has).
+                return {"type": "websocket.disconnect", "code": CLOSE_ABNORMAL, "reason": ""}
+            # Before the accept, receive() waits (Quart's message pump calls it at once).
             waiter = asyncio.get_running_loop().create_future()
             self._receive_waiter = waiter
             await waiter
@@ -347,6 +350,8 @@ class WebSocketExchange:
             if phase != _DENIED or self._http is None:
                 raise AppError("websocket.http.response.body before its start")
             await self._http.send({**message, "type": "http.response.body"})
+            if self._http.response_finished:
+                self._wake_receiver()
             return
         raise AppError(f"unknown ASGI message type {kind!r} for a websocket scope")
 
@@ -393,6 +398,7 @@ class WebSocketExchange:
         upgrade = self._upgrade
         if not upgrade.disconnected and not upgrade.head_sent:
             upgrade.send_error(status, ((b"content-type", b"text/plain; charset=utf-8"),), b"")
+        self._wake_receiver()
 
     def _deny_internal_error(self, exc: BaseException) -> None:
         from pounce.observe.errorpage import internal_error_body

@@ -5,7 +5,8 @@ Off by default (it costs a formatted line per request). Formats:
 - default: ``127.0.0.1:53211 - "GET /path?q HTTP/1.1" 200 1.2ms``
 - ``--access-log-format`` with named fields, e.g.
   ``"{client} {method} {path} {status} {duration_ms:.1f}"``
-- JSON when the log format is ``json``: the same fields as an object.
+- with ``--log-format json``: the line above as ``message``, and every field at the top level
+  of the same flat object (``observe/logs.py``'s ``JSONFormatter`` reads ``record.fields``).
 
 Fields: client, client_host, method, path, query, http_version, status, duration_ms,
 request_id, user_agent, referer, worker_id.
@@ -13,7 +14,6 @@ request_id, user_agent, referer, worker_id.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Final
 
@@ -44,25 +44,23 @@ _DEFAULT_FORMAT: Final = (
 class AccessLogger:
     """Stateless apart from immutable settings: safe to share between worker threads."""
 
-    def __init__(self, fmt: str | None, as_json: bool) -> None:
+    def __init__(self, fmt: str | None) -> None:
         self._logger = logging.getLogger("pounce.access")
         self._format = fmt or _DEFAULT_FORMAT
-        self._json = as_json
         _validate_format(self._format)
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> AccessLogger:
-        return cls(config.access_log_format, config.log_format == "json")
+        return cls(config.access_log_format)
 
     def log(self, scope: dict[str, Any], status: int, duration_ns: int) -> None:
         logger = self._logger
         if not logger.isEnabledFor(logging.INFO):
             return
         fields = _fields(scope, status, duration_ns)
-        if self._json:
-            logger.info(json.dumps(fields, separators=(",", ":")), extra={"access": fields})
-        else:
-            logger.info(self._format.format(**fields), extra={"access": fields})
+        # One record either way: the formatter picks text (the message) or JSON (message
+        # plus the fields, flat).
+        logger.info(self._format.format(**fields), extra={"fields": fields})
 
 
 def _fields(scope: dict[str, Any], status: int, duration_ns: int) -> dict[str, Any]:

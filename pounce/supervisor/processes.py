@@ -35,6 +35,9 @@ __all__ = ["ProcessSupervisor"]
 _logger = logging.getLogger("pounce.supervisor")
 
 CHILD_EXITED: Final = "child-exited"
+# A child that drained itself after max_requests exits with this (sysexits.h has no meaning
+# for 75 here besides "try again", which fits: the parent starts the next generation).
+_EXIT_RETIRED: Final = 75
 _KILL_GRACE_S: Final = 5.0
 
 
@@ -162,12 +165,23 @@ class ProcessSupervisor:
             child = self.children.pop(pid, None)
             if child is None or self._stopping:
                 continue
-            _logger.error(
-                "worker process %d (worker %d) exited with status %d; starting a replacement",
-                pid,
-                child.worker_id,
-                os.waitstatus_to_exitcode(status),
-            )
+            code = os.waitstatus_to_exitcode(status)
+            if code == _EXIT_RETIRED:
+                # max_requests: it stopped accepting and finished its requests; connections
+                # that came meanwhile wait in the queue of the socket we hold for the next one.
+                _logger.info(
+                    "worker process %d (worker %d) retired after max_requests; starting the "
+                    "next generation",
+                    pid,
+                    child.worker_id,
+                )
+            else:
+                _logger.error(
+                    "worker process %d (worker %d) exited with status %d; starting a replacement",
+                    pid,
+                    child.worker_id,
+                    code,
+                )
             self._spawn(child.worker_id, child.generation + 1)
             replacement = next(c for c in self.children.values() if c.worker_id == child.worker_id)
             self._wait_ready(replacement)
@@ -289,4 +303,6 @@ def _child_main(parent: ProcessSupervisor, worker_id: int, generation: int, read
         # The caller leaves with os._exit: make sure the parent heard "ready" or the
         # startup error first, or it only sees "exited during startup".
         reporter.join(5.0)
-    return 0 if worker.startup_error is None else 3
+    if worker.startup_error is not None:
+        return 3
+    return _EXIT_RETIRED if worker.retired and not stops else 0

@@ -43,6 +43,7 @@ STOP: Final = "stop"
 STOP_NOW: Final = "stop-now"
 EXITED: Final = "exited"
 RELOAD: Final = "reload"  # payload: the changed paths
+RETIRING: Final = "retiring"  # payload: (worker_id, handle) that reached max_requests
 
 
 _JOIN_GRACE_S: Final = 5.0
@@ -82,6 +83,8 @@ class ThreadSupervisor:
         self.state: dict[str, Any] = {}
         self.workers: dict[int, WorkerHandle] = {}
         self._threads: dict[int, threading.Thread] = {}
+        # Workers replaced after max_requests that are still finishing their requests.
+        self._retiring: dict[WorkerHandle, threading.Thread] = {}
         self._stopping = False
         self._hard = False  # a second signal asked to stop without draining
         self._lifespan_loop: asyncio.AbstractEventLoop | None = None
@@ -135,9 +138,13 @@ class ThreadSupervisor:
                 self._reload()
                 self.lifecycle.dispatch("serving", self.listeners[0].address)
                 continue
+            if kind == RETIRING:
+                self._replace_retired(payload[0], payload[1])
+                continue
             if kind == EXITED:
                 worker_id: int = payload[0]
                 exited: WorkerHandle = payload[1]
+                self._retiring.pop(exited, None)
                 # Identity, not generation: a replaced worker's exit may arrive late.
                 if self.workers.get(worker_id) is not exited or self._stopping:
                     continue
@@ -151,6 +158,23 @@ class ThreadSupervisor:
                 except PounceError:
                     _logger.exception("replacement worker %d failed to start", worker_id)
                     return
+
+    def _replace_retired(self, worker_id: int, old: WorkerHandle) -> None:
+        """``max_requests``: start the next generation, wait until it accepts, then drain the
+        old one. Its listening socket is a duplicate of ours, so connections that arrive in
+        between wait in the kernel's queue for whichever worker accepts first: none is lost."""
+        if self.workers.get(worker_id) is not old or self._stopping:
+            return
+        self._retiring[old] = self._threads[worker_id]
+        # One worker runs lifespan itself: its replacement gets a state of its own, so the old
+        # worker's lifespan shutdown does not tear down what the new one's startup made.
+        self._start_worker(worker_id, old.generation + 1, fresh_state=self.worker_count == 1)
+        try:
+            self._wait_ready(worker_id)
+        except PounceError:
+            _logger.exception("replacement for worker %d failed to start", worker_id)
+            self.events.put((STOP, None))
+        old.drain()
 
     # ------------------------------------------------------------------ reload
 
@@ -189,14 +213,15 @@ class ThreadSupervisor:
 
     # ------------------------------------------------------------------ workers
 
-    def _start_worker(self, worker_id: int, generation: int) -> None:
+    def _start_worker(self, worker_id: int, generation: int, *, fresh_state: bool = False) -> None:
         listener = self.listeners[worker_id % len(self.listeners)]
         handle = self.factory.build(
             worker_id=worker_id,
             generation=generation,
             sock=None if self.use_distributor else listener.dup(),
-            state=self.state,
+            state={} if fresh_state else self.state,
             run_lifespan=self.worker_count == 1,
+            on_retire=lambda retiring: self.events.put((RETIRING, (worker_id, retiring))),
         )
         self.workers[worker_id] = handle
         thread = threading.Thread(
@@ -235,7 +260,7 @@ class ThreadSupervisor:
         self._stopping = True
         if self._distributor is not None:
             self._distributor.stop()
-        for handle in self.workers.values():
+        for handle in [*self.workers.values(), *self._retiring]:
             if graceful:
                 handle.drain()
             else:
@@ -245,6 +270,12 @@ class ThreadSupervisor:
             thread.join(timeout)
             if thread.is_alive():
                 _logger.error("worker %d did not stop within %.0fs", worker_id, timeout)
+        for handle, thread in self._retiring.items():
+            thread.join(timeout)
+            if thread.is_alive():
+                _logger.error(
+                    "retired worker %d did not stop within %.0fs", handle.worker_id, timeout
+                )
 
     # ------------------------------------------------------------------ shared lifespan
 

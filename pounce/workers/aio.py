@@ -31,7 +31,9 @@ from pounce.lifecycle import ClientDisconnected, ConnectionCompleted, Connection
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
 from pounce.protocols.h1.connection import PartyState
+from pounce.protocols.h2 import is_preface
 from pounce.protocols.ws import accept_key, parse_handshake
+from pounce.workers.aio_h2 import H2Protocol
 from pounce.workers.aio_ws import WebSocketPipe
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
@@ -132,9 +134,16 @@ class H1Protocol(asyncio.Protocol):
             and len(ctx.connections) >= ctx.max_connections
             and not _close_oldest_idle(ctx)
         ):
-            transport.write(error_response(503, "server at connection limit"))
+            transport.write(
+                error_response(503, "server at connection limit", defaults=ctx.defaults)
+            )
             transport.close()
             self.disconnected = True
+            return
+        if ctx.ssl_context is not None and ctx.h2 is not None and _alpn_h2(transport):
+            # ALPN picked HTTP/2: the connection is the HTTP/2 carrier's from the start.
+            _to_h2(ctx, transport, b"", None, 0)
+            self.disconnected = True  # this protocol never served it
             return
         ctx.connections.add(self)
         self.connection_id = ctx.next_connection_id()
@@ -150,8 +159,11 @@ class H1Protocol(asyncio.Protocol):
             )
         handoff = self._handoff
         if ctx.draining and (handoff is None or handoff.request is None):
-            self._close()  # a request already in flight (handed off) is still answered
-            return
+            # Accepted as the listener was closing: the kernel completed this connection and
+            # its client has a request on the way. Closing now would reset it (a lost request
+            # each time a worker drains under load, e.g. after max_requests); answer that one
+            # request within the fresh-connection grace, then close.
+            self.shutdown()
         if handoff is not None:
             self._handoff = None
             if handoff.request is None:
@@ -282,6 +294,8 @@ class H1Protocol(asyncio.Protocol):
     def _start(self, request: Request) -> None:
         ctx = self._ctx
         ctx.idle.pop(self, None)
+        if ctx.quota is not None:
+            ctx.quota.take()  # --max-requests counts every request, WebSockets included
         upgrade = request.upgrade
         if upgrade is not None and ctx.websockets is not None and upgrade.lower() == b"websocket":
             self._start_websocket(request)
@@ -421,6 +435,23 @@ class H1Protocol(asyncio.Protocol):
             return  # already refused (or gone): never answer twice
         transport = self.transport
         ctx = self._ctx
+        conn = self.conn
+        if (
+            exc.status_hint == 505
+            and conn.requests_seen == 0
+            and ctx.h2 is not None
+            and transport is not None
+            and is_preface(conn.trailing_data)
+        ):
+            # The HTTP/2 client preface (h2c with prior knowledge, RFC 9113 3.3): our
+            # HTTP/1.1 parser saw "PRI * HTTP/2.0" as a request line; the connection goes
+            # to the HTTP/2 carrier with every byte read so far.
+            ctx.connections.discard(self)
+            ctx.idle.pop(self, None)
+            _to_h2(ctx, transport, conn.trailing_data, self._scopes, self.connection_id)
+            self.connection_id = 0
+            self.disconnected = True
+            return
         if _logger.isEnabledFor(logging.INFO):
             _logger.info(
                 "rejected request from %s: %s (%d)",
@@ -714,6 +745,25 @@ class H1Protocol(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
+
+
+def _alpn_h2(transport: asyncio.Transport) -> bool:
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
+
+
+def _to_h2(
+    ctx: WorkerContext,
+    transport: asyncio.Transport,
+    data: bytes,
+    scopes: ScopeFactory | None,
+    connection_id: int,
+) -> None:
+    settings = ctx.h2
+    assert settings is not None
+    protocol = H2Protocol(ctx, settings, data)
+    transport.set_protocol(protocol)
+    protocol.adopt(transport, scopes, connection_id)
 
 
 def _close_oldest_idle(ctx: WorkerContext) -> bool:

@@ -36,7 +36,8 @@ from pounce.config import ServerConfig
 from pounce.errors import PounceError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
-from pounce.workers.budget import ConnectionBudget
+from pounce.protocols.h2 import H2Settings
+from pounce.workers.budget import ConnectionBudget, RequestQuota
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
 from pounce.workers.loops import new_event_loop
@@ -81,6 +82,8 @@ class AsyncWorker:
         on_ready: Callable[[AsyncWorker], None] | None = None,
         cpu: int | None = None,
         budget: ConnectionBudget | None = None,
+        quota: RequestQuota | None = None,
+        on_retire: Callable[[Any], None] | None = None,
     ) -> None:
         self._cpu = cpu
         self.config = config
@@ -92,6 +95,13 @@ class AsyncWorker:
         self._run_lifespan = run_lifespan
         self._on_ready = on_ready
         access = AccessLogger.from_config(config) if config.access_log else None
+        # --max-requests. A sync worker's pool shares its owner's quota; a worker on its own
+        # keeps one, and when it is spent asks on_retire (the supervisor) for a replacement,
+        # or with nobody to ask drains itself (a worker process: its parent replaces it).
+        self._on_retire = on_retire
+        self.retired = False
+        if quota is None:
+            quota = RequestQuota.from_config(config, self.retire)
         self.ctx = WorkerContext(
             config=config,
             app=app,
@@ -104,6 +114,8 @@ class AsyncWorker:
             max_connections=max_connections,
             budget=budget,
             websockets=None if config.ws == "none" else WebSocketSettings.from_config(config),
+            h2=None if config.http == "1" else H2Settings.from_config(config),
+            quota=quota,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -142,6 +154,26 @@ class AsyncWorker:
         if timeout is not None:
             self._drain_timeout = timeout
         self._call_threadsafe(self._begin_drain)
+
+    def retire(self) -> None:
+        """This worker has started its ``max_requests``: have it replaced. Called once, by the
+        quota, on this worker's loop (or, for a pool, through its sync worker instead).
+
+        The supervisor starts the replacement first and then drains this one, so the
+        listening socket always has someone accepting; without a supervisor to ask, drain now.
+        """
+        self.retired = True
+        quota = self.ctx.quota
+        _logger.info(
+            "worker %d (generation %d) has started %d requests (max_requests): replacing it",
+            self.worker_id,
+            self.generation,
+            quota.limit if quota is not None else 0,
+        )
+        if self._on_retire is not None:
+            self._on_retire(self)
+        else:
+            self.drain()
 
     def stop_now(self) -> None:
         """Stop without waiting for in-flight requests (thread-safe)."""
@@ -321,8 +353,7 @@ class AsyncWorker:
             # hand-offs) are served like the others, not closed half-adopted.
             await asyncio.wait(set(self._adoptions), timeout=self._drain_timeout)
         ctx.draining = True
-        for server in self._servers:
-            server.close()
+        await self._stop_accepting()
         for proto in list(ctx.connections):
             proto.shutdown()
         if not self._hard_stop:
@@ -352,6 +383,24 @@ class AsyncWorker:
         )
         if self.lifespan is not None:
             await self.lifespan.shutdown()
+
+    async def _stop_accepting(self) -> None:
+        """Close the listeners without dropping connections accepted a moment ago.
+
+        asyncio's selector loop accepts a batch of sockets in one callback and attaches each
+        in a task of its own; a ``Server.close()`` before those tasks run makes them fail
+        (``Server._attach`` asserts the server is open) and the client sees a reset. So stop
+        the accept callback first, let the pending attachments run, then close. uvloop
+        attaches at once and has no reader to remove: the extra steps cost it nothing.
+        """
+        loop = asyncio.get_running_loop()
+        for server in self._servers:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        for _ in range(2):  # a task's first step runs one loop iteration after it is made
+            await asyncio.sleep(0)
+        for server in self._servers:
+            server.close()
 
     async def _wait_for_connections(self, timeout: float) -> None:
         ctx = self.ctx

@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
     from pounce.asgi.websocket import WebSocketSettings
     from pounce.observe.access import AccessLogger
-    from pounce.workers.budget import ConnectionBudget
+    from pounce.protocols.h2 import H2Settings
+    from pounce.workers.budget import ConnectionBudget, RequestQuota
     from pounce.workers.connection import ServedConnection
 
-__all__ = ["WorkerContext", "limits_from_config"]
+__all__ = ["WorkerContext", "limits_from_config", "response_defaults"]
 
 
 def limits_from_config(config: ServerConfig) -> H1Limits:
@@ -36,6 +37,16 @@ def limits_from_config(config: ServerConfig) -> H1Limits:
         max_header_size=config.max_header_size,
         max_header_count=config.max_header_count,
         max_body_size=config.max_request_size,
+    )
+
+
+def response_defaults(config: ServerConfig) -> ResponseDefaults:
+    """The header lines every response of one worker carries (each worker owns its own)."""
+    extra = tuple(
+        (name.encode("ascii"), value.encode("latin-1")) for name, value in config.response_headers
+    )
+    return ResponseDefaults(
+        server_header=config.server_header, date_header=config.date_header, extra_headers=extra
     )
 
 
@@ -56,6 +67,8 @@ class WorkerContext:
         max_connections: int = 0,
         budget: ConnectionBudget | None = None,
         websockets: WebSocketSettings | None = None,
+        h2: H2Settings | None = None,
+        quota: RequestQuota | None = None,
     ) -> None:
         self.config = config
         self.app = app
@@ -66,15 +79,17 @@ class WorkerContext:
         self.access_logger = access_logger
         self.ssl_context = ssl_context
         self.limits = limits_from_config(config)
-        self.defaults = ResponseDefaults(
-            server_header=config.server_header, date_header=config.date_header
-        )
+        self.defaults = response_defaults(config)
         self.max_connections = max_connections  # this worker's share; 0 = unlimited
         # Set for a sync worker's pool: every connection here was counted by the sync worker
         # when it accepted it, and is released here when it closes.
         self.budget = budget
         # WebSocket settings; None when upgrades are answered as plain HTTP (--ws none).
         self.websockets = websockets
+        # HTTP/2 settings; None when --http 1.
+        self.h2 = h2
+        # --max-requests: counts each request this worker starts (None: never replaced).
+        self.quota = quota
         self.logger = logging.getLogger("pounce.worker")
         # Connections of this worker, and the idle keep-alive ones in the order they went
         # idle (dict insertion order), so the oldest idle one can be closed under pressure.

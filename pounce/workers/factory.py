@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,6 +19,8 @@ from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
 from pounce.pipeline.build import SyncPipeline
 from pounce.sync_protocol import SyncApp
+from pounce.workers.aio_worker import AsyncWorker
+from pounce.workers.sync import SyncWorker
 
 __all__ = ["WorkerFactory", "WorkerHandle"]
 
@@ -27,6 +30,7 @@ class WorkerHandle(Protocol):
     generation: int
     ready: threading.Event
     startup_error: BaseException | None
+    retired: bool  # set once it started max_requests requests and asked to be replaced
 
     def run(self) -> None: ...
 
@@ -66,7 +70,10 @@ class WorkerFactory:
         sock: socket.socket | None,
         state: dict[str, Any],
         run_lifespan: bool,
+        on_retire: Callable[[WorkerHandle], None] | None = None,
     ) -> WorkerHandle:
+        """``on_retire(handle)``: called (from a worker thread) when the worker has started
+        ``max_requests`` requests; without it the worker drains itself instead."""
         common: dict[str, Any] = {
             "config": self.config,
             "app": self.app,
@@ -79,12 +86,9 @@ class WorkerFactory:
             "run_lifespan": run_lifespan,
             "max_connections": self.max_connections_per_worker,
             "cpu": self.cpu_for(worker_id),
+            "on_retire": on_retire,
         }
         if self.execution_mode is WorkerExecutionMode.SYNC:
-            from pounce.workers.sync import SyncWorker
-
             assert self.sync_pipeline is not None
             return SyncWorker(pipeline=self.sync_pipeline, **common)
-        from pounce.workers.aio_worker import AsyncWorker
-
         return AsyncWorker(**common)

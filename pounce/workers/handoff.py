@@ -12,9 +12,10 @@ from typing import Final
 from pounce.protocols.events import Request
 from pounce.protocols.h1 import H1Connection
 
-__all__ = ["HTTP11", "Handoff"]
+__all__ = ["H2", "HTTP11", "Handoff"]
 
-HTTP11: Final = "http/1.1"  # ALPN names: "h2" will join it
+HTTP11: Final = "http/1.1"  # ALPN names
+H2: Final = "h2"
 
 
 @dataclass(frozen=True, slots=True)

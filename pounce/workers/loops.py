@@ -32,7 +32,8 @@ def new_event_loop(setting: str) -> asyncio.AbstractEventLoop:
             from pounce.errors import ConfigError
 
             raise ConfigError(
-                "loop='uvloop' but uvloop is not installed: pip install 'bengal-pounce[uvloop]'",
+                "loop='uvloop' but uvloop is not installed (pounce depends on it on CPython "
+                "outside Windows): pip install uvloop, or choose --loop asyncio",
                 hint="loop",
             ) from exc
         return uvloop.new_event_loop()

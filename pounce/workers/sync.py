@@ -36,6 +36,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Final
 
@@ -47,12 +48,13 @@ from pounce.observe.access import AccessLogger
 from pounce.pipeline.build import SyncPipeline
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
-from pounce.protocols.h1 import H1Connection, ResponseDefaults, error_response
+from pounce.protocols.h1 import H1Connection, error_response
+from pounce.protocols.h2 import is_preface
 from pounce.sync_protocol import RawRequest, RawResponse
 from pounce.workers.aio_worker import AsyncWorker, tick_interval
-from pounce.workers.budget import ConnectionBudget
-from pounce.workers.context import limits_from_config
-from pounce.workers.handoff import Handoff
+from pounce.workers.budget import ConnectionBudget, RequestQuota
+from pounce.workers.context import limits_from_config, response_defaults
+from pounce.workers.handoff import H2, Handoff
 
 __all__ = ["SyncWorker"]
 
@@ -137,6 +139,7 @@ class SyncWorker:
         run_lifespan: bool,
         max_connections: int,
         cpu: int | None = None,
+        on_retire: Callable[[Any], None] | None = None,
     ) -> None:
         if ssl_context is not None:
             raise LocalProtocolError("sync workers do not serve TLS; use async workers")
@@ -150,6 +153,10 @@ class SyncWorker:
         self._access = AccessLogger.from_config(config) if config.access_log else None
         # This worker's share of max_connections, counted across the sync loop and its pool.
         self._budget = ConnectionBudget(max_connections)
+        # --max-requests, counted across the fused loop and the pool (see RequestQuota).
+        self._on_retire = on_retire
+        self.retired = False
+        self._quota = RequestQuota.from_config(config, self.retire)
         self.pool = AsyncWorker(
             config=config,
             app=app,
@@ -162,11 +169,10 @@ class SyncWorker:
             run_lifespan=run_lifespan,
             max_connections=0,
             budget=self._budget,
+            quota=self._quota,
         )
         self._limits = limits_from_config(config)
-        self._defaults = ResponseDefaults(
-            server_header=config.server_header, date_header=config.date_header
-        )
+        self._defaults = response_defaults(config)
         self.ready = threading.Event()
         self.startup_error: BaseException | None = None
         # Cross-thread inbox: the only way into this loop (see module docstring).
@@ -201,6 +207,23 @@ class SyncWorker:
 
     def stop_now(self) -> None:
         self._post("stop", None)
+
+    def retire(self) -> None:
+        """``max_requests`` reached: ask for a replacement, or drain (see AsyncWorker.retire).
+        Called once by the quota, on this loop's thread or the pool's, whichever started the
+        request that spent it."""
+        self.retired = True
+        limit = self._quota.limit if self._quota is not None else 0
+        _logger.info(
+            "worker %d (generation %d) has started %d requests (max_requests): replacing it",
+            self.worker_id,
+            self.generation,
+            limit,
+        )
+        if self._on_retire is not None:
+            self._on_retire(self)
+        else:
+            self.drain()
 
     def submit_connection(self, sock: socket.socket, handoff: Handoff | None = None) -> bool:
         """Give this worker a connection accepted elsewhere (the AcceptDistributor).
@@ -324,7 +347,11 @@ class SyncWorker:
 
     def _accept(self) -> None:
         listen = self._listen_sock
-        assert listen is not None
+        if listen is None:
+            # The listener was readable in the same poll that delivered a drain (through
+            # the wake-up pipe, handled first): it is closed now, and what it held waits in
+            # the kernel's queue for the next worker.
+            return
         while True:
             try:
                 sock, addr = listen.accept()
@@ -351,7 +378,9 @@ class SyncWorker:
                 budget.take()
             else:
                 try:
-                    sock.send(error_response(503, "server at connection limit"))
+                    sock.send(
+                        error_response(503, "server at connection limit", defaults=self._defaults)
+                    )
                 except OSError:
                     pass
                 sock.close()
@@ -503,8 +532,10 @@ class SyncWorker:
         started = time.perf_counter_ns() if self._access is not None else 0
         result = self._answer(raw)
         if result is None:
-            self._handoff(conn, request, body)
+            self._handoff(conn, request, body)  # counted by the pool when it starts it
             return
+        if self._quota is not None:
+            self._quota.take()
         h1 = conn.h1
         try:
             if result.__class__ is RawResponse:
@@ -516,7 +547,9 @@ class SyncWorker:
             # A broken answer costs this request a 500, never the worker thread.
             _logger.error("bad fused response for %s %s: %r", request.method, request.path, exc)
             if not h1.response_started:
-                self._write(conn, error_response(500, "Internal Server Error"))
+                self._write(
+                    conn, error_response(500, "Internal Server Error", defaults=self._defaults)
+                )
             self._close_when_written(conn)
             return
         if self._access is not None:
@@ -681,6 +714,22 @@ class SyncWorker:
     # ------------------------------------------------------------------ errors, timeouts
 
     def _reject(self, conn: _Conn, exc: RemoteProtocolError) -> None:
+        h1 = conn.h1
+        if (
+            exc.status_hint == 505
+            and h1.requests_seen == 0
+            and self.config.http != "1"
+            and is_preface(h1.trailing_data)
+        ):
+            # The HTTP/2 client preface (h2c with prior knowledge): HTTP/2 is the async
+            # pool's; the connection goes there with every byte read so far.
+            self._forget(conn)
+            sock = conn.sock
+            handoff = Handoff(h1, None, None, protocol=H2, data=h1.trailing_data)
+            if not self.pool.submit_connection(sock, handoff):
+                self._budget.release()
+                sock.close()
+            return
         if _logger.isEnabledFor(logging.INFO):
             _logger.info(
                 "rejected request from %s:%d: %s (%d)",

@@ -120,8 +120,39 @@ def test_app_without_lifespan_is_served_with_lifespan_auto(start: Any, app: Any)
 
 def test_lifespan_on_requires_support() -> None:
     config = ServerConfig(host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    with pytest.raises(LifespanError):
+    with pytest.raises(LifespanError, match="does not speak the ASGI lifespan protocol"):
         Server(config, no_lifespan_app).run()
+
+
+async def raising_startup_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Speaks lifespan (takes the startup message), then its startup code raises."""
+    if scope["type"] == "lifespan":
+        await receive()
+        raise RuntimeError("cannot connect to database")
+    await send_text(send, "must not be served")
+
+
+@pytest.mark.parametrize("mode", ["auto", "on"])
+def test_startup_that_raises_stops_the_server_in_every_mode(mode: str, pounce_logs: Any) -> None:
+    """Not "unsupported": the app received lifespan.startup, so its exception is a failed
+    startup, with the app's own message and the exception chained (uvicorn does the same)."""
+    pounce_logs.expect_errors()
+    config = ServerConfig(host="127.0.0.1", port=0, log_level="warning", lifespan=mode)
+    with pytest.raises(LifespanError) as info:
+        Server(config, raising_startup_app).run()
+    assert str(info.value) == "Lifespan startup failed: cannot connect to database"
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "does not support" not in pounce_logs.text()
+    assert "the app raised during lifespan startup" in pounce_logs.text()
+
+
+def test_app_without_lifespan_is_logged_once_as_not_speaking_it(
+    start: Any, pounce_logs: Any
+) -> None:
+    start(no_lifespan_app)
+    lines = [m for m in pounce_logs.messages() if "lifespan" in m]
+    assert lines == ["the app does not speak ASGI lifespan (AssertionError on the lifespan "
+                     "scope); serving without it"]  # fmt: skip
 
 
 def test_lifespan_off_never_sends_the_scope(start: Any) -> None:
@@ -139,6 +170,8 @@ REQUEST_DB: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_DB")
 class WorkerScopeApp:
     """chirp's on_worker_startup: a context variable set in the worker scope must be seen
     by that worker's requests."""
+
+    __pounce_worker_scopes__ = True  # asks for the pounce.worker.* scopes
 
     def __init__(self) -> None:
         self.scopes = Recorder()
@@ -165,6 +198,44 @@ def test_worker_scopes_and_context_reach_requests(start: Any) -> None:
     kinds = [item[0] for item in app.scopes.snapshot()]
     assert kinds == ["pounce.worker.startup", "pounce.worker.draining", "pounce.worker.shutdown"]
     assert len({item[2] for item in app.scopes.snapshot()}) == 1  # all on the worker's thread
+
+
+def test_apps_that_do_not_ask_get_no_worker_scopes(start: Any, pounce_logs: Any) -> None:
+    """uvicorn's canonical app asserts the scope type: it must not see pounce.worker.*, and
+    nothing about them is logged."""
+    seen = Recorder()
+
+    async def http_only(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.add(scope["type"])
+        assert scope["type"] == "http"
+        await send_text(send, "hello")
+
+    handle = start(http_only, lifespan="off")
+    with RawClient(handle.host, handle.port) as client:
+        assert client.request("GET", "/").body == b"hello"
+    handle.stop()
+    assert seen.snapshot() == ["http"]
+    assert "pounce.worker" not in pounce_logs.text()
+
+
+def test_worker_hook_failure_is_logged_with_its_traceback(start: Any, pounce_logs: Any) -> None:
+    pounce_logs.expect_errors()
+
+    class FailingHooks:
+        __pounce_worker_scopes__ = True
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "pounce.worker.startup":
+                raise RuntimeError("pool exhausted")
+            if scope["type"] == "http":
+                await send_text(send, "still serving")
+
+    handle = start(FailingHooks(), lifespan="off")
+    with RawClient(handle.host, handle.port) as client:
+        assert client.request("GET", "/").body == b"still serving"
+    record = next(r for r in pounce_logs.snapshot() if "pounce.worker.startup" in r.getMessage())
+    assert record.levelname == "ERROR"
+    assert "pool exhausted" in (record.exc_text or "")
 
 
 @pytest.mark.skipif(not FREE_THREADED, reason="several worker threads need the free-threaded build")

@@ -71,3 +71,42 @@ def test_gil_stays_off_with_everything_the_server_loads(tmp_path: Path) -> None:
     assert "pounce.pipeline.static" in pounce_modules
     assert "pounce.pipeline.compression" in pounce_modules
     assert lines["GIL"] == "False", result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not FREE_THREADED, reason="checks the free-threaded build")
+def test_gil_stays_off_with_reload_banner_and_progress(tmp_path: Path) -> None:
+    """What ``--reload`` and a terminal add: the watchfiles watcher (started and stopped for
+    real), kida rendering the banner, milo's progress bar."""
+    script = tmp_path / "gilcheck_dev.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import io, queue, sys
+            from pounce.observe.banner import BannerFacts, render_banner
+            from pounce.observe.progress import TerminalProgress
+            from pounce.supervisor.reload import ReloadFilter, pick_watcher
+
+            events = queue.SimpleQueue()
+            watcher = pick_watcher(ReloadFilter.build([sys.argv[1]], [], []), events)
+            watcher.start()
+            watcher.stop()
+            facts = BannerFacts(version="x", url="http://127.0.0.1:1", served="a:app",
+                                workers="1", python="3.14t", reload="on")
+            assert "http://127.0.0.1:1" in render_banner(facts, colors=True)
+            assert "-> http://127.0.0.1:1" in render_banner(facts, colors=False)
+            TerminalProgress(io.StringIO(), "compressing").start(3)
+            print("WATCHER", watcher.name)
+            print("GIL", sys._is_gil_enabled())
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "GIL False" in result.stdout, result.stdout + result.stderr
+    assert "WATCHER watchfiles" in result.stdout or "WATCHER polling" in result.stdout

@@ -665,8 +665,8 @@ def test_access_log_line_for_a_session(start: Any, pounce_logs: Any) -> None:
         lambda r: r.name == "pounce.access" and "/echo?x=1" in r.getMessage()
     )
     assert record is not None, pounce_logs.text()
-    assert record.access["status"] == 101  # type: ignore[attr-defined]
-    assert record.access["method"] == "GET"  # type: ignore[attr-defined]
+    assert record.fields["status"] == 101  # type: ignore[attr-defined]
+    assert record.fields["method"] == "GET"  # type: ignore[attr-defined]
 
 
 def test_lifecycle_events_for_a_session() -> None:

@@ -80,7 +80,9 @@ def static_site(built_site: BuiltSite, tmp_path_factory: pytest.TempPathFactory)
     (public.parent / "outside.txt").write_text("outside the site\n")  # for escape attempts
     done = run_precompress(str(public))
     assert done.returncode == 0, done.stderr
-    assert "sidecars written" in done.stderr, done.stderr
+    # One summary line on stdout; no progress output when stderr is not a terminal.
+    assert "sidecars: " in done.stdout and " written" in done.stdout, done.stdout
+    assert done.stderr == "", done.stderr
     return StaticSite(
         site=built_site,
         public=public,

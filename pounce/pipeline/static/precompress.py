@@ -15,6 +15,13 @@ static handler then serves the best sidecar the client accepts, with no work per
   mtime is not older than the original's, and a later run skips sidecars whose mtime equals
   the original's (``force`` rewrites them). Writes go to a temporary file and are renamed
   into place, so a server never sees half a sidecar.
+- Honest work: sidecars that are already current are counted before any thread starts, so
+  ``progress.start`` is told only about the jobs that really compress (none on an
+  up-to-date run) and the report says how many threads did work. A sidecar that was not
+  worth keeping leaves no file to compare against, so that decision is remembered (original
+  mtime and size, ratio, level) in a small JSON file in the per-directory cache folder
+  (``default_cache_directory``), never in the site itself; a lost cache only costs one
+  recompression.
 - Parallel: one job per (file, encoding) on a thread pool sized to the usable cores,
   largest files first. On 3.14t the threads run in parallel; on a GIL build zlib, zstd and
   brotlicffi release the GIL while compressing, so they overlap there too.
@@ -24,8 +31,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,10 +40,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from pounce.pipeline.static.entry import SIDECAR_SUFFIXES
-from pounce.pipeline.static.progress import PrecompressProgress, TextProgressBar
 
 _brotlicffi: ModuleType | None
 _zstdlib: ModuleType | None
@@ -55,6 +61,7 @@ __all__ = [
     "DEFAULT_LEVELS",
     "DEFAULT_MIN_RATIO",
     "DEFAULT_MIN_SIZE",
+    "PrecompressProgress",
     "PrecompressReport",
     "SidecarResult",
     "available_encodings",
@@ -76,7 +83,8 @@ COMPRESSIBLE_EXTENSIONS: Final = frozenset(
 # Below this size a response fits in one TCP segment either way; compression cannot pay.
 DEFAULT_MIN_SIZE: Final = 256
 # Keep a sidecar only if original/compressed >= this (i.e. it saves at least ~9 %): smaller
-# gains do not repay the second file and the decode on the client.
+# gains do not repay the second file and the decode on the client. Below 1 a sidecar larger
+# than its original would be kept, so 1 is the floor.
 DEFAULT_MIN_RATIO: Final = 1.1
 # Offline compression: take the slow, dense settings (each format's maximum, zstd's 19 being
 # the last level that does not need huge windows on the client).
@@ -103,19 +111,25 @@ class SidecarResult:
 
 @dataclass(slots=True)
 class PrecompressReport:
-    """Totals of one run; ``str()`` is a one-line summary for the CLI."""
+    """Totals of one run; ``str()`` is the one-line summary the CLI prints.
+
+    Every count is of sidecars, one per (file, encoding): ``written + up_to_date +
+    not_worth_it + len(errors) == sidecars``.
+    """
 
     directory: Path
     files: int = 0
+    sidecars: int = 0
     written: int = 0
     up_to_date: int = 0
     not_worth_it: int = 0
     errors: list[SidecarResult] = field(default_factory=list)
     bytes_in: int = 0  # originals, counted once per sidecar written
     bytes_out: int = 0  # the sidecars written
-    workers: int = 1
+    workers: int = 0  # threads that compressed; 0 when everything was up to date
     elapsed_s: float = 0.0
     encodings: tuple[str, ...] = ()
+    min_ratio: float = 1.1
 
     def add(self, result: SidecarResult) -> None:
         match result.status:
@@ -131,16 +145,48 @@ class PrecompressReport:
                 self.errors.append(result)
 
     def __str__(self) -> str:
-        saved = ""
+        files = _count(self.files, "file")
+        if not self.sidecars:
+            return f"{files}, nothing to compress"
+        head = f"{files} x {_count(len(self.encodings), 'encoding')} = {self.sidecars} sidecars"
+        not_kept = f"not kept (compression ratio below {self.min_ratio:g})"
+        if not self.workers and not self.errors:
+            if not self.not_worth_it:
+                return f"{head}, all up to date"
+            return (
+                f"{head}, nothing to do: {self.up_to_date} up to date, "
+                f"{self.not_worth_it} {not_kept}"
+            )
+        parts = [f"{self.written} written"]
         if self.bytes_in:
-            saved = f" ({100 * self.bytes_out / self.bytes_in:.0f}% of the original size)"
-        text = (
-            f"{self.files} files, {self.written} sidecars written{saved},"
-            f" {self.up_to_date} up to date, {self.not_worth_it} not worth compressing"
-        )
+            parts[0] += f" ({100 * self.bytes_out / self.bytes_in:.0f}% of the original size)"
+        if self.up_to_date:
+            parts.append(f"{self.up_to_date} already up to date")
+        if self.not_worth_it:
+            parts.append(f"{self.not_worth_it} {not_kept}")
         if self.errors:
-            text += f", {len(self.errors)} errors"
-        return text + f" in {self.elapsed_s:.1f}s on {self.workers} threads"
+            parts.append(f"{len(self.errors)} failed")
+        took = f"{self.elapsed_s:.1f}s on {_count(self.workers, 'thread')}"
+        return f"{head}: {', '.join(parts)}; {took}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+class PrecompressProgress(Protocol):
+    """What ``precompress`` reports while it works, always from the thread that called it
+    (never from pool threads), so implementations need no locking."""
+
+    def start(self, total: int) -> None:
+        """``total`` sidecars are about to be compressed (up-to-date ones are not counted);
+        not called at all when there is nothing to compress."""
+
+    def advance(self, result: SidecarResult) -> None:
+        """One of them finished."""
+
+    def finish(self, report: PrecompressReport) -> None:
+        """All done (called only after ``start``)."""
 
 
 # --- compressors ---------------------------------------------------------------------------
@@ -220,18 +266,9 @@ def _job(
     encoding: str,
     level: int,
     min_ratio: float,
-    force: bool,
 ) -> SidecarResult:
     size = st.st_size
     try:
-        if not force:
-            try:
-                existing = target.stat()
-            except FileNotFoundError:
-                pass
-            else:
-                if existing.st_mtime_ns == st.st_mtime_ns:
-                    return SidecarResult(source, encoding, "up-to-date", size, existing.st_size)
         data = source.read_bytes()
         compressed = _COMPRESSORS[encoding](data, level)
         if not compressed or len(data) < min_ratio * len(compressed):
@@ -252,6 +289,82 @@ def _job(
         return SidecarResult(source, encoding, "error", size, error=str(exc))
 
 
+class _Rejects:
+    """Sidecars found not worth keeping, so an unchanged file is not compressed again.
+
+    Owned by one ``precompress`` call, on the calling thread. Keyed by the original's path
+    and the encoding; valid while the original's mtime and size, the level and the ratio are
+    the same.
+    """
+
+    _NAME: Final = ".not-worth-keeping.json"
+
+    def __init__(self, path: Path, entries: dict[str, list[float]]) -> None:
+        self._path = path
+        self._entries = entries
+        self._changed = False
+
+    @classmethod
+    def load(cls, root: Path, *, enabled: bool) -> _Rejects:
+        path = default_cache_directory(root) / cls._NAME
+        entries: dict[str, list[float]] = {}
+        if enabled:
+            try:
+                data = json.loads(path.read_text("utf-8"))
+            except OSError, ValueError:
+                data = {}
+            if isinstance(data, dict):
+                entries = {k: v for k, v in data.items() if isinstance(v, list)}
+        return cls(path, entries)
+
+    @staticmethod
+    def _key(source: Path, encoding: str) -> str:
+        return f"{os.path.realpath(source)}\0{encoding}"
+
+    @staticmethod
+    def _stamp(st: os.stat_result, level: int, min_ratio: float) -> list[float]:
+        return [st.st_mtime_ns, st.st_size, level, min_ratio]
+
+    def remembers(
+        self, source: Path, st: os.stat_result, encoding: str, level: int, min_ratio: float
+    ) -> bool:
+        return self._entries.get(self._key(source, encoding)) == self._stamp(st, level, min_ratio)
+
+    def record(self, result: SidecarResult, level: int, min_ratio: float) -> None:
+        key = self._key(result.source, result.encoding)
+        if result.status == "not-worth-it":
+            try:
+                st = result.source.stat()
+            except OSError:
+                return
+            self._entries[key] = self._stamp(st, level, min_ratio)
+            self._changed = True
+        elif result.status == "written" and self._entries.pop(key, None) is not None:
+            self._changed = True
+
+    def save(self) -> None:
+        if not self._changed:
+            return
+        tmp = self._path.with_name(f"{self._NAME}.{os.getpid()}.tmp")
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self._entries), "utf-8")
+            os.replace(tmp, self._path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # only a cache: the next run recompresses
+
+
+def _current(target: Path, st: os.stat_result, encoding: str) -> SidecarResult | None:
+    """The "up to date" result when ``target`` already has the original's mtime."""
+    try:
+        existing = target.stat()
+    except OSError:
+        return None
+    if existing.st_mtime_ns != st.st_mtime_ns:
+        return None
+    return SidecarResult(Path(), encoding, "up-to-date", st.st_size, existing.st_size)
+
+
 def precompress(
     directory: str | os.PathLike[str],
     *,
@@ -262,14 +375,15 @@ def precompress(
     levels: dict[str, int] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
-    progress: PrecompressProgress | Literal["auto"] | None = "auto",
+    progress: PrecompressProgress | None = None,
 ) -> PrecompressReport:
     """Write compressed sidecars for every compressible file under ``directory``.
 
-    ``workers``: threads (default: the usable CPU count). ``progress``: an object with
-    ``start``/``advance``/``finish``, ``"auto"`` for a ``TextProgressBar`` on stderr, or
-    ``None`` for silence. Encodings this interpreter cannot produce are skipped. Returns the
-    totals; per-file failures are counted in ``errors`` rather than raised.
+    ``workers``: threads (``None`` or 0: the usable CPU count). ``min_ratio``: keep a sidecar
+    only if the original is at least this many times its size (>= 1). ``progress``: an object
+    with ``start``/``advance``/``finish`` (the CLI's bar), or ``None``. Encodings this
+    interpreter cannot produce are skipped. Returns the totals; per-file failures are counted
+    in ``errors`` rather than raised.
     """
     root = Path(directory)
     if not root.is_dir():
@@ -279,13 +393,17 @@ def precompress(
     unknown = set(encodings) - set(_COMPRESSORS)
     if unknown:
         raise ValueError(f"unknown encodings {sorted(unknown)}; choose from zstd, br, gzip")
+    if not min_ratio >= 1.0:
+        raise ValueError(
+            f"min_ratio={min_ratio:g}: must be 1 or more (the original's size divided by the "
+            "sidecar's; 1.1 keeps sidecars that save at least 9%)"
+        )
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers={workers}: must be 0 (one per CPU) or more")
     level_of = {**DEFAULT_LEVELS, **(levels or {})}
-    if workers is None:
+    if not workers:
         workers = os.process_cpu_count() or 1
-    workers = max(1, workers)
     out_root = Path(output_dir) if output_dir is not None else None
-    reporter: PrecompressProgress | None
-    reporter = TextProgressBar(sys.stderr) if progress == "auto" else progress
 
     started = time.perf_counter()
     files = list(_candidates(root, min_size))
@@ -295,19 +413,43 @@ def precompress(
         base = out_root / path.relative_to(root) if out_root is not None else path
         for encoding in chosen:
             target = base.with_name(base.name + _SUFFIX[encoding])
-            jobs.append((path, st, target, encoding, level_of[encoding], min_ratio, force))
+            jobs.append((path, st, target, encoding, level_of[encoding], min_ratio))
 
-    report = PrecompressReport(directory=root, files=len(files), workers=workers, encodings=chosen)
-    if reporter is not None:
-        reporter.start(len(jobs))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pounce-precompress") as pool:
-        futures = [pool.submit(_job, *job) for job in jobs]
-        for future in as_completed(futures):
-            result = future.result()
-            report.add(result)
-            if reporter is not None:
-                reporter.advance(result)
+    report = PrecompressReport(
+        directory=root, files=len(files), encodings=chosen, min_ratio=min_ratio
+    )
+    pending = []
+    for job in jobs:
+        report.sidecars += 1
+        current = None if force else _current(job[2], job[1], job[3])
+        if current is not None:
+            report.add(current)
+        else:
+            pending.append(job)
+    rejects = _Rejects.load(root, enabled=not force)
+    still_pending = []
+    for job in pending:
+        if rejects.remembers(job[0], job[1], job[3], job[4], min_ratio):
+            report.add(SidecarResult(job[0], job[3], "not-worth-it", job[1].st_size))
+        else:
+            still_pending.append(job)
+    pending = still_pending
+    if pending:
+        report.workers = min(workers, len(pending))
+        if progress is not None:
+            progress.start(len(pending))
+        with ThreadPoolExecutor(
+            max_workers=report.workers, thread_name_prefix="pounce-precompress"
+        ) as pool:
+            futures = [pool.submit(_job, *job) for job in pending]
+            for future in as_completed(futures):
+                result = future.result()
+                report.add(result)
+                rejects.record(result, level_of[result.encoding], min_ratio)
+                if progress is not None:
+                    progress.advance(result)
+        rejects.save()
     report.elapsed_s = time.perf_counter() - started
-    if reporter is not None:
-        reporter.finish(report)
+    if pending and progress is not None:
+        progress.finish(report)
     return report

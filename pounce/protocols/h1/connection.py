@@ -591,6 +591,8 @@ def _app_header_block(
                     continue
             else:  # the app's own date or server header replaces ours
                 replaced.append(lname)
+        elif lname in defaults.extra_names:  # and so does its own value of a --header name
+            replaced.append(lname)
         parts.append(name)
         parts.append(b": ")
         parts.append(value)
@@ -605,8 +607,5 @@ def _app_header_block(
     memo.content_length = content_length
     if replaced:
         memo.cacheable = False  # the date line changes every second: do not freeze it
-        prefix = defaults.prefix
-        for lname in replaced:
-            prefix = prefix.replace(defaults.line_for(lname), b"")
-        memo.prefix = prefix
+        memo.prefix = defaults.prefix_without(set(replaced))
     return memo

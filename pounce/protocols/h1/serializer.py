@@ -1,8 +1,9 @@
 """HTTP/1.1 response serialisation: status lines, header blocks, chunk framing.
 
 Everything here returns bytes ready for one ``write``. Status lines are built once at import
-(an immutable table); the per-second ``date`` line and the constant ``server`` line are joined
-by ``ResponseDefaults`` so a response head costs one ``bytes.join``.
+(an immutable table); the per-second ``date`` line, the constant ``server`` line and any
+``--header`` lines are joined by ``ResponseDefaults`` so a response head costs one
+``bytes.join``.
 """
 
 from __future__ import annotations
@@ -59,22 +60,53 @@ CONTINUE_RESPONSE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class ResponseDefaults:
-    """The header lines every response carries: ``server`` (constant) and ``date``.
+    """The header lines every response carries: ``server`` (constant), ``date`` and the
+    operator's extra headers (``--header``, constant).
 
     Owned by one worker (per-thread state): the worker calls ``tick(now)`` about once a
     second and every connection it owns reads ``prefix``. A single attribute assignment
     publishes the new value, so even a reader on another thread sees old or new, never half.
+    An extra header named ``server`` replaces ours; the app's own header of any of these
+    names replaces the default line (see ``prefix_without``).
     """
 
-    __slots__ = ("_date_line", "_second", "_server_line", "date_header", "prefix", "with_date")
+    __slots__ = (
+        "_date_line",
+        "_extra",
+        "_extra_lines",
+        "_second",
+        "_server_line",
+        "date_header",
+        "extra_names",
+        "prefix",
+        "with_date",
+    )
 
-    def __init__(self, *, server_header: bool = True, date_header: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        server_header: bool = True,
+        date_header: bool = True,
+        extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
         self._server_line = b"server: pounce\r\n" if server_header else b""
+        extra: list[tuple[bytes, bytes]] = []
+        for name, value in extra_headers:
+            lname = name.lower()
+            line = lname + b": " + value + b"\r\n"
+            if lname == b"server":
+                self._server_line = line
+            else:
+                extra.append((lname, line))
+        self._extra = tuple(extra)
+        self._extra_lines = b"".join(line for _, line in extra)
+        # Names the app may replace besides server and date (the connection checks these).
+        self.extra_names = frozenset(lname for lname, _ in extra)
         self.with_date = date_header
         self._second = -1
         self.date_header = b""
         self._date_line = b""
-        self.prefix = self._server_line
+        self.prefix = self._server_line + self._extra_lines
         self.tick(None)
 
     def tick(self, now: float | None) -> None:
@@ -87,11 +119,20 @@ class ResponseDefaults:
         self._second = second
         self.date_header = formatdate(now, usegmt=True).encode("ascii")
         self._date_line = b"date: " + self.date_header + b"\r\n"
-        self.prefix = self._server_line + self._date_line
+        self.prefix = self._server_line + self._date_line + self._extra_lines
 
     def line_for(self, lower_name: bytes) -> bytes:
         """Our line for ``server`` or ``date``, so an app-supplied one can replace it."""
         return self._date_line if lower_name == b"date" else self._server_line
+
+    def prefix_without(self, lower_names: frozenset[bytes] | set[bytes]) -> bytes:
+        """Our lines minus those whose name the app sends itself."""
+        parts = [
+            b"" if b"server" in lower_names else self._server_line,
+            b"" if b"date" in lower_names else self._date_line,
+        ]
+        parts.extend(line for lname, line in self._extra if lname not in lower_names)
+        return b"".join(parts)
 
 
 def error_response(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import os
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from pounce.pipeline.static.precompress import (
     default_cache_directory,
     precompress,
 )
-from pounce.pipeline.static.progress import TextProgressBar
 
 TEXT = ("<p>The quick brown fox jumps over the lazy dog.</p>\n" * 200).encode()
 ENCODINGS = available_encodings()
@@ -33,6 +31,12 @@ def decode(encoding: str, data: bytes) -> bytes:
     from compression import zstd
 
     return zstd.decompress(data)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """precompress remembers rejected sidecars under $XDG_CACHE_HOME: keep it per test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 @pytest.fixture
@@ -51,7 +55,7 @@ def built(tmp_path: Path) -> Path:
 
 
 def quiet(directory: Path, **kw: object) -> PrecompressReport:
-    return precompress(directory, progress=None, **kw)  # type: ignore[arg-type]
+    return precompress(directory, **kw)  # type: ignore[arg-type]
 
 
 def test_zstd_br_gzip_available() -> None:
@@ -177,37 +181,57 @@ def test_progress_callbacks(built: Path) -> None:
     assert {r.status for r in rec.results} == {"written", "not-worth-it"}
 
 
-def test_text_bar_without_a_terminal(built: Path) -> None:
-    out = io.StringIO()
-    report = precompress(built, progress=TextProgressBar(out))
-    text = out.getvalue()
-    assert "\x1b" not in text and "\r" not in text
-    assert text.splitlines()[0] == f"precompress: {3 * len(ENCODINGS)} files to compress"
-    assert "precompress: 50%" in text
-    assert text.splitlines()[-1] == f"precompress: {report}"
+def test_up_to_date_run_reports_no_progress_at_all(built: Path) -> None:
+    """Nothing to compress: no "0 files to compress" and no bar, only the report."""
+    quiet(built)
+    rec = Recorder()
+    report = precompress(built, progress=rec)
+    assert rec.total == -1 and rec.results == [] and rec.report is None
+    assert report.up_to_date + report.not_worth_it == report.sidecars == 3 * len(ENCODINGS)
+    assert report.not_worth_it > 0  # the random bytes: remembered, not compressed again
+    assert report.workers == 0
+    assert str(report).endswith(
+        f"nothing to do: {report.up_to_date} up to date, {report.not_worth_it} not kept "
+        "(compression ratio below 1.1)"
+    )
 
 
-class FakeTTY(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+def test_only_stale_sidecars_are_counted_as_work(built: Path) -> None:
+    quiet(built)
+    page = built / "index.html"
+    later = page.stat().st_mtime_ns + 2_000_000_000
+    os.utime(page, ns=(later, later))
+    rec = Recorder()
+    report = precompress(built, progress=rec, workers=8)
+    assert rec.total == len(ENCODINGS) == len(rec.results)  # index.html's sidecars only
+    assert report.written == len(ENCODINGS)
+    assert report.workers == len(ENCODINGS)  # no more threads than jobs
 
 
-def test_text_bar_on_a_terminal(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    out = FakeTTY()
-    precompress(built, progress=TextProgressBar(out))
-    assert "\r" in out.getvalue() and "\x1b[32m" in out.getvalue()
-    monkeypatch.setenv("NO_COLOR", "1")
-    plain = FakeTTY()
-    precompress(built, progress=TextProgressBar(plain), force=True)
-    assert "\x1b[32m" not in plain.getvalue()
-    assert "[" + "#" * 30 + "]" in plain.getvalue()
+def test_report_counts_add_up_and_read_well(built: Path) -> None:
+    first = quiet(built, workers=1)
+    assert first.sidecars == 3 * len(ENCODINGS)
+    total = first.written + first.up_to_date + first.not_worth_it + len(first.errors)
+    assert total == first.sidecars
+    n = len(ENCODINGS)
+    text = str(first)
+    assert text.startswith(f"3 files x {n} encoding{'s' if n > 1 else ''} = {3 * n} sidecars: ")
+    assert f"{first.written} written" in text
+    assert "not kept (compression ratio below 1.1)" in text  # the random bytes
+    assert text.endswith("s on 1 thread")
+    page = built / "assets" / "noise.txt"
+    page.unlink()
+    again = str(quiet(built))
+    assert (
+        again == f"2 files x {n} encoding{'s' if n > 1 else ''} = {2 * n} sidecars, all up to date"
+    )
 
 
-def test_report_summary(built: Path) -> None:
-    text = str(quiet(built))
-    assert text.startswith("3 files, ")
-    assert "sidecars written" in text and "threads" in text
+def test_zero_workers_means_one_per_cpu_and_ratio_below_one_is_refused(built: Path) -> None:
+    report = quiet(built, workers=0, encodings=("gzip",))
+    assert report.workers == min(os.process_cpu_count() or 1, 3)
+    with pytest.raises(ValueError, match=r"min_ratio=0\.5: must be 1 or more"):
+        quiet(built, min_ratio=0.5)
 
 
 def test_default_cache_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

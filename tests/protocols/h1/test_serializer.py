@@ -135,3 +135,25 @@ def test_error_response_body_is_counted_in_bytes() -> None:
     head, body = read_with_h11(response)
     assert body == "caf\u00e9 \u2603\n".encode()
     assert (b"content-length", b"%d" % len(body)) in list(head.headers)
+
+
+def test_extra_headers_follow_server_and_date() -> None:
+    defaults = ResponseDefaults(
+        extra_headers=((b"X-Frame-Options", b"DENY"), (b"Link", b"</a>"), (b"Link", b"</b>"))
+    )
+    defaults.tick(784111777.0)
+    assert defaults.prefix == (
+        b"server: pounce\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        b"x-frame-options: DENY\r\nlink: </a>\r\nlink: </b>\r\n"
+    )
+    assert defaults.extra_names == frozenset({b"x-frame-options", b"link"})
+    # The app's own header of a name replaces every line of ours with that name.
+    assert defaults.prefix_without({b"link", b"date"}) == (
+        b"server: pounce\r\nx-frame-options: DENY\r\n"
+    )
+
+
+def test_extra_server_header_replaces_ours() -> None:
+    defaults = ResponseDefaults(date_header=False, extra_headers=((b"Server", b"edge"),))
+    assert defaults.prefix == b"server: edge\r\n"
+    assert defaults.extra_names == frozenset()

@@ -111,6 +111,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--interpreters", default="3.14t,3.14")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="hello,starlette")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here too")
     args = parser.parse_args()
 
@@ -138,7 +139,8 @@ def main() -> int:
     uvicorn = ROOT / "benchmarks/.venv-314/bin/python"
     results: dict[str, dict[str, list[float]]] = {}
     try:
-        for workload, target in WORKLOADS.items():
+        for workload in args.workloads.split(","):
+            target = WORKLOADS[workload]
             servers: list[tuple[str, list[str], dict[str, str]]] = []
             for kind in args.interpreters.split(","):
                 python = str(pythons[kind])

@@ -27,6 +27,8 @@ H11="h11==0.16.0"
 # The websocket suite: uvicorn --ws websockets / --ws wsproto; hypercorn depends on wsproto.
 WEBSOCKETS="websockets==17.4"
 WSPROTO="wsproto==1.3.2"
+# A real framework route (compare_revisions.py, and the framework workloads to come).
+STARLETTE="starlette==1.10.0"
 # Only used by the harness to write the .br sidecar of the static fixtures (never brotli: it
 # re-enables the GIL on 3.14t).
 BROTLICFFI="brotlicffi==1.2.1.0"
@@ -57,7 +59,7 @@ make_venv() {
 }
 
 make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "$WEBSOCKETS" \
-    "$WSPROTO" "${CHIRP_DEPS[@]}"
+    "$WSPROTO" "$STARLETTE" "${CHIRP_DEPS[@]}"
 make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN" "$BROTLICFFI" \
     "$UVLOOP" "$WSPROTO" "${CHIRP_DEPS[@]}"
 for venv in "$here/.venv-314" "$here/.venv-314t"; do

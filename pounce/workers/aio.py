@@ -199,7 +199,7 @@ class H1Protocol(asyncio.Protocol):
             exchange is not None
             and exchange.task is not None
             and (
-                exchange.cycle.response_started
+                exchange.response_started
                 or (not reading_body and self.conn.their_state is not PartyState.SEND_BODY)
             )
         ):

@@ -846,17 +846,6 @@ def _flag_names(namespace: argparse.Namespace) -> dict[str, str]:
     return names
 
 
-def _check_reload_dirs(config: ServerConfig, sources: dict[str, str]) -> None:
-    origin = sources.get("reload_dirs", "reload_dirs")
-    for directory in config.reload_dirs:
-        if not Path(directory).is_dir():
-            raise ConfigError(
-                f"reload directory {directory!r} (from {origin}) does not exist or is not a "
-                "directory",
-                hint="reload_dirs",
-            )
-
-
 def _interrupted(what: str) -> int:
     sys.stderr.write(f"Interrupted (Ctrl-C) {what}.\n")
     return EXIT_INTERRUPTED

@@ -27,7 +27,7 @@ from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
-from pounce.lifecycle import ClientDisconnected, ConnectionCompleted, ConnectionOpened
+from pounce.lifecycle import ClientDisconnected, ConnectionOpened
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
 from pounce.protocols.h1.connection import PartyState
@@ -37,6 +37,7 @@ from pounce.workers.aio_h2 import H2Protocol
 from pounce.workers.aio_ws import WebSocketPipe
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
+from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H1Protocol"]
 
@@ -180,16 +181,10 @@ class H1Protocol(asyncio.Protocol):
             return  # refused at the connection limit: never registered
         self.disconnected = True
         ctx = self._ctx
-        if ctx.budget is not None:
-            ctx.budget.release()
-        ctx.connections.discard(self)
-        ctx.idle.pop(self, None)
         waiter = self._body_waiter
         reading_body = waiter is not None
-        if waiter is not None:
-            self._body_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._body_waiter = None
+        wake(waiter)
         self._wake_drain()
         self._wake_disconnect_waiters()
         exchange = self._exchange
@@ -206,24 +201,16 @@ class H1Protocol(asyncio.Protocol):
             # Nobody will read the answer: stop the app (bengal's live-reload SSE relies on
             # this). An app still reading the body is not cancelled: it gets http.disconnect.
             exchange.cancel()
-        if ctx.collector is not None:
-            if exchange is not None:
-                ctx.record(
-                    ClientDisconnected(
-                        connection_id=self.connection_id,
-                        worker_id=ctx.worker_id,
-                        timestamp_ns=time.time_ns(),
-                        during_request=True,
-                    )
-                )
+        if ctx.collector is not None and exchange is not None:
             ctx.record(
-                ConnectionCompleted(
+                ClientDisconnected(
                     connection_id=self.connection_id,
                     worker_id=ctx.worker_id,
                     timestamp_ns=time.time_ns(),
-                    requests=self.conn.requests_seen,
+                    during_request=True,
                 )
             )
+        ctx.connection_gone(self, self.connection_id, self.conn.requests_seen)
 
     def eof_received(self) -> bool:
         self.conn.receive_data(b"")
@@ -660,17 +647,13 @@ class H1Protocol(asyncio.Protocol):
 
     def _wake_drain(self) -> None:
         waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._drain_waiter = None
+        wake(waiter)
 
     def _wake_disconnect_waiters(self) -> None:
         if self._disconnect_waiters:
             waiters, self._disconnect_waiters = self._disconnect_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            wake_all(waiters)
 
     # ------------------------------------------------------------------ worker side
 

@@ -34,10 +34,11 @@ from pounce.asgi.channel import ClientDisconnectedError
 from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.errors import LocalProtocolError, RemoteProtocolError
-from pounce.lifecycle import ConnectionCompleted, ConnectionOpened
+from pounce.lifecycle import ConnectionOpened
 from pounce.protocols.events import Data
 from pounce.protocols.h2 import H2Settings, request_from_headers
 from pounce.workers.context import WorkerContext
+from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H2Protocol"]
 
@@ -326,17 +327,13 @@ class H2Stream:
 
     def _wake_drain(self) -> None:
         waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._drain_waiter = None
+        wake(waiter)
 
     def _wake_disconnect(self) -> None:
         if self._disconnect_waiters:
             waiters, self._disconnect_waiters = self._disconnect_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            wake_all(waiters)
 
 
 def _check_fields(fields: Sequence[tuple[bytes, bytes]]) -> None:
@@ -543,24 +540,11 @@ class H2Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
-        ctx = self._ctx
-        if ctx.budget is not None:
-            ctx.budget.release()
-        ctx.connections.discard(self)
-        ctx.idle.pop(self, None)
         streams = list(self._streams.values())
         self._streams.clear()
         for stream in streams:
             stream.lost()
-        if ctx.collector is not None:
-            ctx.record(
-                ConnectionCompleted(
-                    connection_id=self.connection_id,
-                    worker_id=ctx.worker_id,
-                    timestamp_ns=time.time_ns(),
-                    requests=self.requests_seen,
-                )
-            )
+        self._ctx.connection_gone(self, self.connection_id, self.requests_seen)
 
     def pause_writing(self) -> None:
         self.write_paused = True

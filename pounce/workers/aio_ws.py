@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING
 
-from pounce.lifecycle import ConnectionCompleted
+from pounce.workers.waiters import wake
 
 if TYPE_CHECKING:
     from pounce.asgi.websocket import WebSocketExchange
@@ -72,22 +71,9 @@ class WebSocketPipe(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
-        ctx = self._ctx
-        if ctx.budget is not None:
-            ctx.budget.release()
-        ctx.connections.discard(self)
         self._wake_drain()
         self._exchange.connection_lost()
-        if ctx.collector is not None:
-            ctx.record(
-                ConnectionCompleted(
-                    connection_id=self.connection_id,
-                    worker_id=ctx.worker_id,
-                    timestamp_ns=time.time_ns(),
-                    requests=1,
-                    reason="websocket closed",
-                )
-            )
+        self._ctx.connection_gone(self, self.connection_id, 1, "websocket closed")
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -128,10 +114,8 @@ class WebSocketPipe(asyncio.Protocol):
 
     def _wake_drain(self) -> None:
         waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._drain_waiter = None
+        wake(waiter)
 
     # ------------------------------------------------------------------ ServedConnection
 

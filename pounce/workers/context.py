@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
-from pounce.lifecycle import LifecycleCollector, LifecycleEvent
+from pounce.lifecycle import ConnectionCompleted, LifecycleCollector, LifecycleEvent
 from pounce.protocols.h1 import H1Limits, ResponseDefaults
 
 if TYPE_CHECKING:
@@ -138,6 +138,26 @@ class WorkerContext:
             collector.record(event)
         except Exception:
             self.logger.exception("lifecycle collector %r failed", collector)
+
+    def connection_gone(
+        self, conn: ServedConnection, connection_id: int, requests: int, reason: str = "closed"
+    ) -> None:
+        """A connection of this worker closed, whatever its protocol: give back its slot and
+        say so to the collector."""
+        if self.budget is not None:
+            self.budget.release()
+        self.connections.discard(conn)
+        self.idle.pop(conn, None)
+        if self.collector is not None:
+            self.record(
+                ConnectionCompleted(
+                    connection_id=connection_id,
+                    worker_id=self.worker_id,
+                    timestamp_ns=time.time_ns(),
+                    requests=requests,
+                    reason=reason,
+                )
+            )
 
     def tick(self) -> None:
         """Advance the coarse clock and the date header (called about once a second)."""

@@ -89,32 +89,23 @@ class ScopeFactory:
     def websocket(
         self, request: Request, request_id: str | None, subprotocols: tuple[str, ...]
     ) -> dict[str, Any]:
-        """The ASGI ``websocket`` scope (ASGI WebSocket spec 2.4) for an upgrade request."""
-        raw_path = request.path
-        path = decode_path(raw_path)
-        source = self._source
-        extensions = source.extensions.copy()
-        extensions["websocket.http.response"] = {}
-        for name in ("http.response.pathsend", "http.response.trailers", "pounce.sendfile"):
+        """The ASGI ``websocket`` scope (ASGI WebSocket spec 2.4) for an upgrade request:
+        the http scope's fields, less ``method``, plus ``subprotocols``, with a ``ws``/``wss``
+        scheme and the extensions a WebSocket has instead of the http-only ones."""
+        scope = self.http(request, request_id)
+        del scope["method"]
+        scope["type"] = "websocket"
+        scope["scheme"] = "wss" if self._scheme == "https" else "ws"
+        scope["subprotocols"] = list(subprotocols)
+        extensions = scope["extensions"]
+        for name in _HTTP_ONLY_EXTENSIONS:
             extensions.pop(name, None)
-        if self._extra is not None:
-            extensions.update(self._extra)
-        if request_id is not None:
-            extensions["request_id"] = request_id
-        root = self._root
-        return {
-            "type": "websocket",
-            "asgi": ASGI_VERSION,
-            "http_version": request.http_version,
-            "scheme": "wss" if self._scheme == "https" else "ws",
-            "path": root + path if root else path,
-            "raw_path": self._root_bytes + raw_path if root else raw_path,
-            "query_string": request.query,
-            "root_path": root,
-            "headers": list(request.headers),
-            "client": self._client,
-            "server": self._server,
-            "subprotocols": list(subprotocols),
-            "state": source.state.copy(),
-            "extensions": extensions,
-        }
+        extensions["websocket.http.response"] = {}
+        return scope
+
+
+_HTTP_ONLY_EXTENSIONS: Final = (
+    "http.response.pathsend",
+    "http.response.trailers",
+    "pounce.sendfile",
+)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -127,7 +129,7 @@ class ThreadSupervisor:
 
     def _supervise(self) -> None:
         while True:
-            kind, payload = self.events.get()
+            kind, payload = _get_responsive(self.events)
             if kind == STOP:
                 return
             if kind == STOP_NOW:
@@ -234,6 +236,11 @@ class ThreadSupervisor:
         thread.start()
 
     def _worker_main(self, handle: WorkerHandle, worker_id: int, generation: int) -> None:
+        # Stop signals are the main thread's business: with them blocked here (and in every
+        # thread a worker starts, which inherits the mask), the kernel hands them to a thread
+        # whose wait they interrupt, and a second signal stops us at once.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             handle.run()
         except BaseException as exc:
@@ -267,11 +274,11 @@ class ThreadSupervisor:
                 handle.stop_now()
         timeout = self.config.shutdown_timeout + _JOIN_GRACE_S
         for worker_id, thread in self._threads.items():
-            thread.join(timeout)
+            _join_responsive(thread, timeout)
             if thread.is_alive():
                 _logger.error("worker %d did not stop within %.0fs", worker_id, timeout)
         for handle, thread in self._retiring.items():
-            thread.join(timeout)
+            _join_responsive(thread, timeout)
             if thread.is_alive():
                 _logger.error(
                     "retired worker %d did not stop within %.0fs", handle.worker_id, timeout
@@ -316,3 +323,28 @@ class ThreadSupervisor:
         if self._lifespan_thread is not None:
             self._lifespan_thread.join(_JOIN_GRACE_S)
         self._lifespan_loop = None
+
+
+# The main thread waits in slices: a signal the kernel delivers to another thread (it does,
+# when the main thread already has one pending, e.g. SIGTERM then SIGINT back to back) only
+# sets a flag, and Python runs its handler on the main thread when that thread next runs
+# bytecode. A wait of many seconds would hold back the second signal's "stop at once".
+_WAIT_SLICE_S: Final = 0.1
+_STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def _get_responsive(events: queue.SimpleQueue[tuple[str, Any]]) -> tuple[str, Any]:
+    while True:
+        try:
+            return events.get(timeout=_WAIT_SLICE_S)
+        except queue.Empty:
+            continue
+
+
+def _join_responsive(thread: threading.Thread, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while thread.is_alive():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        thread.join(min(left, _WAIT_SLICE_S))

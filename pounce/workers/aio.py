@@ -141,8 +141,12 @@ class H1Protocol(asyncio.Protocol):
             transport.close()
             self.disconnected = True
             return
-        if ctx.ssl_context is not None and ctx.h2 is not None and _alpn_h2(transport):
-            # ALPN picked HTTP/2: the connection is the HTTP/2 carrier's from the start.
+        if ctx.h2 is not None and (
+            (ctx.ssl_context is not None and _alpn_h2(transport)) or ctx.config.http == "2"
+        ):
+            # ALPN picked HTTP/2, or HTTP/2 is all we serve (--http 2: a TLS client that did
+            # not ask for h2 meets the HTTP/2 carrier, which refuses it with a GOAWAY): the
+            # connection is the HTTP/2 carrier's from the start.
             _to_h2(ctx, transport, b"", None, 0)
             self.disconnected = True  # this protocol never served it
             return

@@ -58,6 +58,10 @@ from pounce.workers.handoff import H2, Handoff
 
 __all__ = ["SyncWorker"]
 
+_H2_ONLY: Final = RemoteProtocolError(
+    "this server speaks HTTP/2 only (--http 2); use prior knowledge", status_hint=505
+)
+
 _logger = logging.getLogger("pounce.worker")
 
 _RECV_SIZE: Final = (
@@ -144,6 +148,7 @@ class SyncWorker:
         if ssl_context is not None:
             raise LocalProtocolError("sync workers do not serve TLS; use async workers")
         self.config = config
+        self._h2_only = config.http == "2"
         self.worker_id = worker_id
         self.generation = generation
         self._listen_sock = sock
@@ -479,6 +484,9 @@ class SyncWorker:
             cls = event.__class__
             if cls is Request:
                 request: Request = event  # type: ignore[assignment]
+                if self._h2_only:
+                    self._reject(conn, _H2_ONLY)  # --http 2: HTTP/1.1 is not served
+                    return
                 length = request.body_length
                 if length == 0:
                     if request.upgrade is None:

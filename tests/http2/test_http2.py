@@ -445,13 +445,42 @@ def test_http_1_only_refuses_the_preface(start: Any, tmp_path: Path) -> None:
         assert client.get(f"https://127.0.0.1:{tls.port}/").http_version == "HTTP/1.1"
 
 
-def test_http_2_only_on_cleartext(start: Any) -> None:
-    handle = start(H2App(), http="2")
-    client = H2Client(handle)
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_http_2_only_on_cleartext(kind: str) -> None:
+    handle = start_kind(kind, H2App(), http="2")
     try:
-        assert client.wait(client.request("/only"))["body"] == repr(("2", "GET", "/only")).encode()
+        client = H2Client(handle)
+        try:
+            response = client.wait(client.request("/only"))
+            assert response["body"] == repr(("2", "GET", "/only")).encode()
+        finally:
+            client.close()
+        # HTTP/1.1 is not served: a 505 from the fused worker; the async one answers as
+        # HTTP/2 does to a bad preface (its SETTINGS, then the close: RFC 9113 3.4).
+        with socket.create_connection((handle.host, handle.port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        assert not data.startswith(b"HTTP/1.1 200"), data
+        if kind == "sync":
+            assert data.startswith(b"HTTP/1.1 505 "), data
+        else:
+            assert _frames(data)[0].type == 0x4, data  # SETTINGS, and no HTTP/1.1 at all
     finally:
-        client.close()
+        handle.stop()
+
+
+def test_http_2_only_over_tls_refuses_http11(start: Any, tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    handle = start(H2App(), ssl_certfile=cert, ssl_keyfile=key, http="2")
+    with httpx.Client(http2=True, verify=False) as client:
+        assert client.get(f"https://127.0.0.1:{handle.port}/x").http_version == "HTTP/2"
+    with httpx.Client(http2=False, verify=False) as client, pytest.raises(httpx.HTTPError):
+        client.get(f"https://127.0.0.1:{handle.port}/x")
 
 
 def test_h2c_upgrade_header_is_served_as_http11(start: Any, connect: Any) -> None:

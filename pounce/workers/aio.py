@@ -36,6 +36,7 @@ from pounce.protocols.ws import accept_key, parse_handshake
 from pounce.workers.aio_h2 import H2Protocol
 from pounce.workers.aio_ws import WebSocketPipe
 from pounce.workers.context import WorkerContext
+from pounce.workers.filebody import copy_file_body
 from pounce.workers.handoff import Handoff
 from pounce.workers.waiters import wake, wake_all
 
@@ -557,17 +558,7 @@ class H1Protocol(asyncio.Protocol):
                     if count == 0:
                         return
             file.seek(offset)
-            while count > 0:
-                chunk = file.read(min(_SENDFILE_CHUNK, count))
-                if not chunk:
-                    raise LocalProtocolError(f"{path} is shorter than announced")
-                count -= len(chunk)
-                self.send_body(chunk, more=count > 0)
-                if self.disconnected:
-                    raise ClientDisconnectedError("client disconnected")
-                drain = self.drain()
-                if drain is not None:
-                    await drain
+            await copy_file_body(self, file, count, _SENDFILE_CHUNK)
             if conn.response_in_progress:
                 self.send_body(b"", more=False)
 

@@ -30,7 +30,6 @@ import h2.exceptions
 import h2.settings
 import hyperframe.frame
 
-from pounce.asgi.channel import ClientDisconnectedError
 from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.errors import LocalProtocolError, RemoteProtocolError
@@ -38,6 +37,7 @@ from pounce.lifecycle import ConnectionOpened
 from pounce.protocols.events import Data
 from pounce.protocols.h2 import H2Settings, request_from_headers
 from pounce.workers.context import WorkerContext
+from pounce.workers.filebody import copy_file_body
 from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H2Protocol"]
@@ -212,17 +212,7 @@ class H2Stream:
     async def send_file(self, path: str, offset: int, count: int) -> None:
         with open(path, "rb") as file:
             file.seek(offset)
-            while count > 0:
-                chunk = file.read(min(_READ_CHUNK, count))
-                if not chunk:
-                    raise LocalProtocolError(f"{path} is shorter than announced")
-                count -= len(chunk)
-                self.send_body(chunk, more=count > 0)
-                if self.disconnected:
-                    raise ClientDisconnectedError("stream reset by the client")
-                drain = self.drain()
-                if drain is not None:
-                    await drain
+            await copy_file_body(self, file, count, _READ_CHUNK)
 
     def drain(self) -> asyncio.Future[None] | None:
         if not self.write_paused or self.disconnected:

@@ -76,7 +76,9 @@ class Proc:
     """A server subprocess with its stdout lines collected by a reader thread."""
 
     def __init__(self, args: list[str], cwd: Path) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # faulthandler: a server that does not exit is sent SIGABRT by wait_exit(), and the
+        # stacks of all its threads land in stderr, i.e. in the failure message.
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
         self.popen = subprocess.Popen(
             args,
             cwd=cwd,
@@ -88,6 +90,7 @@ class Proc:
         self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.seen: list[str] = []
         self.stderr = ""
+        self._stderr_done = threading.Event()
         threading.Thread(target=self._pump, daemon=True).start()
         threading.Thread(target=self._pump_err, daemon=True).start()
 
@@ -99,6 +102,7 @@ class Proc:
     def _pump_err(self) -> None:
         assert self.popen.stderr is not None
         self.stderr = self.popen.stderr.read()
+        self._stderr_done.set()
 
     def wait_line(self, text: str, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -118,6 +122,17 @@ class Proc:
                 self.seen.append(self.lines.get_nowait())
             except queue.Empty:
                 return self.seen
+
+    def wait_exit(self, timeout: float) -> int:
+        """The exit code; a server still running after ``timeout`` fails the test with the
+        stacks of its threads (faulthandler on SIGABRT) and what it logged."""
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.send_signal(signal.SIGABRT)
+            self.popen.wait(10)
+            stderr = self._stderr_done.wait(10) and self.stderr
+            pytest.fail(f"server did not exit within {timeout:g}s; its threads and log:\n{stderr}")
 
     def kill(self) -> None:
         if self.popen.poll() is None:
@@ -170,7 +185,7 @@ def _slow_request_then_signal(proc: Proc, port: int, sig: signal.Signals) -> Non
         assert response.body == b"/slow"
     finally:
         client.close()
-    assert proc.popen.wait(60) == 0, proc.stderr
+    assert proc.wait_exit(60) == 0, proc.stderr
     lines = proc.drain_lines()
     assert "LIFESPAN-SHUTDOWN" in lines
     assert "RUN-RETURNED" in lines
@@ -206,7 +221,7 @@ def test_second_sigint_stops_at_once(app_dir: Path) -> None:
         assert proc.popen.poll() is None
         began = time.monotonic()
         proc.popen.send_signal(signal.SIGINT)
-        code = proc.popen.wait(30)
+        code = proc.wait_exit(30)
         assert time.monotonic() - began < 10
         assert code != 0
     finally:
@@ -234,7 +249,7 @@ def test_python_dash_m_pounce_sigterm_exits_zero(app_dir: Path) -> None:
             assert client.read_response().status == 200
         finally:
             client.close()
-        assert proc.popen.wait(60) == 0, proc.stderr
+        assert proc.wait_exit(60) == 0, proc.stderr
         assert "LIFESPAN-SHUTDOWN" in proc.drain_lines()
     finally:
         proc.kill()

@@ -110,6 +110,12 @@ class Server:
         # Set once (signal handler or shutdown()) before the supervisor thread reads it in the
         # "serving" announcement; a plain bool published by one assignment.
         self._stopped_while_starting = False
+        # Plain values the signal handler reads or writes: it runs on the main thread between
+        # two bytecodes, possibly while that thread holds a lock (the lifecycle's, a queue's,
+        # an Event's), so it must take none. Each is published by one assignment.
+        self._serving_seen = False
+        self._stop_signal_name = ""
+        self.lifecycle.subscribe(self._on_transition)
 
     # ------------------------------------------------------------------ public API
 
@@ -372,7 +378,7 @@ class Server:
         """True once any worker accepts connections: from then on a request may have been
         answered, and Ctrl-C means a graceful stop, not an interrupted start-up. (The
         supervisor's "serving" phase comes a moment later, once every worker is ready.)"""
-        if self.lifecycle.reached(Phase.SERVING):
+        if self._serving_seen:
             return True
         supervisor = self._thread_supervisor
         if supervisor is None:
@@ -397,7 +403,24 @@ class Server:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
+    def _on_transition(self, transition: LifecycleTransition) -> None:
+        """Runs on the thread that dispatched the transition, never inside a signal handler:
+        the work a stop signal asks for that takes locks (the draining Event, logging)
+        happens here, once the supervisor starts the drain."""
+        if transition.current is Phase.SERVING:
+            self._serving_seen = True
+        elif transition.current is Phase.DRAINING:
+            if self._stop_signal_name:
+                _logger.info(
+                    "%s received: draining (again to stop at once)", self._stop_signal_name
+                )
+            self.draining.set()
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Lock-free by design (see ``_serving_seen``): a handler that waits for a lock the
+        interrupted main thread holds never returns, and the server never stops. It only
+        records the signal and puts STOP on the supervisor's queue (a SimpleQueue, whose
+        ``put`` is safe in a signal handler); the supervisor drains from there."""
         self._signals_seen += 1
         if (
             self._signals_seen == 1
@@ -411,26 +434,27 @@ class Server:
             # CLI says so and exits 130. A host program keeps the graceful path below (it
             # may have its own plans for SIGINT); the "serving" line is skipped either way.
             self._stopped_while_starting = True
-            self.draining.set()
             raise KeyboardInterrupt
         chained = self._previous_handlers.get(signum)
         if self._signals_seen == 1:
             if not self._started_serving():
                 self._stopped_while_starting = True
-            _logger.info(
-                "%s received: draining (again to stop at once)", signal.Signals(signum).name
-            )
-            self.draining.set()
+            self._stop_signal_name = signal.Signals(signum).name
             self._events.put((STOP, None))
             # The embedding program's own handler still runs (bengal's wakes its live-reload
             # streams and exits); a SystemExit it raises unwinds run() through the drain.
             if callable(chained) and chained is not signal.default_int_handler:
                 chained(signum, frame)
             return
-        _logger.warning("second %s: stopping at once", signal.Signals(signum).name)
+        # A second signal ends the process now. Written straight to stderr: logging would
+        # take the handler's lock, which the interrupted thread may hold.
+        message = f"second {signal.Signals(signum).name}: stopping at once\n"
+        try:
+            os.write(2, message.encode())
+        except OSError:
+            pass
         if self._on_hard_stop is not None:
             self._on_hard_stop()  # worker processes must not outlive us
-        logging.shutdown()
         os._exit(1)
 
 

@@ -43,7 +43,10 @@ def _refused(host: str, port: int) -> bool:
     accepted into a backlog nobody serves any more and just hangs does not count."""
     try:
         with socket.create_connection((host, port), timeout=5) as sock:
-            sock.sendall(build_request("GET", "/new"))
+            try:
+                sock.sendall(build_request("GET", "/new"))
+            except ConnectionResetError, BrokenPipeError:
+                return True  # accepted by a worker that closed its listener a moment later
             sock.settimeout(2)
             try:
                 data = sock.recv(100)

@@ -1,0 +1,71 @@
+"""``ServerConnection``: ``h2``'s connection, with two stream errors kept as stream errors.
+
+``h2`` turns two conditions that RFC 9113 makes *stream* errors into connection errors
+(a GOAWAY for every stream on the connection):
+
+- a HEADERS frame that opens one stream more than ``SETTINGS_MAX_CONCURRENT_STREAMS``
+  (``TooManyStreamsError``). RFC 9113 5.1.2: the stream is refused with RST_STREAM
+  ``REFUSED_STREAM`` (the client may retry it) and the others go on. Its header block is
+  still decoded, so the HPACK state both sides share stays in step (RFC 9113 4.3);
+- DATA beyond the request's ``content-length`` (``InvalidBodyLengthError``). RFC 9113 8.1.1:
+  a malformed request is a stream error ``PROTOCOL_ERROR``. The stream is reset, its bytes
+  reopen the connection window at once (nobody will read them), and a ``StreamReset``
+  (``remote_reset`` False) tells the carrier its app lost the client.
+
+Both reach into ``h2``'s frame handlers (private methods of ``H2Connection``); the tests in
+``tests/http2/test_attacks.py`` pin the behaviour, so an ``h2`` upgrade that changes them
+fails there, not in production.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+
+if TYPE_CHECKING:
+    from hyperframe.frame import DataFrame, Frame, HeadersFrame
+
+__all__ = ["ServerConnection"]
+
+
+class ServerConnection(h2.connection.H2Connection):
+    """The server side of one HTTP/2 connection (sans-I/O). Owned by one carrier."""
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config=config)
+        self.refused_streams = 0  # streams refused at the concurrency limit (for logs, tests)
+
+    def _receive_headers_frame(
+        self, frame: HeadersFrame
+    ) -> tuple[list[Frame], list[h2.events.Event]]:
+        try:
+            return super()._receive_headers_frame(frame)
+        except h2.exceptions.TooManyStreamsError:
+            pass
+        # Keep HPACK in step: the block may add to the dynamic table the next ones refer to.
+        headers = h2.connection._decode_headers(self.decoder, frame.data)
+        self.state_machine.process_input(h2.connection.ConnectionInputs.RECV_HEADERS)
+        stream = self._begin_new_stream(frame.stream_id, h2.connection.AllowedStreamIDs.ODD)
+        stream.receive_headers(headers, "END_STREAM" in frame.flags, self.config.header_encoding)
+        self.reset_stream(frame.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+        self.refused_streams += 1
+        return [], []
+
+    def _receive_data_frame(self, frame: DataFrame) -> tuple[list[Frame], list[h2.events.Event]]:
+        try:
+            return super()._receive_data_frame(frame)
+        except h2.exceptions.InvalidBodyLengthError:
+            pass
+        self.reset_stream(frame.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+        if frame.flow_controlled_length:
+            self.increment_flow_control_window(frame.flow_controlled_length)
+        event = h2.events.StreamReset(
+            stream_id=frame.stream_id,
+            error_code=h2.errors.ErrorCodes.PROTOCOL_ERROR,
+            remote_reset=False,
+        )
+        return [], [event]

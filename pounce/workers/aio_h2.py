@@ -740,18 +740,27 @@ class H2Protocol(asyncio.Protocol):
     def send_headers(self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool) -> None:
         try:
             self._conn.send_headers(stream_id, fields, end_stream=end)
-        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError) as exc:
+        except h2.exceptions.StreamClosedError:
+            # Reset meanwhile (by the client, or by h2 for a frame the client should not
+            # have sent on it): nobody will read the answer, as with a lost client.
+            self._lose(stream_id)
+            return
+        except h2.exceptions.ProtocolError as exc:
             raise LocalProtocolError(f"cannot send headers: {exc}") from exc
         self._schedule_flush()
+
+    def _lose(self, stream_id: int) -> None:
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None:
+            stream.lost()
+            self._stream_closed(stream_id)
+            self._went_quiet()
 
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
         try:
             self._conn.send_data(stream_id, data, end_stream=end)
         except h2.exceptions.StreamClosedError:
-            stream = self._streams.pop(stream_id, None)
-            if stream is not None:
-                stream.lost()
-                self._stream_closed(stream_id)
+            self._lose(stream_id)
             return
         self._budget.earn(_EARNED_PER_DATA)
         self._schedule_flush()

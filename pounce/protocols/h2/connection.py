@@ -1,4 +1,5 @@
-"""``ServerConnection``: ``h2``'s connection, with two stream errors kept as stream errors.
+"""``ServerConnection``: ``h2``'s connection, with two stream errors kept as stream errors
+and the error code RFC 9113 asks for on an undecodable header block.
 
 ``h2`` turns two conditions that RFC 9113 makes *stream* errors into connection errors
 (a GOAWAY for every stream on the connection):
@@ -11,10 +12,12 @@
   a malformed request is a stream error ``PROTOCOL_ERROR``. The stream is reset, its bytes
   reopen the connection window at once (nobody will read them), and a ``StreamReset``
   (``remote_reset`` False) tells the carrier its app lost the client.
+- a header block HPACK cannot decode: ``h2`` sends GOAWAY ``PROTOCOL_ERROR``, RFC 9113 4.3
+  asks for ``COMPRESSION_ERROR``.
 
-Both reach into ``h2``'s frame handlers (private methods of ``H2Connection``); the tests in
-``tests/http2/test_attacks.py`` pin the behaviour, so an ``h2`` upgrade that changes them
-fails there, not in production.
+All three reach into ``h2``'s frame handlers (private methods of ``H2Connection``); the tests
+in ``tests/http2/test_attacks.py`` and ``test_conformance.py`` pin the behaviour, so an ``h2``
+upgrade that changes them fails there, not in production.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+import hpack
 
 if TYPE_CHECKING:
     from hyperframe.frame import DataFrame, Frame, HeadersFrame
@@ -46,8 +50,13 @@ class ServerConnection(h2.connection.H2Connection):
             return super()._receive_headers_frame(frame)
         except h2.exceptions.TooManyStreamsError:
             pass
+        except h2.exceptions.ProtocolError as exc:
+            raise _as_compression_error(exc) from exc.__cause__
         # Keep HPACK in step: the block may add to the dynamic table the next ones refer to.
-        headers = h2.connection._decode_headers(self.decoder, frame.data)
+        try:
+            headers = h2.connection._decode_headers(self.decoder, frame.data)
+        except h2.exceptions.ProtocolError as exc:
+            raise _as_compression_error(exc) from exc.__cause__
         self.state_machine.process_input(h2.connection.ConnectionInputs.RECV_HEADERS)
         stream = self._begin_new_stream(frame.stream_id, h2.connection.AllowedStreamIDs.ODD)
         stream.receive_headers(headers, "END_STREAM" in frame.flags, self.config.header_encoding)
@@ -69,3 +78,14 @@ class ServerConnection(h2.connection.H2Connection):
             remote_reset=False,
         )
         return [], [event]
+
+
+def _as_compression_error(exc: h2.exceptions.ProtocolError) -> h2.exceptions.ProtocolError:
+    """RFC 9113 4.3: a field block that cannot be decoded is a connection error of type
+    COMPRESSION_ERROR; ``h2`` says PROTOCOL_ERROR. An HPACK bomb (a block decoding past our
+    header list limit) stays ENHANCE_YOUR_CALM."""
+    if isinstance(exc.__cause__, hpack.HPACKError) and not isinstance(
+        exc, h2.exceptions.DenialOfServiceError
+    ):
+        exc.error_code = h2.errors.ErrorCodes.COMPRESSION_ERROR
+    return exc

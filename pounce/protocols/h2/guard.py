@@ -33,6 +33,8 @@ MAX_CONTINUATIONS: Final = 32  # frames after a HEADERS; browsers send one block
 _HEADERS: Final = 0x1
 _PUSH_PROMISE: Final = 0x5
 _CONTINUATION: Final = 0x9
+_SETTINGS: Final = 0x4
+_ACK: Final = 0x1
 _END_HEADERS: Final = 0x4
 _FRAME_SIZE_ERROR: Final = 0x6
 _ENHANCE_YOUR_CALM: Final = 0xB
@@ -96,6 +98,8 @@ class FrameScanner:
         if length > self.max_frame:
             raise GuardError(_FRAME_SIZE_ERROR, f"frame of {length} bytes (max {self.max_frame})")
         self._left = length
+        if kind == _SETTINGS and header[4] & _ACK and length:
+            raise GuardError(_FRAME_SIZE_ERROR, "SETTINGS ACK with a payload (RFC 9113 6.5)")
         if kind == _CONTINUATION:
             if self._block < 0:
                 return  # h2 refuses a CONTINUATION outside a block (PROTOCOL_ERROR)

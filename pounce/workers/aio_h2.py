@@ -992,6 +992,8 @@ class H2Protocol(asyncio.Protocol):
             self.transport.write(frame.serialize())
 
     def _final_goaway(self, code: h2.errors.ErrorCodes) -> None:
+        if self._conn.state_machine.state is h2.connection.ConnectionState.CLOSED:
+            return  # one GOAWAY only: a connection error already sent its own
         try:
             self._conn.close_connection(error_code=code)
         except h2.exceptions.ProtocolError:

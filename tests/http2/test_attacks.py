@@ -296,6 +296,7 @@ def test_control_frame_floods_get_enhance_your_calm(served: Any, kind: str) -> N
         goaway = client.goaway()
         assert goaway.error_code == ENHANCE_YOUR_CALM
         client.wait_closed()
+        assert [f.kind for f in client.frames].count(GOAWAY) == 1  # one, with the reason
         acks = sum(1 for f in client.frames if f.kind in (PING, SETTINGS) and f.flags & 1)
         assert acks <= 5001  # bounded by what was read (and the handshake's ACK)
     still_serves(handle)

@@ -35,8 +35,13 @@ def _conversation(upload: bool) -> list[bytes]:
     client.remote_settings = h2.settings.Settings(client=False, initial_values=_WIDE)
     client.outbound_flow_control_window = 2**31 - 1
     chunks = [PREFACE + client.data_to_send()[len(PREFACE) :]]
-    headers = [(":method", "POST" if upload else "GET"), (":scheme", "http"),
-               (":path", "/"), (":authority", "127.0.0.1:8000"), ("user-agent", "h2load")]  # fmt: skip
+    headers = [
+        (":method", "POST" if upload else "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        (":authority", "127.0.0.1:8000"),
+        ("user-agent", "h2load"),
+    ]
     stream_id = 1
     for _ in range(ROUNDS):
         for _ in range(10):

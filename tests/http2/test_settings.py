@@ -123,3 +123,20 @@ def test_stream_lifecycle_events() -> None:
     finally:
         server.shutdown()
         thread.join(15)
+
+
+def test_access_log_line_per_stream(start: Any, pounce_logs: Any) -> None:
+    handle = start(hello, access_log=True, log_level="info")
+    with RawH2(handle.host, handle.port) as client:
+        client.handshake()
+        for stream_id in (1, 3):
+            client.request(stream_id, b"/logged-%d" % stream_id)
+        for stream_id in (1, 3):
+            assert client.response(stream_id)[1] == b"hi"
+    for stream_id in (1, 3):
+        record = pounce_logs.wait_for(
+            lambda r, s=stream_id: r.name == "pounce.access" and f"/logged-{s}" in r.getMessage()
+        )
+        assert record is not None, pounce_logs.text()
+        assert record.fields["http_version"] == "2"
+        assert record.fields["status"] == 200

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from pounce.protocols.h2.requests import PREFACE as _PREFACE
+
 __all__ = ["MAX_CONTINUATIONS", "FrameBudget", "FrameScanner", "GuardError"]
 
 MAX_CONTINUATIONS: Final = 32  # frames after a HEADERS; browsers send one block in 1-2 frames
@@ -53,17 +55,24 @@ class GuardError(Exception):
 class FrameScanner:
     """Follows frame boundaries over the raw bytes; ``feed`` raises ``GuardError``."""
 
-    __slots__ = ("_block", "_continuations", "_head", "_left", "max_block", "max_frame")
-
-    PREFACE_SIZE: Final = 24  # the client preface comes first (h2 checks its bytes)
+    __slots__ = (
+        "_block",
+        "_continuations",
+        "_head",
+        "_left",
+        "_preface",
+        "max_block",
+        "max_frame",
+    )
 
     def __init__(self, *, max_frame: int, max_block: int) -> None:
         self.max_frame = max_frame
         self.max_block = max_block  # the largest header block (bytes on the wire) we accept
         self._head = bytearray()  # a frame header split between two reads
-        self._left = self.PREFACE_SIZE  # bytes to pass over: the preface, then frame bodies
+        self._left = len(_PREFACE)  # bytes to pass over: the preface, then frame bodies
         self._block = -1  # bytes of the open header block; -1: none open
         self._continuations = 0
+        self._preface = _PREFACE  # what is still to come of the client preface
 
     @property
     def in_header_block(self) -> bool:
@@ -72,6 +81,18 @@ class FrameScanner:
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         size = len(data)
         pos = 0
+        preface = self._preface
+        if preface:
+            # Not a preface: not HTTP/2 at all, and h2 refuses it in the same call; frame
+            # limits would only give the wrong error code.
+            seen = bytes(data[: len(preface)])
+            if not preface.startswith(seen):
+                self._preface = b""
+                self._left = -1  # off for good
+                return
+            self._preface = preface[len(seen) :]
+        if self._left < 0:
+            return
         while pos < size:
             left = self._left
             if left:

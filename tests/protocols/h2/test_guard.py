@@ -39,6 +39,15 @@ def test_frames_split_anywhere_are_followed() -> None:
     assert not one_by_one.in_header_block
 
 
+def test_bytes_that_are_not_a_preface_are_left_to_h2() -> None:
+    scan = FrameScanner(max_frame=16_384, max_block=1000)
+    scan.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\xff" * 100)  # no GuardError
+    scan.feed(b"\xff" * 100)
+    split = FrameScanner(max_frame=16_384, max_block=1000)
+    split.feed(PREFACE[:10])
+    split.feed(b"XX" + b"\xff" * 100)
+
+
 def test_an_oversized_frame_is_refused_on_its_header() -> None:
     scan = scanner()
     with pytest.raises(GuardError) as caught:

@@ -3,8 +3,10 @@ spirit of h2spec (which is not packaged for this machine): each case sends frame
 real socket and names the answer the RFC requires.
 
 - ``conn``: a connection error — GOAWAY with the code, then the close (RFC 9113 5.4.1);
-- ``stream``: a stream error — RST_STREAM with the code on that stream, or (RFC 9113 5.4.1
-  lets an endpoint treat a stream error as a connection error) a GOAWAY with the code;
+- ``rst``: a stream error — RST_STREAM with the code on that stream, and the connection goes
+  on;
+- ``stream``: a stream error that ``h2`` makes a connection error (RFC 9113 5.4.1 allows it):
+  RST_STREAM or GOAWAY with the code;
 - ``ok``: nothing wrong — the server answers a PING sent after the case and sends no
   GOAWAY nor RST_STREAM;
 - ``close``: an invalid preface: the connection is closed (a GOAWAY may be omitted, 3.4).
@@ -123,11 +125,11 @@ CASES: list[Case] = [
     ("5.1", "idle: CONTINUATION", lambda: frame(CONTINUATION, END_HEADERS, 1, block(REQUEST)),
      "conn", PROTOCOL_ERROR),
     ("5.1", "half-closed (remote): DATA", lambda: headers(1, REQUEST)
-     + frame(DATA, 0, 1, b"x"), "stream", STREAM_CLOSED),
+     + frame(DATA, 0, 1, b"x"), "rst", STREAM_CLOSED),
     ("5.1", "half-closed (remote): HEADERS", lambda: headers(1, REQUEST) + headers(1, REQUEST),
-     "stream", STREAM_CLOSED),
+     "rst", STREAM_CLOSED),
     ("5.1", "closed: DATA after RST_STREAM", lambda: headers(1, POST, end=False)
-     + frame(RST_STREAM, 0, 1, u32(8)) + frame(DATA, 0, 1, b"x"), "stream", STREAM_CLOSED),
+     + frame(RST_STREAM, 0, 1, u32(8)) + frame(DATA, 0, 1, b"x"), "rst", STREAM_CLOSED),
     ("5.1.1", "even stream id from a client", lambda: headers(2, REQUEST), "conn",
      PROTOCOL_ERROR),
     ("5.1.1", "stream id lower than one opened", lambda: headers(5, REQUEST)
@@ -196,7 +198,7 @@ CASES: list[Case] = [
     ("6.9.1", "connection window over 2^31-1", lambda: frame(WINDOW_UPDATE, 0, 0,
      u32(2**31 - 1)), "conn", FLOW_CONTROL_ERROR),
     ("6.9.1", "stream window over 2^31-1", lambda: headers(1, POST, end=False)
-     + frame(WINDOW_UPDATE, 0, 1, u32(2**31 - 1)), "stream", FLOW_CONTROL_ERROR),
+     + frame(WINDOW_UPDATE, 0, 1, u32(2**31 - 1)), "rst", FLOW_CONTROL_ERROR),
     ("6.9.2", "SETTINGS_INITIAL_WINDOW_SIZE makes a window overflow", lambda: headers(1, POST,
      end=False) + frame(WINDOW_UPDATE, 0, 1, u32(2**31 - 65_536))
      + frame(SETTINGS, 0, 0, setting(4, 65_536)), "conn", FLOW_CONTROL_ERROR),
@@ -219,29 +221,29 @@ CASES: list[Case] = [
     ("8.1", "trailers end the request", lambda: headers(1, POST, end=False)
      + frame(DATA, 0, 1, b"x") + headers(1, [(b"x-trailer", b"1")]), "ok", None),
     ("8.1.1", "content-length and DATA disagree", lambda: headers(1, [*POST,
-     (b"content-length", b"1")], end=False) + frame(DATA, END_STREAM, 1, b"xx"), "stream",
+     (b"content-length", b"1")], end=False) + frame(DATA, END_STREAM, 1, b"xx"), "rst",
      PROTOCOL_ERROR),
     # 8.2 HTTP fields
-    ("8.2", "upper-case field name", lambda: headers(1, [*REQUEST, (b"X-Up", b"1")]), "stream",
+    ("8.2", "upper-case field name", lambda: headers(1, [*REQUEST, (b"X-Up", b"1")]), "rst",
      PROTOCOL_ERROR),
     ("8.2.2", "connection-specific field", lambda: headers(1, [*REQUEST,
-     (b"connection", b"keep-alive")]), "stream", PROTOCOL_ERROR),
+     (b"connection", b"keep-alive")]), "rst", PROTOCOL_ERROR),
     ("8.2.2", "TE other than trailers", lambda: headers(1, [*REQUEST, (b"te", b"gzip")]),
-     "stream", PROTOCOL_ERROR),
+     "rst", PROTOCOL_ERROR),
     # 8.3 pseudo-header fields
-    ("8.3", "unknown pseudo-header", lambda: headers(1, [*REQUEST, (b":foo", b"1")]), "stream",
+    ("8.3", "unknown pseudo-header", lambda: headers(1, [*REQUEST, (b":foo", b"1")]), "rst",
      PROTOCOL_ERROR),
     ("8.3", "response pseudo-header in a request", lambda: headers(1, [*REQUEST,
-     (b":status", b"200")]), "stream", PROTOCOL_ERROR),
+     (b":status", b"200")]), "rst", PROTOCOL_ERROR),
     ("8.3", "pseudo-header after a regular field", lambda: headers(1, [*REQUEST[:3],
-     (b"x-a", b"1"), REQUEST[3]]), "stream", PROTOCOL_ERROR),
-    ("8.3", "duplicated :path", lambda: headers(1, [*REQUEST, (b":path", b"/x")]), "stream",
+     (b"x-a", b"1"), REQUEST[3]]), "rst", PROTOCOL_ERROR),
+    ("8.3", "duplicated :path", lambda: headers(1, [*REQUEST, (b":path", b"/x")]), "rst",
      PROTOCOL_ERROR),
-    ("8.3.1", "no :method", lambda: headers(1, REQUEST[1:]), "stream", PROTOCOL_ERROR),
-    ("8.3.1", "no :scheme", lambda: headers(1, [REQUEST[0], *REQUEST[2:]]), "stream",
+    ("8.3.1", "no :method", lambda: headers(1, REQUEST[1:]), "rst", PROTOCOL_ERROR),
+    ("8.3.1", "no :scheme", lambda: headers(1, [REQUEST[0], *REQUEST[2:]]), "rst",
      PROTOCOL_ERROR),
     ("8.3.1", "empty :path", lambda: headers(1, [*REQUEST[:2], (b":path", b""),
-     REQUEST[3]]), "stream", PROTOCOL_ERROR),
+     REQUEST[3]]), "rst", PROTOCOL_ERROR),
     # 8.4 server push
     ("8.4", "PUSH_PROMISE from a client", lambda: frame(PUSH_PROMISE, END_HEADERS, 1,
      u32(2) + block(REQUEST)), "conn", PROTOCOL_ERROR),
@@ -285,7 +287,14 @@ def test_rfc_case(
             return
         answer = client.read_until(lambda f: f.kind in (GOAWAY, RST_STREAM))
         assert answer is not None, f"closed without GOAWAY or RST_STREAM: {client.frames}"
-        if expect == "conn":
+        if expect == "rst":
+            assert answer.kind == RST_STREAM and answer.stream_id == 1, answer
+            assert answer.error_code == code, answer
+            client.send(frame(PING, 0, 0, b"goes-on!"))  # and the connection goes on
+            pong = client.read_until(lambda f: f.kind == PING and f.payload == b"goes-on!")
+            assert pong is not None, client.frames
+            assert not any(f.kind == GOAWAY for f in client.frames), client.frames
+        elif expect == "conn":
             assert answer.kind == GOAWAY, answer
             assert answer.error_code == code, answer
             client.wait_closed()

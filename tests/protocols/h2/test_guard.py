@@ -154,3 +154,18 @@ def test_data_beyond_content_length_resets_only_its_stream() -> None:
     assert reset.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
     answers = client.receive_data(server.data_to_send())
     assert not any(isinstance(e, h2.events.ConnectionTerminated) for e in answers)
+
+
+def test_malformed_fields_reset_only_their_stream() -> None:
+    server, client = _server(100), _client()
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    client.config.validate_outbound_headers = False
+    client.config.normalize_outbound_headers = False
+    client.send_headers(1, [*REQUEST, ("Upper-Case", "1")], end_stream=True)
+    client.send_headers(3, REQUEST, end_stream=True)
+    events = server.receive_data(client.data_to_send())
+    reset = next(e for e in events if isinstance(e, h2.events.StreamReset))
+    assert reset.stream_id == 1 and reset.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    request = next(e for e in events if isinstance(e, h2.events.RequestReceived))
+    assert request.stream_id == 3  # the next stream is served

@@ -452,8 +452,16 @@ def test_write_timeout_is_per_stream(impatient: Any) -> None:
 # ---------------------------------------------------------------------- connection limit
 
 
-def test_max_connections_counts_http2_connections(start: Any) -> None:
-    handle = start(AttackApp(), max_connections=1)
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_max_connections_counts_http2_connections(kind: str) -> None:
+    handle = start_kind(kind, AttackApp(), max_connections=1)
+    try:
+        _one_busy_http2_connection_fills_the_server(handle)
+    finally:
+        handle.stop()
+
+
+def _one_busy_http2_connection_fills_the_server(handle: ServerHandle) -> None:
     with connect(handle) as client:
         client.request(1, b"/hold", b"POST", end_stream=False)  # busy, so not closable
         client.request(3, b"/warm")

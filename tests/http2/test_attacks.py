@@ -449,6 +449,32 @@ def test_write_timeout_is_per_stream(impatient: Any) -> None:
         assert headers[b":status"] == b"200"  # the connection still serves
 
 
+def test_a_client_that_stops_reading_is_dropped(impatient: Any, pounce_logs: Any) -> None:
+    handle, _ = impatient
+    size = 64 * 1024 * 1024
+    # Windows wide open, so only the socket holds the response back; then read nothing.
+    with connect(handle, settings=setting(0x4, 2**31 - 1)) as client:
+        client.send(frame(WINDOW_UPDATE, 0, 0, (2**31 - 1 - 65_535).to_bytes(4)))
+        client.request(1, b"/big/%d" % size)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        time.sleep(3)  # the test is the client not reading: nothing to wait for instead
+        received = 0
+        client.sock.settimeout(10)
+        started = time.monotonic()
+        while True:
+            try:
+                chunk = client.sock.recv(1 << 20)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += len(chunk)
+            assert time.monotonic() - started < 10, "still sending to a client that stalled"
+        assert received < size  # cut off, not delivered
+    record = pounce_logs.wait_for(lambda r: "client stopped reading" in r.getMessage())
+    assert record is not None, pounce_logs.text()
+
+
 # ---------------------------------------------------------------------- connection limit
 
 

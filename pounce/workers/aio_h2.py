@@ -123,7 +123,7 @@ class H2Stream:
         self._pending = bytearray()  # response body the peer's window does not admit yet
         self._pending_end = False  # END_STREAM goes with the last pending byte
         self._trailers: list[tuple[bytes, bytes]] | None = None
-        # Per-stream timeouts, watched by the connection's tick (``check_stream_deadlines``):
+        # Per-stream timeouts, watched by the connection's tick (``H2Protocol._check_streams``):
         # since when the app has waited for body bytes (request_timeout), and since when the
         # response has been stuck with ``stall_size`` bytes unsent (write_timeout).
         self.body_wait_since = 0.0
@@ -750,6 +750,7 @@ class H2Protocol(asyncio.Protocol):
         self._schedule_flush()
 
     def _lose(self, stream_id: int) -> None:
+        """The stream is over for us (reset, or timed out): its app is told the client left."""
         stream = self._streams.pop(stream_id, None)
         if stream is not None:
             stream.lost()
@@ -950,10 +951,7 @@ class H2Protocol(asyncio.Protocol):
         else:
             code = h2.errors.ErrorCodes.CANCEL
         self.reset(stream_id, code)
-        self._streams.pop(stream_id, None)
-        stream.lost()  # the app sees the client gone; its task is cancelled
-        self._stream_closed(stream_id)
-        self._went_quiet()
+        self._lose(stream_id)  # the app sees the client gone; its task is cancelled
 
     def shutdown(self) -> None:
         """Drain: GOAWAY (streams in progress finish; new ones are refused), close when

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final, cast
+from typing import Final, cast
 
 from pounce.asgi.channel import ClientDisconnectedError
 from pounce.asgi.exchange import HTTPExchange
@@ -28,6 +28,7 @@ from pounce.asgi.scope import ScopeFactory
 from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ClientDisconnected, ConnectionOpened
+from pounce.net.tls import tls_extension
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
 from pounce.protocols.h1.connection import PartyState
@@ -122,7 +123,7 @@ class H1Protocol(asyncio.Protocol):
         extra = None
         if ctx.ssl_context is not None:
             scheme = "https"
-            extra = {"tls": _tls_extension(transport, client, server)}
+            extra = {"tls": tls_extension(transport.get_extra_info("ssl_object"))}
         self._scopes = ScopeFactory(
             client=client,
             server=server,
@@ -750,24 +751,6 @@ def _close_oldest_idle(ctx: WorkerContext) -> bool:
         proto.close()
         return True
     return False
-
-
-def _tls_extension(
-    transport: asyncio.Transport, client: tuple[str, int] | None, server: tuple[str, int] | None
-) -> dict[str, Any]:
-    ssl_object = transport.get_extra_info("ssl_object")
-    cipher = transport.get_extra_info("cipher")
-    version = getattr(ssl_object, "version", lambda: None)()
-    versions = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
-    peer_cert = transport.get_extra_info("peercert")
-    return {
-        "server_cert": None,
-        "client_cert_chain": [str(peer_cert)] if peer_cert else [],
-        "client_cert_name": None,
-        "client_cert_error": None,
-        "tls_version": versions.get(version) if version else None,
-        "cipher_suite": None if cipher is None else cipher[0],
-    }
 
 
 def _peer(client: tuple[str, int] | None) -> str:

@@ -115,9 +115,11 @@ def test_ssl_ca_certs_verifies_client_certificates(
     stranger = _client_context(certfile)
     stranger.load_cert_chain(stranger_cert, stranger_key)
     # TLS 1.3: the server's alert arrives with the first read, as an error or a close.
-    with pytest.raises((ssl.SSLError, ConnectionError, IncompleteResponse)):
-        with RawClient(handle.host, handle.port, ssl_context=stranger) as client:
-            client.request("GET", "/")
+    with (
+        pytest.raises((ssl.SSLError, ConnectionError, IncompleteResponse)),
+        RawClient(handle.host, handle.port, ssl_context=stranger) as client,
+    ):
+        client.request("GET", "/")
 
     with RawClient(handle.host, handle.port, ssl_context=_client_context(certfile)) as client:
         assert json.loads(client.request("GET", "/").body)["tls"]["client_cert_chain"] == []

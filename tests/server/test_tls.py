@@ -142,3 +142,18 @@ def test_ssl_keyfile_password_unlocks_an_encrypted_key(
     )
     with httpx.Client(verify=_client_context(certfile)) as client:
         assert client.get(handle.url + "/").json()["scheme"] == "https"
+
+
+@pytest.mark.parametrize("http", ["auto", "2"])
+def test_http2_streams_carry_the_tls_extension(
+    start: Any, cert: tuple[str, str], http: str
+) -> None:
+    certfile, keyfile = cert
+    handle = start(tls_app, ssl_certfile=certfile, ssl_keyfile=keyfile, http=http)
+    with httpx.Client(verify=_client_context(certfile), http2=True) as client:
+        response = client.get(handle.url + "/h2")
+    assert response.http_version == "HTTP/2"
+    data = response.json()
+    assert data["scheme"] == "https"
+    assert data["tls"]["tls_version"] == 0x0304
+    assert data["tls"]["client_cert_chain"] == []

@@ -43,7 +43,13 @@ from typing import Any, Final
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import LocalProtocolError, RemoteProtocolError
-from pounce.lifecycle import LifecycleCollector
+from pounce.lifecycle import (
+    ConnectionOpened,
+    LifecycleCollector,
+    LifecycleEvent,
+    RequestStarted,
+    ResponseCompleted,
+)
 from pounce.observe.access import AccessLogger
 from pounce.pipeline.build import SyncPipeline
 from pounce.pipeline.responses import FileResponse
@@ -91,6 +97,7 @@ class _Conn:
     __slots__ = (
         "body_parts",
         "body_watch",
+        "cid",
         "client",
         "close_after_write",
         "deadline",
@@ -125,6 +132,7 @@ class _Conn:
         self.close_after_write = False
         self.waiting = _WAIT_HEAD
         self.deadline = deadline
+        self.cid = 0  # lifecycle connection id, given when a collector listens
 
 
 class SyncWorker:
@@ -202,6 +210,7 @@ class SyncWorker:
         self._sync_answers = 0
         self._sync_declines = 0
         self._app_async_only = not pipeline.has_app
+        self._connection_counter = 0  # this thread's only (lifecycle connection ids)
 
     # ------------------------------------------------------------------ control
 
@@ -413,6 +422,8 @@ class SyncWorker:
         )
         self._conns[conn.fd] = conn
         self._poller.register(conn.fd, _EPOLLIN)
+        if self._collector is not None:
+            self._record_opened(conn)
 
     def _read_inbox(self) -> None:
         try:
@@ -537,7 +548,19 @@ class SyncWorker:
             conn.server,
             request.http_version,
         )
-        started = time.perf_counter_ns() if self._access is not None else 0
+        recording = self._collector is not None
+        started = time.perf_counter_ns() if self._access is not None or recording else 0
+        if recording:
+            self._record(
+                RequestStarted(
+                    connection_id=conn.cid,
+                    worker_id=self.worker_id,
+                    timestamp_ns=time.time_ns(),
+                    method=request.method.decode("ascii"),
+                    path=request.path.decode("latin-1"),  # as sent: not percent-decoded
+                    http_version=request.http_version,
+                )
+            )
         result = self._answer(raw)
         if result is None:
             self._handoff(conn, request, body)  # counted by the pool when it starts it
@@ -562,6 +585,17 @@ class SyncWorker:
             return
         if self._access is not None:
             self._access.log(_access_scope(raw), result.status, time.perf_counter_ns() - started)
+        if recording:
+            self._record(
+                ResponseCompleted(
+                    connection_id=conn.cid,
+                    worker_id=self.worker_id,
+                    timestamp_ns=time.time_ns(),
+                    status=result.status,
+                    bytes_sent=_body_size(result),
+                    duration_ns=time.perf_counter_ns() - started,
+                )
+            )
         if h1.keep_alive and h1.cycle_done:
             h1.start_next_cycle()
             if not conn.out and conn.file is None:
@@ -571,6 +605,32 @@ class SyncWorker:
             # else: still writing; _flush starts the keep-alive wait once the answer is out
         else:
             self._close_when_written(conn)
+
+    # ------------------------------------------------------------------ lifecycle events
+
+    def _record_opened(self, conn: _Conn) -> None:
+        # Ids of this loop's connections have bit 39 set: the pool (same worker id, its own
+        # counter on its own thread) numbers the connections it serves without it.
+        self._connection_counter += 1
+        conn.cid = (self.worker_id << 40) | (1 << 39) | self._connection_counter
+        self._record(
+            ConnectionOpened(
+                connection_id=conn.cid,
+                worker_id=self.worker_id,
+                timestamp_ns=time.time_ns(),
+                client=conn.client,
+                server=conn.server,
+            )
+        )
+
+    def _record(self, event: LifecycleEvent) -> None:
+        collector = self._collector
+        if collector is None:
+            return
+        try:
+            collector.record(event)
+        except Exception:
+            _logger.exception("lifecycle collector %r failed", collector)
 
     def _answer(self, raw: RawRequest) -> RawResponse | FileResponse | None:
         pipeline = self._pipeline
@@ -864,6 +924,10 @@ class SyncWorker:
         if self._listen_sock is not None:
             self._listen_sock.close()
             self._listen_sock = None
+
+
+def _body_size(result: RawResponse | FileResponse) -> int:
+    return len(result.body) if isinstance(result, RawResponse) else result.count
 
 
 def _access_scope(raw: RawRequest) -> dict[str, Any]:

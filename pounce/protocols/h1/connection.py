@@ -80,6 +80,11 @@ _RESPONSE_SPECIAL: Final = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"date", b"server"}
 )
 _MAX_READ_CHUNK: Final = 256 * 1024  # largest Data event handed out at once
+# A response sent while the request body is still unread keeps the connection only if the
+# rest of that body is at most this many bytes not yet received (content-length framing):
+# the driver then reads and discards it after the response. Beyond it (or for a chunked body
+# whose end is not buffered) the response says ``connection: close`` instead.
+DISCARD_BODY_MAX: Final = 256 * 1024
 
 type HeaderPairs = Iterable[Sequence[bytes]]
 
@@ -346,8 +351,12 @@ class H1Connection:
             framing = _UNTIL_CLOSE
             keep_alive = False
 
-        if self.their_state is SEND_BODY and (request.expect_continue and not self._continue_sent):
-            keep_alive = False  # the client never sent the body; we cannot find the next request
+        if keep_alive and self.their_state is SEND_BODY and not self._can_discard_rest():
+            # The request body is not all read: the next request starts after it. Promise
+            # keep-alive only when the driver can read and discard a bounded rest once this
+            # response is done; otherwise say close now, in the head, rather than send a
+            # keep-alive response and then close under the client's next request.
+            keep_alive = False
         if not keep_alive:
             parts.append(b"connection: close\r\n")
         elif request.http_version == "1.0":
@@ -522,9 +531,33 @@ class H1Connection:
         self._continue_sent = False
         self._trailers_allowed = False
 
+    def _can_discard_rest(self) -> bool:
+        """Whether the unread rest of the request body can be skipped within bounds: it is
+        all buffered, or it is at most ``DISCARD_BODY_MAX`` bytes still to come (known only
+        for content-length framing). Looks without consuming: the app may still read it."""
+        request = self.request
+        if request is not None and request.expect_continue and not self._continue_sent:
+            return False  # the client waits for 100 Continue: it may never send the body
+        chunked = self._chunked
+        if chunked is None:
+            return self._body_left - self.buffered_bytes <= DISCARD_BODY_MAX
+        return chunked.copy().ends_within(cast(bytes, self._buf), self._pos)
+
+    @property
+    def discarding_body(self) -> bool:
+        """The response is done and promised keep-alive, but the request body the app left
+        unread is still arriving: the driver feeds bytes and calls ``abandon_request_body``
+        until ``cycle_done`` (bounded by ``DISCARD_BODY_MAX``, see ``send_response``)."""
+        return self.their_state is SEND_BODY and self.our_state is DONE and self.keep_alive
+
     def abandon_request_body(self) -> None:
-        """The response ended before the body was read: the connection cannot be reused
-        unless the rest of the body is already buffered, in which case we skip it."""
+        """The response ended before the app read the whole body: skip what is buffered.
+
+        If the body is complete now, the connection can carry on. If more is to come and the
+        response promised keep-alive, the connection stays in SEND_BODY (``discarding_body``)
+        and the driver calls this again as bytes arrive. Otherwise (the response said close,
+        the body is malformed, the peer closed) nothing more is read: ``keep_alive`` is False.
+        """
         if self.their_state is not SEND_BODY:
             return
         while True:
@@ -534,6 +567,8 @@ class H1Connection:
                 self.keep_alive = False
                 return
             if not isinstance(event, Data):
+                if event is NEED_DATA and self.keep_alive and self.our_state is DONE:
+                    return  # discarding_body: the rest is on its way
                 self.keep_alive = False
                 self.their_state = DONE  # nothing more will be read from this connection
                 return

@@ -43,6 +43,7 @@ from pounce.protocols.h1.parser import (
     H1Limits,
     HeadMemo,
     check_incomplete_head,
+    lower_token,
     maybe_parse_request_head,
 )
 from pounce.protocols.h1.serializer import (
@@ -86,7 +87,30 @@ _MAX_READ_CHUNK: Final = 256 * 1024  # largest Data event handed out at once
 # whose end is not buffered) the response says ``connection: close`` instead.
 DISCARD_BODY_MAX: Final = 256 * 1024
 
+# Bytes a response field line may not hold besides its own CRLF: every control byte but HTAB,
+# CR and LF included (RFC 9110 5.5: field-content is VCHAR, obs-text, SP and HTAB).
+_FIELD_LINE_CTLS: Final = bytes(b for b in range(256) if (b < 0x20 or b == 0x7F) and b != 0x09)
+
 type HeaderPairs = Iterable[Sequence[bytes]]
+
+
+def _field_name(name: bytes) -> bytes:
+    """The lower-cased name of a field we are about to send; a name that is not a token
+    (``x evil:``, an empty name) would let the app forge or break header lines."""
+    lowered = lower_token(name if name.__class__ is bytes else bytes(name))
+    if lowered is None:
+        raise LocalProtocolError(f"response header name {bytes(name)[:40]!r} is not a token")
+    return lowered
+
+
+def _check_field_lines(block: bytes, lines: int, what: str) -> None:
+    """``block`` holds ``lines`` field lines, each ending in CRLF: refuse any other control
+    byte (a CR or LF would split the head; a NUL or other CTL is not field-content). One C
+    pass over the joined block, the same cost as the CR and LF counts it replaces."""
+    if len(block.translate(None, _FIELD_LINE_CTLS)) != len(block) - 2 * lines:
+        if block.count(b"\n") != lines or block.count(b"\r") != lines:
+            raise LocalProtocolError(f"CR or LF in a response {what}")
+        raise LocalProtocolError(f"control character in a response {what}")
 
 
 class H1Connection:
@@ -403,12 +427,12 @@ class H1Connection:
             return b""  # HTTP/1.0 clients do not understand 1xx (RFC 9110 15.2)
         parts = [status_line(status)]
         for name, value in headers:
+            _field_name(name)
             parts.extend((name, b": ", value, b"\r\n"))
         parts.append(b"\r\n")
         head = b"".join(parts)
         lines = 2 + (len(parts) - 2) // 4  # status line, one per header, the empty line
-        if head.count(b"\n") != lines or head.count(b"\r") != lines:
-            raise LocalProtocolError("CR or LF in a response header")
+        _check_field_lines(head, lines, "header")
         if status == 100:
             self._continue_sent = True
         return head
@@ -465,14 +489,14 @@ class H1Connection:
             return b""
         parts = [b"0\r\n"]
         for name, value in headers:
+            _field_name(name)
             parts.extend((name, b": ", value, b"\r\n"))
         if more:
             raise LocalProtocolError("more_trailers is not supported on HTTP/1.1")
         parts.append(b"\r\n")
         block = b"".join(parts)
         lines = 2 + (len(parts) - 2) // 4  # last-chunk line, one per field, the empty line
-        if block.count(b"\n") != lines or block.count(b"\r") != lines:
-            raise LocalProtocolError("CR or LF in a trailer field")
+        _check_field_lines(block, lines, "trailer field")
         self.our_state = DONE
         return block
 
@@ -596,7 +620,11 @@ class _HeaderBlock:
 def _app_header_block(
     headers: tuple[Sequence[bytes], ...], defaults: ResponseDefaults, switching: bool
 ) -> _HeaderBlock:
-    """Validate and join the app's headers (RFC 9110 5.5: no CR/LF/NUL smuggled in)."""
+    """Validate and join the app's headers: names are tokens (RFC 9110 5.1), values are
+    field-content, without CR, LF, NUL or another control byte but HTAB (5.5).
+
+    Runs only when the per-connection memo misses (see ``send_response``); the names' check
+    is itself memoised process-wide, so the memoised path costs nothing more."""
     memo = _HeaderBlock(headers)
     parts: list[bytes] = []
     replaced: list[bytes] = []
@@ -605,7 +633,7 @@ def _app_header_block(
         if pair.__class__ is not tuple:
             memo.cacheable = False  # a mutable pair could change under the memo
         name, value = pair
-        lname = name.lower()
+        lname = _field_name(name)
         if lname in _RESPONSE_SPECIAL:
             if lname == b"content-length":
                 try:
@@ -633,11 +661,9 @@ def _app_header_block(
         parts.append(value)
         parts.append(b"\r\n")
     block = b"".join(parts)
-    # One CR and one LF per line we meant to write: anything else was smuggled into a name
-    # or a value by the app.
-    lines = len(parts) // 4
-    if block.count(b"\n") != lines or block.count(b"\r") != lines:
-        raise LocalProtocolError("CR or LF in a response header")
+    # One CRLF per line we meant to write and no other control byte: anything else was
+    # smuggled into a value by the app (names were checked above).
+    _check_field_lines(block, len(parts) // 4, "header")
     memo.block = block
     memo.content_length = content_length
     if replaced:

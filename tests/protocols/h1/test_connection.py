@@ -941,6 +941,70 @@ def test_cr_lf_in_trailers_is_refused(name: bytes, value: bytes) -> None:
         conn.send_trailers([(name, value)])
 
 
+# Issue 16 (hardening 5): names must be tokens (RFC 9110 5.1) and values field-content with
+# no control byte but HTAB (5.5). These went out on the wire as sent.
+BAD_FIELDS = [
+    (b"x evil:", b"v"),
+    (b"x evil", b"v"),
+    (b"x:y", b"v"),
+    (b"x-evil:", b"v"),
+    (b"", b"v"),
+    (b"x\x00", b"v"),
+    (b"\xc3\xa9", b"v"),
+    (b"(x)", b"v"),
+    (b"x-nul", b"a\x00b"),
+    (b"x-nul", b"\x00"),
+    (b"x-ctl", b"a\x01b"),
+    (b"x-esc", b"\x1b[31mred"),
+    (b"x-del", b"a\x7fb"),
+    (b"x-vt", b"a\x0bb"),
+    (b"set-cookie", b"a=b\x00; Path=/"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_FIELDS)
+def test_bad_response_header_is_refused(name: bytes, value: bytes) -> None:
+    conn = started()
+    with pytest.raises(LocalProtocolError):
+        conn.send_response(200, [(b"x-first", b"1"), (name, value)], b"body")
+    assert conn.our_state is PartyState.IDLE  # nothing was sent; the app may still answer
+    assert conn.send_response(500, [], b"").startswith(b"HTTP/1.1 500 ")
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_FIELDS)
+def test_bad_response_header_is_refused_after_a_memoised_good_one(
+    name: bytes, value: bytes
+) -> None:
+    """The per-connection memo must not let a bad header block through on a later response."""
+    conn = new_conn()
+    conn.receive_data(GET + GET)
+    assert isinstance(conn.next_event(), Request)
+    conn.send_response(200, [(b"x-first", b"1")], b"ok")
+    conn.start_next_cycle()
+    assert isinstance(conn.next_event(), Request)
+    with pytest.raises(LocalProtocolError):
+        conn.send_response(200, [(b"x-first", b"1"), (name, value)], b"ok")
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_FIELDS)
+def test_bad_interim_and_trailer_fields_are_refused(name: bytes, value: bytes) -> None:
+    conn = started()
+    with pytest.raises(LocalProtocolError):
+        conn.send_interim(103, [(name, value)])
+    conn.send_response(200, [], more=True, trailers=True)
+    conn.send_body(b"x", more=False)
+    with pytest.raises(LocalProtocolError):
+        conn.send_trailers([(name, value)])
+
+
+def test_header_names_as_bytearray_are_checked_too() -> None:
+    conn = started()
+    with pytest.raises(LocalProtocolError):
+        conn.send_response(200, [(bytearray(b"x evil:"), b"v")], b"ok")
+    response = started().send_response(200, [(bytearray(b"X-Ok"), b"v\tw")], b"ok")
+    assert b"\r\nX-Ok: v\tw\r\n" in response
+
+
 @pytest.mark.parametrize(
     "headers",
     [

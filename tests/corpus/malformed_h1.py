@@ -505,7 +505,7 @@ def limit_cases(
     max_request_line_size: int = 8 * 1024,
     max_header_size: int = 64 * 1024,
     max_header_count: int = 100,
-    max_body_size: int = 1024 * 1024,
+    max_body_size: int = 1024 * 1024 * 1024,
 ) -> tuple[MalformedCase, ...]:
     """Cases that exceed a limit by the smallest amount that must be refused.
 

@@ -45,7 +45,7 @@ class H1Limits:
     max_request_line_size: int = 8 * 1024
     max_header_size: int = 64 * 1024
     max_header_count: int = 100
-    max_body_size: int = 1024 * 1024
+    max_body_size: int = 1024 * 1024 * 1024  # ServerConfig.max_request_size
     # A chunk-size line is tiny; anything longer is abuse (h11 allows 16 KiB per head line).
     max_chunk_line_size: int = 4 * 1024
 

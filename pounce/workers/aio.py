@@ -672,7 +672,9 @@ class H1Protocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        if self._waiting != _WAIT_WRITE:
+        # While lingering, the linger deadline bounds a stalled write too (and resume_writing
+        # must not turn the lingering connection into one that waits for nothing).
+        if self._waiting not in (_WAIT_WRITE, _WAIT_LINGER):
             self._waiting = _WAIT_WRITE
             self._deadline = self._ctx.now + self._ctx.config.write_timeout
 

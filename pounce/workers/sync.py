@@ -61,6 +61,7 @@ from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.budget import ConnectionBudget, RequestQuota
 from pounce.workers.context import limits_from_config, response_defaults
 from pounce.workers.handoff import H2, Handoff
+from pounce.workers.linger import LINGER_BYTES, LINGER_SECONDS
 
 __all__ = ["SyncWorker"]
 
@@ -89,6 +90,7 @@ _WAIT_IDLE: Final = 0
 _WAIT_HEAD: Final = 1
 _WAIT_BODY: Final = 2
 _WAIT_WRITE: Final = 4
+_WAIT_LINGER: Final = 5  # after an error response: reading and dropping (workers/linger.py)
 
 
 class _Conn:
@@ -104,6 +106,8 @@ class _Conn:
         "fd",
         "file",
         "h1",
+        "linger_after_write",
+        "linger_left",
         "out",
         "request",
         "server",
@@ -130,6 +134,8 @@ class _Conn:
         self.body_parts: list[bytes] = []
         self.body_watch: tuple[Request | None, int] | None = None  # see _body_progressed
         self.close_after_write = False
+        self.linger_after_write = False  # with close_after_write: linger, then close
+        self.linger_left = -1  # bytes still dropped while lingering; -1: not lingering
         self.waiting = _WAIT_HEAD
         self.deadline = deadline
         self.cid = 0  # lifecycle connection id, given when a collector listens
@@ -464,6 +470,11 @@ class SyncWorker:
         except OSError:
             self._close(conn)
             return
+        if conn.linger_left >= 0:
+            conn.linger_left -= len(data)  # dropped (see workers/linger.py)
+            if not data or conn.linger_left < 0:
+                self._close(conn)
+            return
         self._idle.pop(conn.fd, None)
         conn.h1.receive_data(data)
         if not data:
@@ -760,6 +771,9 @@ class SyncWorker:
             if conn.fd not in self._conns or conn.file is not None:
                 return  # closed, or the file is not all out yet
         self._poller.modify(conn.fd, _EPOLLIN)
+        if conn.linger_after_write:
+            self._linger(conn)
+            return
         if conn.close_after_write or self._draining:
             self._close(conn)
             return
@@ -778,6 +792,35 @@ class SyncWorker:
             conn.close_after_write = True
         else:
             self._close(conn)
+
+    def _linger_when_written(self, conn: _Conn) -> None:
+        """After an error response: once it is out, linger (``_linger``) instead of closing."""
+        if conn.out or conn.file is not None:
+            conn.close_after_write = True
+            conn.linger_after_write = True
+        else:
+            self._linger(conn)
+
+    def _linger(self, conn: _Conn) -> None:
+        """Half-close and drop what the client still sends, until it closes, ``LINGER_BYTES``
+        or ``LINGER_SECONDS`` (workers/linger.py), so it reads our error instead of a reset."""
+        if conn.fd not in self._conns:
+            return
+        if conn.h1.peer_closed:
+            self._close(conn)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        self._idle.pop(conn.fd, None)
+        conn.linger_after_write = False
+        conn.linger_left = LINGER_BYTES
+        conn.waiting = _WAIT_LINGER
+        conn.deadline = self._now + LINGER_SECONDS
+        conn.request = None
+        conn.body_parts = []
 
     # ------------------------------------------------------------------ errors, timeouts
 
@@ -807,7 +850,7 @@ class SyncWorker:
                 exc.status_hint,
             )
         self._write(conn, error_response(exc.status_hint, exc.message, defaults=self._defaults))
-        self._close_when_written(conn)
+        self._linger_when_written(conn)
 
     def _tick(self, now: float) -> None:
         self._defaults.tick(time.time())
@@ -818,7 +861,7 @@ class SyncWorker:
             if now < conn.deadline:
                 continue
             waiting = conn.waiting
-            if waiting == _WAIT_IDLE:
+            if waiting in (_WAIT_IDLE, _WAIT_LINGER):
                 self._close(conn)
             elif waiting in (_WAIT_HEAD, _WAIT_BODY):
                 if waiting == _WAIT_BODY and not self._draining and self._body_progressed(conn):

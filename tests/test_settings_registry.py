@@ -57,7 +57,7 @@ PROOFS: dict[str, str] = {
     "write_timeout": "tests/workers/sync/test_slow_clients.py::test_write_timeout_closes_a_client_that_stopped_reading",
     "shutdown_timeout": "tests/supervisor/test_drain.py::test_drain_timeout_cancels_what_is_left",
     "max_connections": "tests/workers/test_limits.py::test_connection_limit_closes_the_oldest_idle_connection",
-    "max_request_size": "tests/workers/test_backpressure.py::test_upload_to_an_app_that_never_reads_is_not_buffered",
+    "max_request_size": "tests/workers/test_lingering_close.py::test_default_limit_lets_ordinary_uploads_through",
     "max_request_line_size": "tests/workers/test_limits.py::test_header_limits_are_431",
     "max_header_size": "tests/workers/test_limits.py::test_header_limits_are_431",
     "max_header_count": "tests/workers/test_limits.py::test_header_limits_are_431",

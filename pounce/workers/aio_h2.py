@@ -440,6 +440,8 @@ class H2Protocol(asyncio.Protocol):
         # Our limit holds from the first frame, not only once the client acknowledged it:
         # a decoded header list larger than this is an HPACK bomb (GOAWAY ENHANCE_YOUR_CALM).
         conn.decoder.max_header_list_size = settings.max_header_list_size
+        # Likewise for the frame size: h2 copies it from its settings only when they change.
+        conn.max_inbound_frame_size = settings.max_frame_size
         self._conn = conn
         self._settings = settings
         self._scanner = FrameScanner(

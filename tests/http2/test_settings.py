@@ -3,11 +3,23 @@ validated as serving and ``pounce check`` validate them; lifecycle events per st
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
 import pytest
-from support.h2_raw import SETTINGS, RawH2
+from support.h2_raw import (
+    DATA,
+    END_STREAM,
+    FLOW_CONTROL_ERROR,
+    FRAME_SIZE_ERROR,
+    GOAWAY,
+    PING,
+    RST_STREAM,
+    SETTINGS,
+    RawH2,
+    frame,
+)
 
 from pounce import Server, ServerConfig
 from pounce.config import load_config
@@ -140,3 +152,42 @@ def test_access_log_line_per_stream(start: Any, pounce_logs: Any) -> None:
         assert record is not None, pounce_logs.text()
         assert record.fields["http_version"] == "2"
         assert record.fields["status"] == 200
+
+
+async def never_reads(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Holds its request body unread until the client goes away."""
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/stall":
+        await asyncio.Event().wait()
+    await hello(scope, receive, send)
+
+
+def test_initial_window_size_bounds_an_unread_body(start: Any) -> None:
+    handle = start(never_reads, http2_initial_window_size=1000)
+    with RawH2(handle.host, handle.port) as client:
+        client.handshake()
+        client.request(1, b"/stall", b"POST", end_stream=False)
+        client.send(frame(DATA, 0, 1, b"x" * 1000))  # the whole window: fine
+        client.send(frame(PING, 0, 0, b"window-1"))
+        assert client.read_until(lambda f: f.kind == PING and f.payload == b"window-1")
+        client.send(frame(DATA, 0, 1, b"x"))  # one byte past it
+        answer = client.read_until(lambda f: f.kind in (GOAWAY, RST_STREAM))
+        assert answer is not None and answer.error_code == FLOW_CONTROL_ERROR
+
+
+@pytest.mark.parametrize(("limit", "size", "accepted"), [(32_768, 20_000, True),
+                                                          (32_768, 40_000, False),
+                                                          (16_384, 20_000, False)])  # fmt: skip
+def test_max_frame_size_is_what_we_accept(
+    start: Any, limit: int, size: int, accepted: bool
+) -> None:
+    handle = start(hello, http2_max_frame_size=limit, http2_initial_window_size=65_535)
+    with RawH2(handle.host, handle.port) as client:
+        client.handshake()
+        client.request(1, b"/upload", b"POST", end_stream=False)
+        client.send(frame(DATA, END_STREAM, 1, b"x" * size))
+        if accepted:
+            assert client.response(1)[1] == b"hi"
+        else:
+            assert client.goaway().error_code == FRAME_SIZE_ERROR

@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import sys
 import sysconfig
 import threading
@@ -38,7 +39,7 @@ from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError, SupervisorError
 from pounce.lifecycle import LifecycleCollector, LoggingCollector
-from pounce.net.listeners import Listener, bind_listeners
+from pounce.net.listeners import Listener, bind_listeners, bind_quic
 from pounce.net.tls import build_ssl_context
 from pounce.observe.banner import BannerFacts, CliDisplay, prepare_banner, render_banner
 from pounce.observe.logs import LogOutput, configure_logging, log_always
@@ -50,6 +51,7 @@ from pounce.supervisor.threads import STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
 from pounce.workers.factory import WorkerFactory
 from pounce.workers.loops import loop_name
+from pounce.workers.quic import load_quic_engine, with_alt_svc
 
 __all__ = ["LifecycleCollector", "Server"]
 
@@ -94,6 +96,7 @@ class Server:
         # Set once shutdown was requested; read by the health endpoint on worker threads.
         self.draining = threading.Event()
         self._listeners: list[Listener] = []
+        self._quic_sock: socket.socket | None = None  # the UDP socket with --http3
         self._bound = threading.Event()
         self._signals_seen = 0
         self._on_hard_stop: Callable[[], None] | None = None
@@ -178,7 +181,18 @@ class Server:
             with_sync=execution is WorkerExecutionMode.SYNC,
         )
         distributed = config.accept_distributor and model is WorkerModel.THREADS
+        quic_engine = load_quic_engine(config) if config.http3 else None
         self._listeners = bind_listeners(config, 1 if distributed else count)
+        quic_sock = None
+        if config.http3:
+            try:
+                quic_sock = bind_quic(self._listeners[0])
+            except BaseException:
+                for listener in self._listeners:
+                    listener.close()
+                raise
+            self._quic_sock = quic_sock
+            config = with_alt_svc(config, self._listeners[0].port)
         self._bound.set()
         lifecycle.dispatch("bound", self._listeners[0].address)
         per_worker_limit = -(-config.max_connections // count) if config.max_connections else 0
@@ -192,6 +206,8 @@ class Server:
             max_connections_per_worker=per_worker_limit,
             sync_pipeline=pipelines.sync,
             cpus=_affinity_cpus() if config.cpu_affinity else (),
+            quic_sock=quic_sock,
+            quic_engine=quic_engine,
         )
         unsubscribe = lifecycle.subscribe(lambda t: self._announce(t, count, model, execution))
         if self._banner_wanted():
@@ -233,6 +249,8 @@ class Server:
             self.draining.set()
             for listener in self._listeners:
                 listener.close()
+            if quic_sock is not None:
+                quic_sock.close()
             if config.uds:
                 try:
                     os.unlink(config.uds)

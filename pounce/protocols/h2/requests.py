@@ -30,8 +30,13 @@ def _visible(value: bytes) -> bool:
     return all(0x21 <= byte <= 0x7E for byte in value)
 
 
-def request_from_headers(headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool) -> Request:
-    """Build the stream's request; raises ``RemoteProtocolError`` for a malformed one."""
+def request_from_headers(
+    headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool, http_version: str = "2"
+) -> Request:
+    """Build the stream's request; raises ``RemoteProtocolError`` for a malformed one.
+
+    HTTP/3 requests follow the same rules (RFC 9114 4.3.1 mirrors RFC 9113 8.3.1), so the
+    HTTP/3 carrier builds its requests here too, with ``http_version="3"``."""
     method = scheme = path = authority = protocol = None
     fields: list[tuple[bytes, bytes]] = []
     cookies: list[bytes] = []
@@ -98,7 +103,7 @@ def request_from_headers(headers: Iterable[tuple[bytes, bytes]], *, end_stream: 
         raw_path,
         query,
         tuple(fields),
-        "2",
+        http_version,
         True,
         body_length,
         False,

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -20,8 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
+from support.apps import wait_until
 from support.certs import self_signed_cert
-from support.h3_client import fetch, h3_client
+from support.h3_client import StreamResetError, fetch, h3_client
 
 from pounce.testing import ServerHandle
 
@@ -405,3 +407,79 @@ def test_stream_reset_by_the_client_cancels_the_app(h3_server: Any) -> None:
 
     response = run(main())
     assert response.body == b"3 GET /after"
+
+
+# ---------------------------------------------------------------------- limits
+
+
+class Parked:
+    """Holds every request until released; counts how many reached the app."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        with self.lock:
+            self.arrived += 1
+        while not self.release.is_set():
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+
+def test_streams_beyond_max_streams_are_rejected(h3_server: Any) -> None:
+    app = Parked()
+    handle = h3_server(app, http3_max_streams=2)
+
+    async def main() -> tuple[list[Any], BaseException | None]:
+        async with h3_client(handle.port) as client:
+            parked = [asyncio.ensure_future(client.request("GET", f"/{i}")) for i in range(2)]
+            loop = asyncio.get_running_loop()
+            assert await loop.run_in_executor(None, wait_until, lambda: app.arrived == 2)
+            error: BaseException | None = None
+            try:
+                await client.request("GET", "/third")
+            except StreamResetError as exc:
+                error = exc
+            app.release.set()
+            return await asyncio.gather(*parked), error
+
+    responses, error = run(main())
+    assert [r.body for r in responses] == [b"done", b"done"]
+    assert isinstance(error, StreamResetError)
+    assert error.code == 0x10B  # H3_REQUEST_REJECTED
+    assert app.arrived == 2
+
+
+def test_idle_timeout_closes_the_connection(h3_server: Any) -> None:
+    handle = h3_server(http3_idle_timeout=1.0)
+
+    async def main() -> Any:
+        async with h3_client(handle.port) as client:
+            await client.request("GET", "/")
+            return await asyncio.wait_for(client.terminated, 10)
+
+    terminated = run(main())
+    assert terminated is not None
+
+
+def test_retry_validates_the_address_first(h3_server: Any) -> None:
+    handle = h3_server(http3_retry=True)
+    # A real client follows the Retry and is served.
+    assert fetch(handle.port, "GET", "/after-retry").body == b"3 GET /after-retry"
+    # A bare Initial without a token gets a Retry and no connection state.
+    dcid, scid = os.urandom(8), os.urandom(8)
+    head = bytes([0xC0]) + b"\x00\x00\x00\x01" + bytes([8]) + dcid + bytes([8]) + scid + b"\x00"
+    payload = os.urandom(1200 - len(head) - 2)
+    initial = head + (0x4000 | len(payload)).to_bytes(2, "big") + payload
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(initial, ("127.0.0.1", handle.port))
+        reply = sock.recv(65536)
+    assert reply[0] & 0xF0 == 0xF0  # long header, type Retry
+    assert reply[1:5] == b"\x00\x00\x00\x01"
+    assert reply[5] == 8 and reply[6:14] == scid  # addressed to the client's id

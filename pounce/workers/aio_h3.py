@@ -39,6 +39,7 @@ from pounce.protocols.quic.engine import (
     H3_EXCESSIVE_LOAD,
     H3_INTERNAL_ERROR,
     H3_NO_ERROR,
+    H3_REQUEST_CANCELLED,
     H3_REQUEST_REJECTED,
     Address,
     BodyReceived,
@@ -65,6 +66,9 @@ _READ_CHUNK: Final = 256 * 1024  # file bodies are read in pieces this large
 _HIGH_WATER: Final = 512 * 1024  # unsent response bytes per stream before the app waits
 _LOW_WATER: Final = 128 * 1024
 _MAX_BUFFERED: Final = 4 * 1024 * 1024  # request body bytes a stream holds for its app
+# A closing connection waits for the acknowledgements of its last responses, but not for a
+# peer that has gone silent: without a datagram from it for this long, it closes anyway.
+_CLOSE_GRACE_S: Final = 2.0
 # Datagrams the kernel did not take stay in the transport's buffer; past this much we drop
 # new ones instead (QUIC's loss recovery resends), so a flood of sends cannot grow memory.
 _MAX_TRANSPORT_BUFFER: Final = 4 * 1024 * 1024
@@ -86,6 +90,7 @@ class H3Stream:
         "disconnected",
         "exchange",
         "head_sent",
+        "paused_since",
         "response_done",
         "stream_id",
         "write_paused",
@@ -98,6 +103,7 @@ class H3Stream:
         self.exchange: HTTPExchange | None = None
         self.disconnected = False
         self.write_paused = False
+        self.paused_since = 0.0  # the worker's clock when the app last had to wait
         self.head_sent = False
         self.response_done = False
         self._body: deque[bytes] = deque()
@@ -130,6 +136,7 @@ class H3Stream:
             )
             self._conn.reset(self.stream_id, H3_EXCESSIVE_LOAD)
             self.lost()
+            self._conn.forget(self)  # a cancelled exchange never calls exchange_done
 
     def ended(self) -> None:
         self._ended = True
@@ -208,7 +215,9 @@ class H3Stream:
         if end:
             self._finish_response()
         elif self._conn.unsent(self.stream_id) > _HIGH_WATER:
-            self.write_paused = True
+            if not self.write_paused:
+                self.write_paused = True
+                self.paused_since = self._conn.now
             self._conn.watch(self)
 
     def send_trailers(self, headers: Sequence[Sequence[bytes]]) -> None:
@@ -315,6 +324,7 @@ class H3Connection:
         "_flush_scheduled",
         "_goaway_sent",
         "_handshaken",
+        "_heard",
         "_loop",
         "_next_stream",
         "_scopes",
@@ -357,6 +367,7 @@ class H3Connection:
         self._handshaken = False
         self._goaway_sent = False
         self._closing = False  # close once everything sent was acknowledged
+        self._heard = self._loop.time()  # when the peer last sent us a datagram
         self._next_stream = 0  # lowest request stream id we have not seen (for GOAWAY)
         self._created = ctx.now
         self.closed = False
@@ -379,7 +390,8 @@ class H3Connection:
     def datagram_received(self, data: bytes, addr: Address) -> None:
         if self.closed:
             return
-        self._engine.receive(data, addr, self._loop.time())
+        self._heard = now = self._loop.time()
+        self._engine.receive(data, addr, now)
         self._process()
         self._schedule_flush()  # also where a closing connection sees its last acks
 
@@ -423,10 +435,10 @@ class H3Connection:
                     if event.ended:
                         stream.ended()
             elif isinstance(event, StreamReset):
-                stream = streams.pop(event.stream_id, None)
+                stream = streams.get(event.stream_id)
                 if stream is not None:
                     stream.lost()
-                    self._went_quiet()
+                    self.forget(stream)
             elif isinstance(event, HandshakeDone):
                 self._handshaken = True
                 _logger.debug("QUIC handshake with %s done (ALPN %s)", self.peer, event.alpn)
@@ -524,6 +536,10 @@ class H3Connection:
     def watch(self, stream: H3Stream) -> None:
         self._watched.add(stream)
 
+    @property
+    def now(self) -> float:
+        return self._ctx.now
+
     def reset(self, stream_id: int, code: int) -> None:
         self._engine.reset_stream(stream_id, code)
         self._schedule_flush()
@@ -542,7 +558,9 @@ class H3Connection:
         if self._streams or self.closed:
             return
         if self._goaway_sent:
-            self._closing = True
+            if not self._closing:
+                self._closing = True
+                self._loop.call_later(_CLOSE_GRACE_S, self._check_closing)
             self._schedule_flush()  # closes when the last responses are acknowledged
         else:
             self._ctx.idle[self] = None
@@ -584,7 +602,22 @@ class H3Connection:
 
     def check_deadline(self, now: float) -> None:
         """A handshake gets ``header_timeout`` to complete; then its state is dropped, so
-        half-open connections from spoofed addresses cannot pile up."""
+        half-open connections from spoofed addresses cannot pile up. A stream whose client
+        takes none of its response for ``write_timeout`` (it acknowledges packets, so the
+        idle timeout never fires, but keeps its flow-control window shut) is reset."""
+        if self._watched and not self.closed:
+            limit = self._ctx.config.write_timeout
+            for stream in list(self._watched):
+                if stream.write_paused and now - stream.paused_since > limit:
+                    _logger.info(
+                        "HTTP/3 stream %d to %s: nothing taken for %gs; resetting it",
+                        stream.stream_id,
+                        self.peer,
+                        limit,
+                    )
+                    self.reset(stream.stream_id, H3_REQUEST_CANCELLED)
+                    stream.lost()
+                    self.forget(stream)  # a cancelled exchange never calls exchange_done
         if not self._handshaken and not self.closed:
             timeout = self._ctx.config.header_timeout
             if now - self._created > timeout:
@@ -621,6 +654,15 @@ class H3Connection:
             self._goaway_sent = True
             self._engine.goaway(self._next_stream)
         self._close_now(H3_NO_ERROR)
+
+    def _check_closing(self) -> None:
+        if not self._closing or self.closed:
+            return
+        silent = self._loop.time() - self._heard
+        if silent >= _CLOSE_GRACE_S:
+            self._close_now(H3_NO_ERROR)
+        else:
+            self._loop.call_later(_CLOSE_GRACE_S - silent, self._check_closing)
 
     def _close_now(self, code: int) -> None:
         """CONNECTION_CLOSE, sent once; our state goes at once (RFC 9000 10.2 lets the

@@ -483,3 +483,30 @@ def test_retry_validates_the_address_first(h3_server: Any) -> None:
     assert reply[0] & 0xF0 == 0xF0  # long header, type Retry
     assert reply[1:5] == b"\x00\x00\x00\x01"
     assert reply[5] == 8 and reply[6:14] == scid  # addressed to the client's id
+
+
+def test_a_client_that_takes_nothing_is_reset_after_write_timeout(
+    h3_server: Any, pounce_logs: Any
+) -> None:
+    """The client asks for 2 MiB and vanishes without a word: no ACK ever comes, so the
+    response stays queued and the app waits in send(); write_timeout resets the stream
+    long before the QUIC idle timeout would end the connection."""
+    app = H3App()
+    handle = h3_server(app, write_timeout=1.0, http3_idle_timeout=60.0)
+
+    async def main() -> None:
+        async with h3_client(handle.port) as client:
+            client.send_raw_headers(
+                [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/big"),
+                 (b":authority", b"x")]
+            )  # fmt: skip
+            await asyncio.sleep(0)
+            client._transport.close()  # gone: no ACK, no CONNECTION_CLOSE
+
+    try:
+        run(main())
+    except Exception:
+        pass  # the client's own teardown on a closed transport is not what we test
+    record = pounce_logs.wait_for(lambda r: "nothing taken for" in r.getMessage(), timeout=20)
+    assert record is not None
+    assert fetch(handle.port, "GET", "/").body == b"3 GET /"

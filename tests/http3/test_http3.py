@@ -510,3 +510,22 @@ def test_a_client_that_takes_nothing_is_reset_after_write_timeout(
     record = pounce_logs.wait_for(lambda r: "nothing taken for" in r.getMessage(), timeout=20)
     assert record is not None
     assert fetch(handle.port, "GET", "/").body == b"3 GET /"
+
+
+def test_pathsend_sends_the_file(h3_server: Any, tmp_path: Path) -> None:
+    payload = os.urandom(700_000)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(payload)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        assert "http.response.pathsend" in scope["extensions"]
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"%d" % len(payload))]})  # fmt: skip
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    handle = h3_server(app)
+    response = fetch(handle.port, "GET", "/blob")
+    assert response.status == 200
+    assert response.body == payload

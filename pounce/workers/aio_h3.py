@@ -425,7 +425,9 @@ class H3Connection:
             if isinstance(event, HeadersReceived):
                 stream = streams.get(event.stream_id)
                 if stream is None:
-                    self._request(event)
+                    if event.stream_id >= self._next_stream:
+                        self._request(event)
+                    # else: trailers (or worse) for a stream already answered: nobody reads
                 elif event.ended:
                     stream.ended()  # trailers: the request is complete (they are not passed on)
             elif isinstance(event, BodyReceived):

@@ -22,6 +22,7 @@ from typing import Final
 from qh3._hazmat import Buffer, BufferReadError, encode_uint_var
 from qh3.h3 import events as h3_events
 from qh3.h3.connection import FrameType, H3Connection, encode_frame
+from qh3.h3.connection import ProtocolError as H3ProtocolError
 from qh3.quic import events as quic_events
 from qh3.quic.configuration import QuicConfiguration
 from qh3.quic.connection import QuicConnection, QuicConnectionError
@@ -199,14 +200,14 @@ class Qh3Connection:
         if self._h3 is not None:
             try:
                 self._h3.send_headers(stream_id, list(headers), end)
-            except (QuicConnectionError, ValueError) as exc:
+            except (QuicConnectionError, H3ProtocolError, ValueError) as exc:
                 _logger.debug("qh3 refused headers on stream %d: %s", stream_id, exc)
 
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
         if self._h3 is not None:
             try:
                 self._h3.send_data(stream_id, data, end)
-            except (QuicConnectionError, ValueError) as exc:
+            except (QuicConnectionError, H3ProtocolError, ValueError) as exc:
                 _logger.debug("qh3 refused data on stream %d: %s", stream_id, exc)
 
     def reset_stream(self, stream_id: int, code: int) -> None:

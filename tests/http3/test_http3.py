@@ -529,3 +529,41 @@ def test_pathsend_sends_the_file(h3_server: Any, tmp_path: Path) -> None:
     response = fetch(handle.port, "GET", "/blob")
     assert response.status == 200
     assert response.body == payload
+
+
+def test_a_client_that_changes_address_keeps_its_connection(h3_server: Any) -> None:
+    """NAT rebinding: the client's datagrams start coming from another port. The endpoint
+    routes by connection id, not by address, so they reach the same connection (the engine
+    validates the new path), and the answers go to the new port."""
+    handle = h3_server()
+
+    class Forward(asyncio.DatagramProtocol):
+        def __init__(self, client: Any) -> None:
+            self.client = client
+            self.received = 0
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.received += 1
+            self.client.datagram_received(data, addr)
+
+    async def main() -> tuple[Any, Any, int]:
+        async with h3_client(handle.port) as client:
+            before = await client.request("GET", "/before")
+            loop = asyncio.get_running_loop()
+            old = client._transport
+            old.pause_reading()  # the old port is dead to the client from now on
+            # qh3's client speaks through a dual-stack IPv6 socket: so does the new one.
+            transport, forward = await loop.create_datagram_endpoint(
+                lambda: Forward(client), local_addr=("::", 0), family=socket.AF_INET6
+            )
+            client._transport = transport
+            client._sendto_many = None
+            after = await client.request("GET", "/after")
+            client._transport = old  # the client's own close goes through its transport
+            transport.close()
+        return before, after, forward.received
+
+    before, after, received_on_new_port = run(main())
+    assert before.body == b"3 GET /before"
+    assert after.body == b"3 GET /after"
+    assert received_on_new_port > 0

@@ -16,7 +16,6 @@ import logging
 import os
 import queue
 import signal
-import socket
 import sys
 import sysconfig
 import threading
@@ -96,7 +95,6 @@ class Server:
         # Set once shutdown was requested; read by the health endpoint on worker threads.
         self.draining = threading.Event()
         self._listeners: list[Listener] = []
-        self._quic_sock: socket.socket | None = None  # the UDP socket with --http3
         self._bound = threading.Event()
         self._signals_seen = 0
         self._on_hard_stop: Callable[[], None] | None = None
@@ -191,7 +189,6 @@ class Server:
                 for listener in self._listeners:
                     listener.close()
                 raise
-            self._quic_sock = quic_sock
             config = with_alt_svc(config, self._listeners[0].port)
         self._bound.set()
         lifecycle.dispatch("bound", self._listeners[0].address)

@@ -70,6 +70,7 @@ GROUPS: Final = (
     "Static files",
     "Features",
     "WebSocket",
+    "HTTP/3",
 )
 
 EXIT_OK: Final = 0
@@ -244,6 +245,21 @@ _TABLE: Final = """
     close a WebSocket whose pong is this late; 0 = wait forever
 --ws-per-message-deflate websocket_compression switch -
     permessage-deflate compression (RFC 7692)
+[HTTP/3]
+--http3 http3 switch -
+    serve HTTP/3 over QUIC on the same port (UDP); needs --ssl-certfile and --ssl-keyfile
+--quic-engine quic_engine str {qh3,zoomies}
+    QUIC implementation; zoomies cannot interoperate yet and is refused (docs/http3.md)
+--http3-max-streams http3_max_streams int N
+    concurrent request streams per QUIC connection (at most 100)
+--http3-max-data http3_max_data int BYTES
+    QUIC connection receive window
+--http3-max-stream-data http3_max_stream_data int BYTES
+    QUIC per-stream receive window
+--http3-idle-timeout http3_idle_timeout float SECS
+    close a QUIC connection after SECS without packets
+--http3-retry http3_retry switch -
+    validate client addresses with a Retry before keeping any state (costs a round trip)
 """
 
 

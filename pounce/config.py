@@ -44,6 +44,7 @@ _LOOPS: Final = frozenset({"auto", "asyncio", "uvloop"})
 _LIFESPAN: Final = frozenset({"auto", "on", "off"})
 _WS: Final = frozenset({"auto", "none", "wsproto"})
 _HTTP: Final = frozenset({"auto", "1", "2"})
+_QUIC_ENGINES: Final = frozenset({"qh3", "zoomies"})  # pounce.protocols.quic.engine.ENGINES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +173,17 @@ class ServerConfig:
     http2_initial_window_size: int = 256 * KIB
     http2_max_frame_size: int = 16 * KIB
 
+    # --- HTTP/3 (docs/http3.md) ---------------------------------------------------------------
+    # Serve HTTP/3 over QUIC on UDP, same host and port as TCP; needs TLS. HTTP/1.1 and
+    # HTTP/2 responses then advertise it with Alt-Svc.
+    http3: bool = False
+    quic_engine: str = "qh3"  # qh3 | zoomies (refused: it cannot interoperate yet)
+    http3_max_streams: int = 100  # concurrent request streams per connection (qh3: <= 100)
+    http3_max_data: int = 16 * MIB  # connection receive window
+    http3_max_stream_data: int = 1 * MIB  # per-stream receive window
+    http3_idle_timeout: float = 30.0  # QUIC idle timeout (transport parameter)
+    http3_retry: bool = False  # validate client addresses with a Retry round trip first
+
     # --- WebSocket ---------------------------------------------------------------------------
     ws: str = "auto"  # auto | wsproto (the one implementation) | none (refuse upgrades)
     websocket_compression: bool = True
@@ -194,6 +206,7 @@ class ServerConfig:
         set_(self, "lifespan", _lower(self.lifespan, "lifespan"))
         set_(self, "ws", _lower(self.ws, "ws"))
         set_(self, "http", _lower(str(self.http), "http"))
+        set_(self, "quic_engine", _lower(self.quic_engine, "quic_engine"))
         hosts: object = self.trusted_hosts  # callers pass any iterable, or a comma list
         if isinstance(hosts, str):
             set_(self, "trusted_hosts", frozenset(_split_list(hosts)))
@@ -282,6 +295,7 @@ def _validate(c: ServerConfig) -> None:
             c.http2_max_frame_size,
             "must be between 16384 and 16777215 bytes (RFC 9113 6.5.2)",
         )
+    _validate_http3(c)
     for name in ("websocket_ping_interval", "websocket_ping_timeout"):
         if getattr(c, name) < 0:
             _fail(name, getattr(c, name), "must be 0 (off) or more seconds")
@@ -358,6 +372,31 @@ def _validate(c: ServerConfig) -> None:
             _fail("static_files", url, "mount URL paths must start with '/'")
         if not directory:
             _fail("static_files", url, "needs a directory")
+
+
+def _validate_http3(c: ServerConfig) -> None:
+    _one_of("quic_engine", c.quic_engine, _QUIC_ENGINES)
+    for name in ("http3_max_data", "http3_max_stream_data"):
+        if getattr(c, name) < 1:
+            _fail(name, getattr(c, name), "must be greater than 0")
+    if not 1 <= c.http3_max_streams <= 100:
+        _fail(
+            "http3_max_streams",
+            c.http3_max_streams,
+            "must be between 1 and 100 (qh3 advertises at most 100 streams)",
+        )
+    if not c.http3_idle_timeout > 0:
+        _fail("http3_idle_timeout", c.http3_idle_timeout, "must be greater than 0 seconds")
+    if not c.http3:
+        return
+    if c.ssl_certfile is None:
+        raise ConfigError(
+            "http3=True needs TLS: QUIC always encrypts, with the certificate and key given "
+            "by --ssl-certfile and --ssl-keyfile",
+            hint="http3",
+        )
+    if c.uds is not None:
+        _fail("http3", c.http3, "needs a TCP host and port (QUIC listens on UDP), not uds")
 
 
 # RFC 9110 5.6.2: a field name is a token.

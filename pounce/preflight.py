@@ -59,6 +59,10 @@ def preflight(config: ServerConfig, sources: dict[str, str]) -> None:
 
         names = {key: sources.get(key, key) for key in _TLS_SETTINGS}
         build_ssl_context(config, names)
+    if config.http3:
+        from pounce.protocols.quic import QuicSettings, load_engine
+
+        load_engine(config.quic_engine, QuicSettings.from_config(config))
 
 
 def _with_origin(

@@ -38,7 +38,7 @@ from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError, SupervisorError
 from pounce.lifecycle import LifecycleCollector, LoggingCollector
-from pounce.net.listeners import Listener, bind_listeners
+from pounce.net.listeners import Listener, bind_listeners, bind_quic
 from pounce.net.tls import build_ssl_context
 from pounce.observe.banner import BannerFacts, CliDisplay, prepare_banner, render_banner
 from pounce.observe.logs import LogOutput, configure_logging, log_always
@@ -51,6 +51,7 @@ from pounce.sync_protocol import SyncApp
 from pounce.unbuilt import refuse_unbuilt
 from pounce.workers.factory import WorkerFactory
 from pounce.workers.loops import loop_name
+from pounce.workers.quic import load_quic_engine, with_alt_svc
 
 __all__ = ["LifecycleCollector", "Server"]
 
@@ -180,7 +181,17 @@ class Server:
             with_sync=execution is WorkerExecutionMode.SYNC,
         )
         distributed = config.accept_distributor and model is WorkerModel.THREADS
+        quic_engine = load_quic_engine(config) if config.http3 else None
         self._listeners = bind_listeners(config, 1 if distributed else count)
+        quic_sock = None
+        if config.http3:
+            try:
+                quic_sock = bind_quic(self._listeners[0])
+            except BaseException:
+                for listener in self._listeners:
+                    listener.close()
+                raise
+            config = with_alt_svc(config, self._listeners[0].port)
         self._bound.set()
         lifecycle.dispatch("bound", self._listeners[0].address)
         per_worker_limit = -(-config.max_connections // count) if config.max_connections else 0
@@ -194,6 +205,8 @@ class Server:
             max_connections_per_worker=per_worker_limit,
             sync_pipeline=pipelines.sync,
             cpus=_affinity_cpus() if config.cpu_affinity else (),
+            quic_sock=quic_sock,
+            quic_engine=quic_engine,
         )
         unsubscribe = lifecycle.subscribe(lambda t: self._announce(t, count, model, execution))
         if self._banner_wanted():
@@ -235,6 +248,8 @@ class Server:
             self.draining.set()
             for listener in self._listeners:
                 listener.close()
+            if quic_sock is not None:
+                quic_sock.close()
             if config.uds:
                 try:
                     os.unlink(config.uds)

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 from pounce.config import ServerConfig
 
-__all__ = ["Listener", "bind_listeners", "describe_address", "systemd_listen_fds"]
+__all__ = [
+    "Listener",
+    "bind_listeners",
+    "bind_quic",
+    "describe_address",
+    "systemd_listen_fds",
+]
 
 SD_LISTEN_FDS_START = 3  # sd_listen_fds(3)
 
@@ -83,6 +89,31 @@ def bind_listeners(config: ServerConfig, count: int) -> list[Listener]:
     return listeners
 
 
+def bind_quic(tcp: Listener) -> socket.socket:
+    """The UDP socket for HTTP/3, on the TCP listener's address and port (so ``Alt-Svc:
+    h3=":PORT"`` names the port clients already use).
+
+    One socket, no ``SO_REUSEPORT``: every datagram of a QUIC connection must reach the one
+    worker that holds its state, also after the client's address changes, which the kernel's
+    4-tuple hash of a reuseport group would not guarantee.
+    """
+    if tcp.family not in (socket.AF_INET, socket.AF_INET6):
+        raise OSError(errno.EINVAL, "HTTP/3 needs a TCP host and port to share with UDP")
+    sock = socket.socket(tcp.family, socket.SOCK_DGRAM)
+    try:
+        if tcp.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind((tcp.host, tcp.port))
+        except OSError as exc:
+            raise _bind_error(exc, tcp.host, tcp.port, "UDP") from None
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
     if host in ("", "0.0.0.0"):
         return socket.AF_INET, ("0.0.0.0", port)
@@ -142,13 +173,11 @@ def _claim_port(host: str, port: int) -> int:
         return int(probe.getsockname()[1])
 
 
-def _bind_error(exc: OSError, host: str, port: int) -> OSError:
+def _bind_error(exc: OSError, host: str, port: int, proto: str = "") -> OSError:
     """Same errno, a message a newcomer understands."""
     if exc.errno == errno.EADDRINUSE:
-        text = (
-            f"Address {host}:{port} is already in use. Stop the other server or pick "
-            "another port with --port."
-        )
+        what = f"UDP port {port} on {host}" if proto == "UDP" else f"Address {host}:{port}"
+        text = f"{what} is already in use. Stop the other server or pick another port with --port."
     elif exc.errno == errno.EACCES:
         text = (
             f"Permission denied binding {host}:{port}. Ports below 1024 need privileges; "

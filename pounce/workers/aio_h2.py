@@ -40,6 +40,7 @@ from pounce.protocols.h2 import H2Settings, request_from_headers
 from pounce.protocols.h2.connection import ServerConnection
 from pounce.protocols.h2.guard import FrameBudget, FrameScanner, GuardError
 from pounce.workers.context import WorkerContext
+from pounce.workers.fields import check_fields, response_fields
 from pounce.workers.filebody import copy_file_body
 from pounce.workers.waiters import wake, wake_all
 
@@ -74,11 +75,6 @@ _COSTLY_EVENTS: Final = (
     h2.events.WindowUpdated,
     h2.events.PriorityUpdated,
     h2.events.UnknownFrameReceived,
-)
-# Fields that describe an HTTP/1.1 connection, not a message: never sent on HTTP/2
-# (RFC 9113 8.2.2). An app that sets them gets them dropped, not a broken stream.
-_CONNECTION_FIELDS: Final = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 
 
@@ -191,7 +187,7 @@ class H2Stream:
     ) -> None:
         if self.disconnected:
             return
-        fields = _response_fields(status, headers)
+        fields = response_fields(status, headers, self._conn.extra_fields)
         bodiless = status in (204, 304)
         if bodiless:
             self._no_body = True
@@ -229,14 +225,14 @@ class H2Stream:
         if self.disconnected:
             return
         self._trailers = [(bytes(n).lower(), bytes(v)) for n, v in headers]
-        _check_fields(self._trailers)
+        check_fields(self._trailers)
         self._pending_end = True
         self._conn.schedule(self)
 
     def send_interim(self, status: int, headers: Sequence[Sequence[bytes]]) -> None:
         if self.disconnected or self.head_sent:
             return
-        self._conn.send_headers(self.stream_id, _response_fields(status, headers), False)
+        self._conn.send_headers(self.stream_id, response_fields(status, headers), False)
 
     def send_error(self, status: int, headers: Sequence[Sequence[bytes]], body: bytes) -> None:
         if self.disconnected or self.head_sent:
@@ -361,32 +357,6 @@ class H2Stream:
         if self._disconnect_waiters:
             waiters, self._disconnect_waiters = self._disconnect_waiters, []
             wake_all(waiters)
-
-
-def _check_fields(fields: Sequence[tuple[bytes, bytes]]) -> None:
-    for name, value in fields:
-        if b"\r" in name or b"\n" in name or b"\r" in value or b"\n" in value:
-            raise LocalProtocolError("CR or LF in a response header")
-        if b"\0" in value or not name or b":" in name or b" " in name:
-            raise LocalProtocolError(f"invalid response header {name!r}")
-
-
-def _response_fields(status: int, headers: Sequence[Sequence[bytes]]) -> list[tuple[bytes, bytes]]:
-    if not 100 <= status <= 999:
-        raise LocalProtocolError(f"invalid status code {status}")
-    fields = [(b":status", b"%d" % status)]
-    try:
-        for name, value in headers:
-            lname = bytes(name).lower()
-            if lname in _CONNECTION_FIELDS:
-                continue
-            fields.append((lname, bytes(value)))
-    except (TypeError, ValueError) as exc:
-        raise LocalProtocolError(
-            f"response headers must be (bytes, bytes) pairs, got {headers!r}"
-        ) from exc
-    _check_fields(fields[1:])
-    return fields
 
 
 class H2Protocol(asyncio.Protocol):
@@ -744,6 +714,11 @@ class H2Protocol(asyncio.Protocol):
             )
 
     # ------------------------------------------------------------------ for the streams
+
+    @property
+    def extra_fields(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The worker's ``--header`` fields (and ``Alt-Svc``), added to each response."""
+        return self._ctx.defaults.extra_fields
 
     def send_headers(self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool) -> None:
         try:

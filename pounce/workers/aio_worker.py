@@ -27,7 +27,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pounce._types import ASGIApp
 from pounce.asgi.lifespan import Lifespan, run_worker_scope
@@ -37,11 +37,15 @@ from pounce.errors import PounceError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
 from pounce.protocols.h2 import H2Settings
+from pounce.protocols.quic import QuicEngine
 from pounce.workers.budget import ConnectionBudget, RequestQuota
 from pounce.workers.context import WorkerContext
 from pounce.workers.handoff import Handoff
 from pounce.workers.loops import new_event_loop
 from pounce.workers.negotiate import protocol_factory
+
+if TYPE_CHECKING:
+    from pounce.workers.aio_h3 import QuicEndpoint
 
 __all__ = ["AsyncWorker"]
 
@@ -84,8 +88,12 @@ class AsyncWorker:
         budget: ConnectionBudget | None = None,
         quota: RequestQuota | None = None,
         on_retire: Callable[[Any], None] | None = None,
+        quic: tuple[socket.socket, QuicEngine | None] | None = None,
     ) -> None:
         self._cpu = cpu
+        # --http3 on this worker: the UDP socket (ours to close) and the engine.
+        self._quic = quic
+        self._quic_endpoint: QuicEndpoint | None = None
         self.config = config
         self.app = app
         self.worker_id = worker_id
@@ -144,6 +152,7 @@ class AsyncWorker:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             except RuntimeError:
                 pass
+            self._close_quic()
             asyncio.set_event_loop(None)
             loop.close()
             self.ready.set()  # never leave a waiter hanging, even after a failure
@@ -215,6 +224,8 @@ class AsyncWorker:
             ctx.context = contextvars.copy_context()
             if self._sock is not None:
                 await self.adopt_listener(self._sock)
+            if self._quic is not None:
+                await self._serve_quic(*self._quic)
         except BaseException as exc:
             self.startup_error = exc
             self.ready.set()
@@ -240,6 +251,16 @@ class AsyncWorker:
             backlog=self.config.backlog,
         )
         self._servers.append(server)
+
+    async def _serve_quic(self, sock: socket.socket, engine: QuicEngine | None) -> None:
+        from pounce.workers.aio_h3 import serve_quic
+
+        if engine is None:  # built lazily where the factory had none (tests, embedders)
+            from pounce.workers.quic import load_quic_engine
+
+            engine = load_quic_engine(self.config)
+        self._quic = None  # the endpoint owns the socket now
+        self._quic_endpoint = await serve_quic(self.ctx, sock, engine)
 
     def submit_connection(self, sock: socket.socket, handoff: Handoff | None = None) -> bool:
         """Hand this worker a connection accepted (or partly served) by another thread.
@@ -361,6 +382,7 @@ class AsyncWorker:
         for proto in list(ctx.connections):
             proto.cancel()
         await asyncio.sleep(0)  # let cancelled request tasks unwind
+        self._close_quic()
         await run_worker_scope(
             self.app,
             {
@@ -383,6 +405,14 @@ class AsyncWorker:
         )
         if self.lifespan is not None:
             await self.lifespan.shutdown()
+
+    def _close_quic(self) -> None:
+        if self._quic_endpoint is not None:
+            self._quic_endpoint.close()
+            self._quic_endpoint = None
+        if self._quic is not None:  # never started (startup failed)
+            self._quic[0].close()
+            self._quic = None
 
     async def _stop_accepting(self) -> None:
         """Close the listeners without dropping connections accepted a moment ago.

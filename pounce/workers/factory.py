@@ -18,8 +18,10 @@ from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
 from pounce.pipeline.build import SyncPipeline
+from pounce.protocols.quic import QuicEngine
 from pounce.sync_protocol import SyncApp
 from pounce.workers.aio_worker import AsyncWorker
+from pounce.workers.quic import QUIC_WORKER
 from pounce.workers.sync import SyncWorker
 
 __all__ = ["WorkerFactory", "WorkerHandle"]
@@ -58,6 +60,10 @@ class WorkerFactory:
     max_connections_per_worker: int
     sync_pipeline: SyncPipeline | None = None
     cpus: tuple[int, ...] = ()  # pin worker i to cpus[i % len(cpus)] (--cpu-affinity)
+    # --http3: the bound UDP socket and the engine; worker QUIC_WORKER serves them (see
+    # workers/quic.py), each generation of it on a duplicate of the socket.
+    quic_sock: socket.socket | None = None
+    quic_engine: QuicEngine | None = None
 
     def cpu_for(self, worker_id: int) -> int | None:
         return self.cpus[worker_id % len(self.cpus)] if self.cpus else None
@@ -88,6 +94,8 @@ class WorkerFactory:
             "cpu": self.cpu_for(worker_id),
             "on_retire": on_retire,
         }
+        if self.quic_sock is not None and worker_id == QUIC_WORKER:
+            common["quic"] = (self.quic_sock.dup(), self.quic_engine)
         if self.execution_mode is WorkerExecutionMode.SYNC:
             assert self.sync_pipeline is not None
             return SyncWorker(pipeline=self.sync_pipeline, **common)

@@ -158,8 +158,9 @@ class SyncWorker:
         max_connections: int,
         cpu: int | None = None,
         on_retire: Callable[[Any], None] | None = None,
+        quic: tuple[socket.socket, Any] | None = None,
     ) -> None:
-        if ssl_context is not None:
+        if ssl_context is not None or quic is not None:
             raise LocalProtocolError("sync workers do not serve TLS; use async workers")
         self.config = config
         self._h2_only = config.http == "2"

@@ -77,6 +77,7 @@ class ResponseDefaults:
         "_second",
         "_server_line",
         "date_header",
+        "extra_fields",
         "extra_names",
         "prefix",
         "with_date",
@@ -91,6 +92,7 @@ class ResponseDefaults:
     ) -> None:
         self._server_line = b"server: pounce\r\n" if server_header else b""
         extra: list[tuple[bytes, bytes]] = []
+        fields: list[tuple[bytes, bytes]] = []
         for name, value in extra_headers:
             lname = name.lower()
             line = lname + b": " + value + b"\r\n"
@@ -98,6 +100,9 @@ class ResponseDefaults:
                 self._server_line = line
             else:
                 extra.append((lname, line))
+                fields.append((lname, value))
+        # The same lines as (name, value) pairs, for HTTP/2 and HTTP/3 responses.
+        self.extra_fields = tuple(fields)
         self._extra = tuple(extra)
         self._extra_lines = b"".join(line for _, line in extra)
         # Names the app may replace besides server and date (the connection checks these).

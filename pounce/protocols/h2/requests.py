@@ -31,10 +31,17 @@ def _visible(value: bytes) -> bool:
 
 
 def request_from_headers(
-    headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool, max_fields: int = 0
+    headers: Iterable[tuple[bytes, bytes]],
+    *,
+    end_stream: bool,
+    max_fields: int = 0,
+    http_version: str = "2",
 ) -> Request:
     """Build the stream's request; raises ``RemoteProtocolError`` for a malformed one, or
-    431 for more than ``max_fields`` header fields (0: no limit), as an HTTP/1.1 head gets."""
+    431 for more than ``max_fields`` header fields (0: no limit), as an HTTP/1.1 head gets.
+
+    HTTP/3 requests follow the same rules (RFC 9114 4.3.1 mirrors RFC 9113 8.3.1), so the
+    HTTP/3 carrier builds its requests here too, with ``http_version="3"``."""
     method = scheme = path = authority = protocol = None
     fields: list[tuple[bytes, bytes]] = []
     cookies: list[bytes] = []
@@ -105,7 +112,7 @@ def request_from_headers(
         raw_path,
         query,
         tuple(fields),
-        "2",
+        http_version,
         True,
         body_length,
         False,

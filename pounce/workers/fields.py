@@ -1,0 +1,55 @@
+"""Response header fields for the carriers that send them as (name, value) pairs: HTTP/2
+streams and HTTP/3 streams (HTTP/1.1 serializes its own head, see ``protocols/h1``).
+
+Both protocols forbid the fields that describe an HTTP/1.1 connection (RFC 9113 8.2.2,
+RFC 9114 4.2): an app that sets them gets them dropped, not a broken stream. The worker's
+``--header`` lines (``ResponseDefaults.extra_fields``, which carry ``Alt-Svc`` with
+``--http3``) are added unless the app sent a field of that name itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from pounce.errors import LocalProtocolError
+
+__all__ = ["check_fields", "response_fields"]
+
+_CONNECTION_FIELDS: Final = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+
+
+def check_fields(fields: Sequence[tuple[bytes, bytes]]) -> None:
+    for name, value in fields:
+        if b"\r" in name or b"\n" in name or b"\r" in value or b"\n" in value:
+            raise LocalProtocolError("CR or LF in a response header")
+        if b"\0" in value or not name or b":" in name or b" " in name:
+            raise LocalProtocolError(f"invalid response header {name!r}")
+
+
+def response_fields(
+    status: int,
+    headers: Sequence[Sequence[bytes]],
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> list[tuple[bytes, bytes]]:
+    """``:status`` and the app's headers, lower-cased and checked, then ``extra``."""
+    if not 100 <= status <= 999:
+        raise LocalProtocolError(f"invalid status code {status}")
+    fields = [(b":status", b"%d" % status)]
+    try:
+        for name, value in headers:
+            lname = bytes(name).lower()
+            if lname in _CONNECTION_FIELDS:
+                continue
+            fields.append((lname, bytes(value)))
+    except (TypeError, ValueError) as exc:
+        raise LocalProtocolError(
+            f"response headers must be (bytes, bytes) pairs, got {headers!r}"
+        ) from exc
+    check_fields(fields[1:])
+    if extra:
+        names = {name for name, _ in fields}
+        fields.extend(pair for pair in extra if pair[0] not in names)
+    return fields

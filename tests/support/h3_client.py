@@ -1,0 +1,174 @@
+"""An HTTP/3 client for tests: qh3's asyncio QUIC client with its H3Connection.
+
+``H3Client`` is one QUIC connection; ``request()`` sends one request on a new stream and
+returns an ``H3Response`` once the stream ends (or ``StreamReset`` if the server reset it).
+Many requests may run at once on one connection (``asyncio.gather``). ``fetch()`` is the
+one-shot form for a test that needs a single request and no loop of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from qh3.asyncio.client import connect
+from qh3.asyncio.protocol import QuicConnectionProtocol
+from qh3.h3 import events as h3e
+from qh3.h3.connection import H3Connection
+from qh3.quic import events as qe
+from qh3.quic.configuration import QuicConfiguration
+
+__all__ = ["H3Client", "H3Response", "StreamResetError", "fetch", "h3_client"]
+
+
+class StreamResetError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"stream reset by the server (0x{code:x})")
+        self.code = code
+
+
+@dataclass
+class H3Response:
+    status: int = 0
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass
+class _Pending:
+    response: H3Response
+    done: asyncio.Future[H3Response]
+    chunks: list[bytes] = field(default_factory=list)
+
+
+class H3Client(QuicConnectionProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.h3 = H3Connection(self._quic)
+        self._pending: dict[int, _Pending] = {}
+        self.goaway: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.terminated: asyncio.Future[qe.ConnectionTerminated] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+    def quic_event_received(self, event: qe.QuicEvent) -> None:
+        if isinstance(event, qe.ConnectionTerminated):
+            if not self.terminated.done():
+                self.terminated.set_result(event)
+            for pending in self._pending.values():
+                if not pending.done.done():
+                    pending.done.set_exception(ConnectionError(event.reason_phrase))
+                    pending.done.exception()  # retrieved: a test may never await it
+        for h3_event in self.h3.handle_event(event):
+            self._h3_event(h3_event)
+
+    def _h3_event(self, event: h3e.H3Event) -> None:
+        if isinstance(event, h3e.GoawayReceived):
+            if not self.goaway.done():
+                self.goaway.set_result(event.stream_id)
+            return
+        stream_id = getattr(event, "stream_id", None)
+        pending = self._pending.get(stream_id) if stream_id is not None else None
+        if pending is None:
+            return
+        if isinstance(event, h3e.HeadersReceived):
+            if pending.response.status == 0:
+                pending.response.headers = list(event.headers)
+                pending.response.status = int(dict(event.headers)[b":status"])
+            else:
+                pending.response.trailers = list(event.headers)
+            if event.stream_ended:
+                self._finish(stream_id, pending)
+        elif isinstance(event, h3e.DataReceived):
+            pending.chunks.append(event.data)
+            if event.stream_ended:
+                self._finish(stream_id, pending)
+        elif isinstance(event, h3e.StreamReset):
+            self._pending.pop(stream_id, None)
+            if not pending.done.done():
+                pending.done.set_exception(StreamResetError(event.error_code))
+
+    def _finish(self, stream_id: int, pending: _Pending) -> None:
+        self._pending.pop(stream_id, None)
+        pending.response.body = b"".join(pending.chunks)
+        if not pending.done.done():
+            pending.done.set_result(pending.response)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        body: bytes = b"",
+        trailers: Sequence[tuple[bytes, bytes]] = (),
+        authority: str = "127.0.0.1",
+        chunk: int = 64 * 1024,
+    ) -> H3Response:
+        stream_id = self._quic.get_next_available_stream_id()
+        done: asyncio.Future[H3Response] = asyncio.get_running_loop().create_future()
+        self._pending[stream_id] = _Pending(H3Response(), done)
+        head = [
+            (b":method", method.encode()),
+            (b":scheme", b"https"),
+            (b":authority", authority.encode()),
+            (b":path", path.encode()),
+            *headers,
+        ]
+        self.h3.send_headers(stream_id, head, end_stream=not body and not trailers)
+        for start in range(0, len(body), chunk):
+            last = start + chunk >= len(body)
+            self.h3.send_data(stream_id, body[start : start + chunk], last and not trailers)
+            self.transmit()
+            await asyncio.sleep(0)
+        if trailers:
+            self.h3.send_headers(stream_id, list(trailers), end_stream=True)
+        self.transmit()
+        return await done
+
+    def send_raw_headers(self, headers: list[tuple[bytes, bytes]], end: bool = True) -> int:
+        """Headers exactly as given (no pseudo-headers added), for malformed requests."""
+        stream_id = self._quic.get_next_available_stream_id()
+        done: asyncio.Future[H3Response] = asyncio.get_running_loop().create_future()
+        self._pending[stream_id] = _Pending(H3Response(), done)
+        self.h3.send_headers(stream_id, headers, end_stream=end)
+        self.transmit()
+        return stream_id
+
+    async def response(self, stream_id: int) -> H3Response:
+        return await self._pending[stream_id].done
+
+
+def client_configuration() -> QuicConfiguration:
+    config = QuicConfiguration(is_client=True, alpn_protocols=["h3"], max_datagram_frame_size=65536)
+    config.verify_mode = ssl.CERT_NONE
+    return config
+
+
+@asynccontextmanager
+async def h3_client(port: int, host: str = "127.0.0.1") -> AsyncIterator[H3Client]:
+    async with connect(
+        host, port, configuration=client_configuration(), create_protocol=H3Client
+    ) as client:
+        yield client  # type: ignore[misc]
+
+
+def fetch(port: int, method: str = "GET", path: str = "/", **kwargs: Any) -> H3Response:
+    """One request on a fresh connection, from a test without a loop."""
+
+    async def run() -> H3Response:
+        async with h3_client(port) as client:
+            return await asyncio.wait_for(client.request(method, path, **kwargs), 20)
+
+    return asyncio.run(run())

@@ -44,7 +44,7 @@ async def sse():
 
 @app.on_startup
 async def started():
-    print("CHIRP-STARTUP-HOOK", flush=True)  # noqa: T201  (tests read stdout)
+    print("CHIRP-STARTUP-HOOK", flush=True)
 
 
 # ---------------------------------------------------------------- probes (not in compat.md)

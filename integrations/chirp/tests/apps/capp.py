@@ -44,7 +44,7 @@ async def sse():
 
 @app.on_startup
 async def started():
-    print("CHIRP-STARTUP-HOOK", flush=True)
+    print("CHIRP-STARTUP-HOOK", flush=True)  # noqa: T201  (tests read stdout)
 
 
 # ---------------------------------------------------------------- probes (not in compat.md)

@@ -39,4 +39,4 @@ async def ctx():
 
 @app.on_worker_shutdown
 async def close_resource():
-    print(f"WORKER-SHUTDOWN {_where()}", flush=True)
+    print(f"WORKER-SHUTDOWN {_where()}", flush=True)  # noqa: T201  (tests read stdout)

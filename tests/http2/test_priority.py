@@ -160,3 +160,24 @@ def test_a_bad_priority_update_ends_the_connection(
         assert peer.closed
     finally:
         peer.close()
+
+
+def test_a_stream_waiting_for_its_window_steps_aside(served: Any) -> None:
+    """A response whose own stream window is shut (the client does not reopen it) must not
+    hold up the others, even when it is the more urgent one."""
+    peer = H2Peer(served.host, served.port, window=4096, auto_ack=False)
+    try:
+        stuck = peer.request(f"/big/s/{BIG}", headers=[(b"priority", b"u=0")])
+        peer.wait_headers(stuck)
+        others = [peer.request("/scope", headers=[(b"priority", b"u=7")]) for _ in range(3)]
+        for sid in others:
+            assert json.loads(bytes(peer.wait(sid)["body"]))["urgency"] == 7
+        assert len(peer.streams[stuck]["body"]) == 4096  # its window's worth, no more
+        assert not peer.streams[stuck]["ended"]
+        # Reopening its window lets it finish.
+        peer.auto_ack = True
+        peer.conn.increment_flow_control_window(BIG, stuck)
+        peer.flush()
+        assert len(peer.wait(stuck)["body"]) == BIG
+    finally:
+        peer.close()

@@ -16,6 +16,7 @@ import hyperframe.frame
 import pytest
 from conftest import SERVER_KINDS, start_kind
 from support.apps import Recorder
+from support.certs import self_signed_cert
 from support.h2_client import H2Peer, H2WebSocket
 from support.ws_apps import APP_HEADER, CHOSEN, OFFERED, SERVER_CLOSE, starlette_app
 from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
@@ -200,6 +201,21 @@ def test_bad_extended_connect_is_answered_without_the_app(
     if status == b"426":
         assert response["headers"][b"sec-websocket-version"] == b"13"
     assert bytes(peer.wait(peer.request("/after"))["body"]) == b"plain /after"
+
+
+def test_websocket_over_tls_is_wss(start: Any, tmp_path: Any) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    handle = start(EchoApp(), ssl_certfile=cert, ssl_keyfile=key)
+    peer = H2Peer(handle.host, handle.port, tls=True)
+    try:
+        ws = H2WebSocket(peer, "/echo", deflate=True)
+        assert ws.status == 200 and ws.deflate
+        ws.send(TextMessage(data="scope"))
+        facts = json.loads(_message(ws).data)
+        assert (facts["http_version"], facts["scheme"]) == ("2", "wss")
+        _close(ws, 1000)
+    finally:
+        peer.close()
 
 
 # ---------------------------------------------------------------------- Starlette

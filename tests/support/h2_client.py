@@ -38,6 +38,7 @@ class H2Peer:
         window: int | None = None,
         tls: bool = False,
         timeout: float = 10.0,
+        auto_ack: bool = True,
     ) -> None:
         sock = socket.create_connection((host, port), timeout=timeout)
         if tls:
@@ -48,6 +49,7 @@ class H2Peer:
             sock = context.wrap_socket(sock, server_hostname="localhost")
             assert sock.selected_alpn_protocol() == "h2"
         self.sock = sock
+        self.auto_ack = auto_ack  # reopen the windows for every DATA frame as it comes
         self.scheme = b"https" if tls else b"http"
         self.conn = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding=None)
@@ -144,7 +146,8 @@ class H2Peer:
             elif isinstance(event, h2.events.DataReceived):
                 stream["body"] += event.data
                 stream.setdefault("chunks", []).append(event.data)
-                self.conn.acknowledge_received_data(event.flow_controlled_length, sid)
+                if self.auto_ack:
+                    self.conn.acknowledge_received_data(event.flow_controlled_length, sid)
             elif isinstance(event, h2.events.StreamEnded):
                 self._ended(sid, stream)
             elif isinstance(event, h2.events.StreamReset):

@@ -35,6 +35,7 @@ from pounce.asgi.scope import ScopeFactory
 from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened
+from pounce.net.tls import tls_extension
 from pounce.protocols.events import Data, Request
 from pounce.protocols.h2 import H2Settings, request_from_headers
 from pounce.protocols.h2.priority import (
@@ -558,6 +559,11 @@ class H2Protocol(asyncio.Protocol):
                 scheme="https" if ctx.ssl_context is not None else "http",
                 root_path=ctx.config.root_path,
                 source=ctx,
+                extra_extensions=(
+                    {"tls": tls_extension(transport.get_extra_info("ssl_object"))}
+                    if ctx.ssl_context is not None
+                    else None
+                ),
             )
         self._scopes = scopes
         if connection_id == 0:

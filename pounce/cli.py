@@ -227,6 +227,12 @@ _TABLE: Final = """
     proxy whose X-Forwarded-* headers count; * = any (repeatable)
 --http http str {auto,1,2}
     HTTP versions: auto = HTTP/1.1 and HTTP/2 (ALPN on TLS, prior knowledge in cleartext)
+--http2-max-concurrent-streams http2_max_concurrent_streams int N
+    streams a client may have open on one HTTP/2 connection; more are refused
+--http2-initial-window-size http2_initial_window_size int BYTES
+    request body bytes a stream may send before the app reads them
+--http2-max-frame-size http2_max_frame_size int BYTES
+    largest HTTP/2 frame a client may send (16384..16777215)
 [WebSocket]
 --ws ws str {auto,none,wsproto}
     WebSocket implementation; none = answer upgrade requests as plain HTTP

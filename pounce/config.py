@@ -165,6 +165,12 @@ class ServerConfig:
     # auto: HTTP/1.1 and HTTP/2 (ALPN on TLS, the client preface on cleartext); 1: HTTP/1.1
     # only; 2: HTTP/2 only (ALPN offers just h2; cleartext needs prior knowledge).
     http: str = "auto"
+    # HTTP/2 limits we advertise in SETTINGS (RFC 9113 6.5.2). The header list of a stream is
+    # bounded by max_header_size and max_header_count, as an HTTP/1.1 head is; the timeouts
+    # (keep_alive, header, request, write) apply per connection and per stream.
+    http2_max_concurrent_streams: int = 100
+    http2_initial_window_size: int = 256 * KIB
+    http2_max_frame_size: int = 16 * KIB
 
     # --- WebSocket ---------------------------------------------------------------------------
     ws: str = "auto"  # auto | wsproto (the one implementation) | none (refuse upgrades)
@@ -262,6 +268,20 @@ def _validate(c: ServerConfig) -> None:
             "here --http picks HTTP versions: auto, 1 or 2",
         )
     _one_of("http", c.http, _HTTP)
+    if c.http2_max_concurrent_streams < 1:
+        _fail("http2_max_concurrent_streams", c.http2_max_concurrent_streams, "must be 1 or more")
+    if not 1 <= c.http2_initial_window_size <= 2**31 - 1:
+        _fail(
+            "http2_initial_window_size",
+            c.http2_initial_window_size,
+            "must be between 1 and 2147483647 bytes (RFC 9113 6.5.2)",
+        )
+    if not 16_384 <= c.http2_max_frame_size <= 16_777_215:
+        _fail(
+            "http2_max_frame_size",
+            c.http2_max_frame_size,
+            "must be between 16384 and 16777215 bytes (RFC 9113 6.5.2)",
+        )
     for name in ("websocket_ping_interval", "websocket_ping_timeout"):
         if getattr(c, name) < 0:
             _fail(name, getattr(c, name), "must be 0 (off) or more seconds")

@@ -34,10 +34,12 @@ from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
-from pounce.lifecycle import ConnectionOpened
+from pounce.lifecycle import ConnectionOpened, StreamClosed, StreamOpened
 from pounce.net.tls import tls_extension
 from pounce.protocols.events import Data, Request
 from pounce.protocols.h2 import H2Settings, request_from_headers
+from pounce.protocols.h2.connection import ServerConnection
+from pounce.protocols.h2.guard import FrameBudget, FrameScanner, GuardError
 from pounce.protocols.h2.priority import (
     DEFAULT_PRIORITY,
     Priority,
@@ -72,6 +74,23 @@ _EARLY_PRIORITIES: Final = 128
 # ENHANCE_YOUR_CALM and its streams' apps are cancelled.
 _RESET_BUDGET: Final = 200
 _RESET_PERIOD_S: Final = 10.0
+# Frames that make us work without serving anything (SETTINGS, PING, WINDOW_UPDATE, PRIORITY,
+# empty DATA, unknown types): this many per period, plus what real traffic earns (a request
+# stream earns _EARNED_PER_REQUEST, a DATA frame we send _EARNED_PER_DATA: the WINDOW_UPDATEs
+# a client sends for it). Past that: GOAWAY ENHANCE_YOUR_CALM (see protocols/h2/guard.py).
+_CONTROL_BUDGET: Final = 1000
+_CONTROL_PERIOD_S: Final = 10.0
+_EARNED_PER_REQUEST: Final = 4
+_EARNED_PER_DATA: Final = 2
+_COSTLY_EVENTS: Final = (
+    h2.events.PingReceived,
+    h2.events.PingAckReceived,
+    h2.events.RemoteSettingsChanged,
+    h2.events.SettingsAcknowledged,
+    h2.events.WindowUpdated,
+    h2.events.PriorityUpdated,
+    h2.events.UnknownFrameReceived,
+)
 # Fields that describe an HTTP/1.1 connection, not a message: never sent on HTTP/2
 # (RFC 9113 8.2.2). An app that sets them gets them dropped, not a broken stream.
 _CONNECTION_FIELDS: Final = frozenset(
@@ -99,12 +118,15 @@ class H2Stream:
         "_trailers",
         "_ws_open",
         "_ws_paused",
+        "body_wait_since",
         "disconnected",
         "exchange",
         "head_sent",
         "priority",
         "priority_scope",
         "response_done",
+        "stall_since",
+        "stall_size",
         "stream_id",
         "websocket",
         "write_paused",
@@ -132,6 +154,20 @@ class H2Stream:
         self.websocket: WebSocketExchange | None = None  # an RFC 8441 stream's session
         self._ws_open = False  # accepted: DATA goes to the session
         self._ws_paused = False  # the session stopped reading: hold the stream's window
+        # Per-stream timeouts, watched by the connection's tick (``H2Protocol._check_streams``):
+        # since when the app has waited for body bytes (request_timeout), and since when the
+        # response has been stuck with ``stall_size`` bytes unsent (write_timeout).
+        self.body_wait_since = 0.0
+        self.stall_since = 0.0
+        self.stall_size = 0
+
+    @property
+    def waiting_for_body(self) -> bool:
+        return self._body_waiter is not None
+
+    @property
+    def pending_size(self) -> int:
+        return len(self._pending)
 
     # ------------------------------------------------------------------ from the connection
 
@@ -459,6 +495,7 @@ class H2Protocol(asyncio.Protocol):
 
     __slots__ = (
         "_blocked",
+        "_budget",
         "_conn",
         "_conn_unacked",
         "_ctx",
@@ -466,15 +503,19 @@ class H2Protocol(asyncio.Protocol):
         "_early_priorities",
         "_flush_scheduled",
         "_goaway_sent",
+        "_header_since",
         "_highest_seen",
         "_initial",
         "_pump_soon",
         "_reset_after",
         "_resets",
         "_resets_since",
+        "_scanner",
         "_scheduler",
         "_scopes",
+        "_settings",
         "_streams",
+        "_write_paused_since",
         "client",
         "connection_id",
         "disconnected",
@@ -495,12 +536,13 @@ class H2Protocol(asyncio.Protocol):
             validate_outbound_headers=False,
             normalize_outbound_headers=False,
         )
-        conn = h2.connection.H2Connection(config=config)
+        conn = ServerConnection(config)
         conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
                 h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: settings.max_concurrent_streams,
                 h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: settings.initial_window_size,
+                h2.settings.SettingCodes.MAX_FRAME_SIZE: settings.max_frame_size,
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: settings.max_header_list_size,
                 # RFC 8441: WebSockets (and any :protocol) ride on CONNECT streams.
                 h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
@@ -508,7 +550,19 @@ class H2Protocol(asyncio.Protocol):
                 cast(h2.settings.SettingCodes, _NO_RFC7540_PRIORITIES): 1,
             },
         )
+        # Our limit holds from the first frame, not only once the client acknowledged it:
+        # a decoded header list larger than this is an HPACK bomb (GOAWAY ENHANCE_YOUR_CALM).
+        conn.decoder.max_header_list_size = settings.max_header_list_size
+        # Likewise for the frame size: h2 copies it from its settings only when they change.
+        conn.max_inbound_frame_size = settings.max_frame_size
         self._conn = conn
+        self._settings = settings
+        self._scanner = FrameScanner(
+            max_frame=settings.max_frame_size, max_block=settings.max_header_list_size
+        )
+        self._budget = FrameBudget(_CONTROL_BUDGET, _CONTROL_PERIOD_S, ctx.now)
+        self._header_since = 0.0  # a header block is open since then (header_timeout)
+        self._write_paused_since = 0.0  # the transport stopped taking bytes (write_timeout)
         self._conn_unacked = 0  # connection-window bytes received and not yet reopened
         self._initial = initial
         self._streams: dict[int, H2Stream] = {}
@@ -566,6 +620,20 @@ class H2Protocol(asyncio.Protocol):
                 ),
             )
         self._scopes = scopes
+        if connection_id == 0 and self._at_connection_limit():
+            _logger.info(
+                "refusing HTTP/2 connection from %s: at max_connections", _peer(self.client)
+            )
+            self._conn.initiate_connection()
+            self._conn.close_connection(
+                error_code=h2.errors.ErrorCodes.NO_ERROR,
+                additional_data=b"server at connection limit",
+                last_stream_id=0,
+            )
+            transport.write(self._conn.data_to_send())
+            self.disconnected = True
+            transport.close()
+            return
         if connection_id == 0:
             connection_id = ctx.next_connection_id()
             if ctx.collector is not None:
@@ -587,13 +655,50 @@ class H2Protocol(asyncio.Protocol):
         if initial:
             self.data_received(initial)
 
+    def _at_connection_limit(self) -> bool:
+        """A fresh connection (``--http 2`` in cleartext: no HTTP/1.1 carrier counted it)
+        over ``max_connections``, with no idle connection to close for it."""
+        ctx = self._ctx
+        if not ctx.max_connections or len(ctx.connections) < ctx.max_connections:
+            return False
+        for idle in ctx.idle:
+            idle.close()
+            return False
+        return True
+
     def data_received(self, data: bytes) -> None:
+        if self.disconnected:
+            return
+        scanner = self._scanner
+        try:
+            scanner.feed(data)
+        except GuardError as exc:
+            self._abort_with(exc.code, exc.reason)
+            return
+        if scanner.in_header_block:
+            if not self._header_since:
+                self._header_since = self._ctx.now
+        else:
+            self._header_since = 0.0
         try:
             events = self._conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             _logger.info("closing HTTP/2 connection from %s: %s", _peer(self.client), exc)
             self._flush()
             self._close()
+            return
+        refused = self._conn.refused_streams
+        if refused:
+            self._conn.refused_streams = 0
+            if self._too_many_resets(refused):
+                return
+        cost = _cost(events)
+        if cost and not self._budget.spend(cost, self._ctx.now):
+            self._abort_with(
+                h2.errors.ErrorCodes.ENHANCE_YOUR_CALM,
+                f"more than {_CONTROL_BUDGET} control frames in {_CONTROL_PERIOD_S:.0f}s "
+                "(SETTINGS/PING/WINDOW_UPDATE/empty DATA flood)",
+            )
             return
         streams = self._streams
         # Windows that open in one read are shared out after all of it is seen: a client's
@@ -620,6 +725,7 @@ class H2Protocol(asyncio.Protocol):
                 stream = streams.pop(event.stream_id, None)
                 if stream is not None:
                     stream.lost()
+                    self._stream_closed(event.stream_id)
                     self._went_quiet()
                 if event.remote_reset and self._too_many_resets():
                     return
@@ -646,44 +752,58 @@ class H2Protocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False
 
-    def _too_many_resets(self) -> bool:
+    def _too_many_resets(self, count: int = 1) -> bool:
+        """Count ``count`` cancelled streams (reset by the client, or refused by us at the
+        concurrency limit: a client that keeps opening streams over the limit costs us a
+        header block decode and a RST_STREAM each, as a rapid reset does)."""
         now = self._ctx.now
         if now - self._resets_since > _RESET_PERIOD_S:
             self._resets_since = now
             self._resets = 0
-        self._resets += 1
+        self._resets += count
         if self._resets <= _RESET_BUDGET:
             return False
-        _logger.warning(
-            "closing HTTP/2 connection from %s: %d stream resets in %.0fs (rapid reset)",
-            _peer(self.client),
-            self._resets,
-            _RESET_PERIOD_S,
+        self._abort_with(
+            h2.errors.ErrorCodes.ENHANCE_YOUR_CALM,
+            f"{self._resets} stream resets in {_RESET_PERIOD_S:.0f}s (rapid reset)",
         )
-        for stream in list(self._streams.values()):
-            stream.lost()  # cancels the apps still working for it
+        return True
+
+    def _abort_with(self, code: int, reason: str) -> None:
+        """A connection error (RFC 9113 5.4.1): GOAWAY ``code``, the apps still working for
+        its streams are cancelled, the connection closes."""
+        _logger.warning("closing HTTP/2 connection from %s: %s", _peer(self.client), reason)
+        streams = list(self._streams.values())
         self._streams.clear()
-        self._final_goaway(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+        for stream in streams:
+            stream.lost()  # cancels the apps still working for it
+            self._stream_closed(stream.stream_id)
+        self._final_goaway(h2.errors.ErrorCodes(code))
         self._goaway_sent = True
         self._flush()
+        self.disconnected = True
         self._close()
-        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
+        if self.connection_id == 0:
+            return  # refused at the connection limit: never registered
         streams = list(self._streams.values())
         self._streams.clear()
         for stream in streams:
             stream.lost()
+            self._stream_closed(stream.stream_id)
         self._ctx.connection_gone(self, self.connection_id, self.requests_seen)
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._write_paused_since = self._ctx.now
         for stream in self._streams.values():
             stream.write_paused = True
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self._write_paused_since = 0.0
         self._pump()
         for stream in list(self._streams.values()):
             stream.resume()
@@ -701,11 +821,14 @@ class H2Protocol(asyncio.Protocol):
         ended = event.stream_ended is not None
         headers = cast(list[tuple[bytes, bytes]], event.headers or [])
         try:
-            request = request_from_headers(headers, end_stream=ended)
+            request = request_from_headers(
+                headers, end_stream=ended, max_fields=self._settings.max_header_count
+            )
         except RemoteProtocolError as exc:
             self._refuse(stream_id, exc, ended, "request")
             return
         self.requests_seen += 1
+        self._budget.earn(_EARNED_PER_REQUEST)
         ctx.idle.pop(self, None)
         if ctx.quota is not None:
             ctx.quota.take()
@@ -721,6 +844,15 @@ class H2Protocol(asyncio.Protocol):
         stream.priority_scope = scope["extensions"]["pounce.priority"] = stream.priority.as_scope()
         exchange = HTTPExchange(ctx, stream, scope, request.has_body, self.connection_id)
         stream.exchange = exchange
+        if ctx.collector is not None:
+            ctx.record(
+                StreamOpened(
+                    connection_id=self.connection_id,
+                    worker_id=ctx.worker_id,
+                    timestamp_ns=time.time_ns(),
+                    stream_id=stream_id,
+                )
+            )
         exchange.start()
 
     def _start_websocket(self, stream: H2Stream, request: Request, ended: bool) -> None:
@@ -819,23 +951,47 @@ class H2Protocol(asyncio.Protocol):
         # else: a stream that is over; nothing to do (RFC 9218 7.1 lets us ignore it)
         return True
 
+    def _stream_closed(self, stream_id: int) -> None:
+        ctx = self._ctx
+        if ctx.collector is not None:
+            ctx.record(
+                StreamClosed(
+                    connection_id=self.connection_id,
+                    worker_id=ctx.worker_id,
+                    timestamp_ns=time.time_ns(),
+                    stream_id=stream_id,
+                )
+            )
+
     # ------------------------------------------------------------------ for the streams
 
     def send_headers(self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool) -> None:
         try:
             self._conn.send_headers(stream_id, fields, end_stream=end)
-        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError) as exc:
+        except h2.exceptions.StreamClosedError:
+            # Reset meanwhile (by the client, or by h2 for a frame the client should not
+            # have sent on it): nobody will read the answer, as with a lost client.
+            self._lose(stream_id)
+            return
+        except h2.exceptions.ProtocolError as exc:
             raise LocalProtocolError(f"cannot send headers: {exc}") from exc
         self._schedule_flush()
+
+    def _lose(self, stream_id: int) -> None:
+        """The stream is over for us (reset, or timed out): its app is told the client left."""
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None:
+            stream.lost()
+            self._stream_closed(stream_id)
+            self._went_quiet()
 
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
         try:
             self._conn.send_data(stream_id, data, end_stream=end)
         except h2.exceptions.StreamClosedError:
-            stream = self._streams.pop(stream_id, None)
-            if stream is not None:
-                stream.lost()
+            self._lose(stream_id)
             return
+        self._budget.earn(_EARNED_PER_DATA)
         self._schedule_flush()
         if end:
             code = self._reset_after.pop(stream_id, None)
@@ -891,7 +1047,8 @@ class H2Protocol(asyncio.Protocol):
 
     def forget(self, stream: H2Stream) -> None:
         sid = stream.stream_id
-        self._streams.pop(sid, None)
+        if self._streams.pop(sid, None) is not None:
+            self._stream_closed(sid)
         self._scheduler.remove(sid)
         self._blocked.discard(sid)
         self._went_quiet()
@@ -997,10 +1154,72 @@ class H2Protocol(asyncio.Protocol):
         return not self._streams
 
     def check_deadline(self, now: float) -> None:
-        if not self._streams and now >= self._deadline and not self.disconnected:
+        """The worker's tick: idle connection (keep_alive_timeout), a header block left
+        open (header_timeout), a client that stopped reading (write_timeout), and each
+        stream's own body and write stalls (``_check_streams``)."""
+        if self.disconnected:
+            return
+        config = self._ctx.config
+        if self._header_since and now - self._header_since >= config.header_timeout:
+            self._abort_with(
+                h2.errors.ErrorCodes.NO_ERROR,
+                f"a header block stayed incomplete for {config.header_timeout:g}s",
+            )
+            return
+        if self._write_paused_since and now - self._write_paused_since >= config.write_timeout:
+            _logger.info(
+                "aborting HTTP/2 connection to %s: client stopped reading", _peer(self.client)
+            )
+            self.cancel()
+            return
+        if self._streams:
+            self._check_streams(now)
+        elif now >= self._deadline:
             self._goaway(h2.errors.ErrorCodes.NO_ERROR)
             self._flush()
             self._close()
+
+    def _check_streams(self, now: float) -> None:
+        """Per stream: an app waiting for body bytes that do not come gets a 408 (or, once
+        its response started, a reset) after request_timeout; a response the client's
+        window has held back for write_timeout is reset (CANCEL). Other streams go on."""
+        config = self._ctx.config
+        for stream in list(self._streams.values()):
+            if stream.waiting_for_body:
+                if not stream.body_wait_since:
+                    stream.body_wait_since = now
+                elif now - stream.body_wait_since >= config.request_timeout:
+                    self._stream_timed_out(stream, "request body not received in time")
+                    continue
+            else:
+                stream.body_wait_since = 0.0
+            size = stream.pending_size
+            if not size or size != stream.stall_size:
+                stream.stall_size = size
+                stream.stall_since = now
+            elif now - stream.stall_since >= config.write_timeout:
+                self._stream_timed_out(stream, "client did not open its window in time")
+
+    def _stream_timed_out(self, stream: H2Stream, reason: str) -> None:
+        _logger.info(
+            "ending HTTP/2 stream %d from %s: %s", stream.stream_id, _peer(self.client), reason
+        )
+        stream_id = stream.stream_id
+        if not stream.head_sent:
+            body = reason.encode() + b"\n"
+            self.send_headers(
+                stream_id,
+                [(b":status", b"408"),
+                 (b"content-type", b"text/plain; charset=utf-8"),
+                 (b"content-length", b"%d" % len(body))],
+                False,
+            )  # fmt: skip
+            self.send_data(stream_id, body, True)
+            code = h2.errors.ErrorCodes.NO_ERROR  # the answer is out; stop the upload
+        else:
+            code = h2.errors.ErrorCodes.CANCEL
+        self.reset(stream_id, code)
+        self._lose(stream_id)  # the app sees the client gone; its task is cancelled
 
     def shutdown(self) -> None:
         """Drain: GOAWAY (streams in progress finish; new ones are refused), close when
@@ -1044,6 +1263,8 @@ class H2Protocol(asyncio.Protocol):
             self.transport.write(frame.serialize())
 
     def _final_goaway(self, code: h2.errors.ErrorCodes) -> None:
+        if self._conn.state_machine.state is h2.connection.ConnectionState.CLOSED:
+            return  # one GOAWAY only: a connection error already sent its own
         try:
             self._conn.close_connection(error_code=code)
         except h2.exceptions.ProtocolError:
@@ -1058,3 +1279,16 @@ class H2Protocol(asyncio.Protocol):
 
 def _peer(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "unknown peer"
+
+
+def _cost(events: list[h2.events.Event]) -> int:
+    """How many of ``events`` came from frames that cost us work without a request."""
+    cost = 0
+    for event in events:
+        if isinstance(event, _COSTLY_EVENTS):
+            cost += 1
+        elif (
+            isinstance(event, h2.events.DataReceived) and not event.data and not event.stream_ended
+        ):
+            cost += 1  # empty DATA without END_STREAM
+    return cost

@@ -30,12 +30,16 @@ def _visible(value: bytes) -> bool:
     return all(0x21 <= byte <= 0x7E for byte in value)
 
 
-def request_from_headers(headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool) -> Request:
-    """Build the stream's request; raises ``RemoteProtocolError`` for a malformed one."""
+def request_from_headers(
+    headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool, max_fields: int = 0
+) -> Request:
+    """Build the stream's request; raises ``RemoteProtocolError`` for a malformed one, or
+    431 for more than ``max_fields`` header fields (0: no limit), as an HTTP/1.1 head gets."""
     method = scheme = path = authority = protocol = None
     fields: list[tuple[bytes, bytes]] = []
     cookies: list[bytes] = []
     content_length = -1
+    count = 0
     for name, value in headers:
         if name[:1] == b":":
             if name == b":method":
@@ -51,6 +55,9 @@ def request_from_headers(headers: Iterable[tuple[bytes, bytes]], *, end_stream: 
             else:
                 raise RemoteProtocolError(f"unknown pseudo-header {name!r}", status_hint=400)
             continue
+        count += 1
+        if max_fields and count > max_fields:
+            raise RemoteProtocolError("too many header fields", status_hint=431)
         if name == b"cookie":
             cookies.append(value)
             continue

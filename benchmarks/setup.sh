@@ -58,7 +58,7 @@ make_venv() {
     echo "ready: $dir ($("$dir/bin/python" -c 'import sys; print(sys.version.split()[0], "GIL" if sys._is_gil_enabled() else "free-threaded")'))"
 }
 
-make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "$WEBSOCKETS" \
+make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "$HYPERCORN" "$WEBSOCKETS" \
     "$WSPROTO" "$STARLETTE" "${CHIRP_DEPS[@]}"
 make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN" "$BROTLICFFI" \
     "$UVLOOP" "$WSPROTO" "${CHIRP_DEPS[@]}"

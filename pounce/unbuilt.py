@@ -20,27 +20,33 @@ from typing import Final
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError
 
-__all__ = ["UNBUILT", "refuse_unbuilt", "unbuilt_in_use"]
+__all__ = ["UNBUILT", "UNBUILT_TUNING", "refuse_unbuilt", "unbuilt_in_use"]
 
-# setting -> why it is refused (immutable; read by any thread).
+# A feature's switch -> why it is refused (immutable; read by any thread).
 UNBUILT: Final[Mapping[str, str]] = {
     "trusted_hosts": "proxy headers are not read",
-    "forwarded_for_trusted_hops": "proxy headers are not read",
     "metrics_enabled": "there is no metrics endpoint",
-    "metrics_path": "there is no metrics endpoint",
     "rate_limit_enabled": "there is no rate limiter",
-    "rate_limit_requests_per_second": "there is no rate limiter",
-    "rate_limit_burst": "there is no rate limiter",
-    "rate_limit_max_tracked_ips": "there is no rate limiter",
     "request_queue_enabled": "there is no load shedding",
-    "request_queue_max_depth": "there is no load shedding",
     "reload_timeout": "there is no rolling reload",
     "sentry_dsn": "nothing reports to Sentry",
-    "sentry_environment": "nothing reports to Sentry",
-    "sentry_release": "nothing reports to Sentry",
-    "sentry_traces_sample_rate": "nothing reports to Sentry",
     "otel_endpoint": "nothing exports OpenTelemetry spans",
-    "otel_service_name": "nothing exports OpenTelemetry spans",
+}
+
+# A setting that only tunes an unbuilt feature -> that feature's switch. It does nothing on
+# its own, and turning the feature on is refused, so it is not refused by itself: chirp
+# passes every one of these from its own config, with values of its own, on every run.
+UNBUILT_TUNING: Final[Mapping[str, str]] = {
+    "forwarded_for_trusted_hops": "trusted_hosts",
+    "metrics_path": "metrics_enabled",
+    "rate_limit_requests_per_second": "rate_limit_enabled",
+    "rate_limit_burst": "rate_limit_enabled",
+    "rate_limit_max_tracked_ips": "rate_limit_enabled",
+    "request_queue_max_depth": "request_queue_enabled",
+    "sentry_environment": "sentry_dsn",
+    "sentry_release": "sentry_dsn",
+    "sentry_traces_sample_rate": "sentry_dsn",
+    "otel_service_name": "otel_endpoint",
 }
 
 # Values a setting may hold without being "in use" besides its default.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pounce.cli import OPTIONS
 from pounce.config import ServerConfig
-from pounce.unbuilt import UNBUILT
+from pounce.unbuilt import UNBUILT, UNBUILT_TUNING
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,13 +114,17 @@ def _tests_in(path: str) -> frozenset[str]:
 
 def test_every_setting_is_proven_or_refused() -> None:
     settings = _settings()
-    proven, refused = set(PROOFS), set(UNBUILT)
+    proven, refused = set(PROOFS), set(UNBUILT) | set(UNBUILT_TUNING)
     assert not proven & refused, f"both proven and refused: {sorted(proven & refused)}"
     assert not (proven | refused) - settings, (
         f"not settings: {sorted((proven | refused) - settings)}"
     )
     missing = settings - proven - refused
     assert not missing, f"settings with neither a proof nor a refusal: {sorted(missing)}"
+
+
+def test_tuning_of_an_unbuilt_feature_names_a_refused_switch() -> None:
+    assert set(UNBUILT_TUNING.values()) <= set(UNBUILT)
 
 
 def test_every_proof_names_a_test_that_exists() -> None:

@@ -95,3 +95,13 @@ def test_cli_refuses_an_unbuilt_setting_from_the_environment(tmp_path: Path, com
     assert result.returncode != 0
     assert f"POUNCE_{name.upper()}" in result.stderr
     assert "not implemented" in result.stderr
+
+
+def test_tuning_alone_is_not_refused() -> None:
+    """chirp passes the tuning of every feature from its own config on every run; only
+    turning a feature on is refused while it is unbuilt."""
+    from pounce.unbuilt import UNBUILT_TUNING
+
+    for name in UNBUILT_TUNING:
+        config = ServerConfig(**{name: _non_default(name)})
+        assert unbuilt_in_use(config) == []

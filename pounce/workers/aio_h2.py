@@ -32,13 +32,22 @@ import hyperframe.frame
 
 from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
+from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened, StreamClosed, StreamOpened
 from pounce.net.tls import tls_extension
-from pounce.protocols.events import Data
+from pounce.protocols.events import Data, Request
 from pounce.protocols.h2 import H2Settings, request_from_headers
 from pounce.protocols.h2.connection import ServerConnection
 from pounce.protocols.h2.guard import FrameBudget, FrameScanner, GuardError
+from pounce.protocols.h2.priority import (
+    DEFAULT_PRIORITY,
+    Priority,
+    PriorityScheduler,
+    parse_priority,
+    parse_priority_update,
+)
+from pounce.protocols.ws import parse_handshake
 from pounce.workers.context import WorkerContext
 from pounce.workers.fields import check_fields, response_fields
 from pounce.workers.filebody import copy_file_body
@@ -54,6 +63,13 @@ _READ_CHUNK: Final = 256 * 1024  # file bodies are read in pieces this large
 # of the connection window (each stream can buffer at most its own window).
 _CONNECTION_WINDOW: Final = 16 * 1024 * 1024
 _DEFAULT_WINDOW: Final = 65_535  # RFC 9113 6.9.2
+# Response bytes framed before we hand them to the transport: past this the pump writes, so
+# the transport's pause_writing can stop it before a whole large body sits in h2's buffer.
+_FLUSH_EVERY: Final = 256 * 1024
+_PRIORITY_UPDATE: Final = 0x10  # RFC 9218 7.1 frame type
+_NO_RFC7540_PRIORITIES: Final = 0x9  # RFC 9218 2.1 setting: we ignore RFC 7540 priorities
+# PRIORITY_UPDATE frames may arrive before their stream's HEADERS; we keep at most this many.
+_EARLY_PRIORITIES: Final = 128
 # Rapid reset (CVE-2023-44487): a client may cancel streams, but one that cancels more than
 # this many within _RESET_PERIOD_S is opening work only to throw it away; it gets GOAWAY
 # ENHANCE_YOUR_CALM and its streams' apps are cancelled.
@@ -79,7 +95,11 @@ _COSTLY_EVENTS: Final = (
 
 
 class H2Stream:
-    """One request stream: the exchange's ``Channel``. Owned by its connection."""
+    """One request stream: the exchange's ``Channel``. Owned by its connection.
+
+    An RFC 8441 WebSocket stream is also its session's ``FramePipe`` once accepted: DATA
+    frames carry the WebSocket frames both ways, END_STREAM is the transport's close.
+    """
 
     __slots__ = (
         "_body",
@@ -92,14 +112,19 @@ class H2Stream:
         "_pending",
         "_pending_end",
         "_trailers",
+        "_ws_open",
+        "_ws_paused",
         "body_wait_since",
         "disconnected",
         "exchange",
         "head_sent",
+        "priority",
+        "priority_scope",
         "response_done",
         "stall_since",
         "stall_size",
         "stream_id",
+        "websocket",
         "write_paused",
     )
 
@@ -120,6 +145,11 @@ class H2Stream:
         self._pending = bytearray()  # response body the peer's window does not admit yet
         self._pending_end = False  # END_STREAM goes with the last pending byte
         self._trailers: list[tuple[bytes, bytes]] | None = None
+        self.priority = DEFAULT_PRIORITY
+        self.priority_scope: dict[str, object] | None = None  # the app's view, kept current
+        self.websocket: WebSocketExchange | None = None  # an RFC 8441 stream's session
+        self._ws_open = False  # accepted: DATA goes to the session
+        self._ws_paused = False  # the session stopped reading: hold the stream's window
         # Per-stream timeouts, watched by the connection's tick (``H2Protocol._check_streams``):
         # since when the app has waited for body bytes (request_timeout), and since when the
         # response has been stuck with ``stall_size`` bytes unsent (write_timeout).
@@ -138,6 +168,13 @@ class H2Stream:
     # ------------------------------------------------------------------ from the connection
 
     def data_received(self, data: bytes, flow_length: int) -> None:
+        if self._ws_open:
+            if self._ws_paused or self._body:
+                self._body.append((data, flow_length))
+            else:
+                self._conn.acknowledge(self.stream_id, flow_length)
+                self.websocket.feed(data)  # type: ignore[union-attr]
+            return
         waiter = self._body_waiter
         if waiter is not None and not self._body:
             self._body_waiter = None
@@ -149,6 +186,9 @@ class H2Stream:
 
     def ended(self) -> None:
         self._ended = True
+        if self._ws_open:
+            self._ws_client_ended()
+            return
         waiter = self._body_waiter
         if waiter is not None:
             self._body_waiter = None
@@ -170,6 +210,8 @@ class H2Stream:
         exchange = self.exchange
         if exchange is not None and exchange.task is not None:
             exchange.cancel()  # nobody will read the answer
+        if self.websocket is not None:
+            self.websocket.connection_lost()
 
     # ------------------------------------------------------------------ Channel
 
@@ -297,6 +339,63 @@ class H2Stream:
             self._conn.after_flush(self, h2.errors.ErrorCodes.NO_ERROR)
         self._conn.forget_when_flushed(self)
 
+    # ------------------------------------------------------------------ RFC 8441 WebSocket
+
+    def accept_websocket(
+        self, headers: Sequence[tuple[bytes, bytes]], exchange: WebSocketExchange
+    ) -> tuple[FramePipe, bytes]:
+        """Answer 200 (RFC 8441 5: the stream stays open) and become the session's pipe;
+        DATA that came before the accept is the first frames."""
+        self._conn.send_headers(self.stream_id, response_fields(200, headers), False)
+        self.head_sent = True
+        self._ws_open = True
+        early = b"".join(data for data, _ in self._body)
+        for _, flow_length in self._body:
+            self._conn.acknowledge(self.stream_id, flow_length)
+        self._body.clear()
+        if self._ended:
+            # The client ended its side already: the session sees the frames, then the end.
+            asyncio.get_running_loop().call_soon(self._ws_client_ended)
+        return self, early
+
+    def write(self, data: bytes) -> None:
+        if self.disconnected or self._pending_end or not data:
+            return
+        self._pending += data
+        self._conn.schedule(self)
+        self.write_paused = bool(self._pending) or self._conn.write_paused
+
+    def pause_reading(self) -> None:
+        self._ws_paused = True
+
+    def resume_reading(self) -> None:
+        self._ws_paused = False
+        body = self._body
+        session = self.websocket
+        while body and not self._ws_paused and not self.disconnected and session is not None:
+            data, flow_length = body.popleft()
+            self._conn.acknowledge(self.stream_id, flow_length)
+            session.feed(data)
+
+    def close(self) -> None:
+        """End our side of the stream once what was written is out (the close handshake
+        is done, or the session gave up on it)."""
+        if self.disconnected or self._pending_end:
+            return
+        self._pending_end = True
+        self._conn.schedule(self)
+
+    def _ws_client_ended(self) -> None:
+        """END_STREAM from the client: for the session, the transport's end."""
+        session = self.websocket
+        if session is None or self.disconnected:
+            return
+        self.resume_reading()  # frames held back by a paused session come first
+        self.close()
+        session.connection_lost()
+        if self.response_done:
+            self._conn.forget(self)
+
     # ------------------------------------------------------------------ sending, for the connection
 
     def pump(self, window: int, max_frame: int) -> int:
@@ -341,6 +440,8 @@ class H2Stream:
         self.write_paused = False
         self._wake_drain()
         self._wake_disconnect()
+        if self._ws_open and self._ended:
+            self._conn.forget(self)  # both sides of the WebSocket stream have ended
 
     def resume(self) -> None:
         """The transport drained: streams with nothing pending may write again."""
@@ -363,20 +464,24 @@ class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection (``ServedConnection``)."""
 
     __slots__ = (
+        "_blocked",
         "_budget",
         "_conn",
         "_conn_unacked",
         "_ctx",
         "_deadline",
+        "_early_priorities",
         "_flush_scheduled",
         "_goaway_sent",
         "_header_since",
+        "_highest_seen",
         "_initial",
-        "_ready",
+        "_pump_soon",
         "_reset_after",
         "_resets",
         "_resets_since",
         "_scanner",
+        "_scheduler",
         "_scopes",
         "_settings",
         "_streams",
@@ -396,6 +501,10 @@ class H2Protocol(asyncio.Protocol):
             header_encoding=None,
             validate_inbound_headers=True,
             normalize_inbound_headers=True,
+            # Response fields are lower-cased and checked by response_fields/check_fields
+            # already; h2's second pass cost ~3% of an HTTP/2 request's CPU (benchmarks).
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
         )
         conn = ServerConnection(config)
         conn.local_settings = h2.settings.Settings(
@@ -405,6 +514,10 @@ class H2Protocol(asyncio.Protocol):
                 h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: settings.initial_window_size,
                 h2.settings.SettingCodes.MAX_FRAME_SIZE: settings.max_frame_size,
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: settings.max_header_list_size,
+                # RFC 8441: WebSockets (and any :protocol) ride on CONNECT streams.
+                h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
+                # RFC 9218 2.1: we schedule by extensible priorities, not RFC 7540's tree.
+                cast(h2.settings.SettingCodes, _NO_RFC7540_PRIORITIES): 1,
             },
         )
         # Our limit holds from the first frame, not only once the client acknowledged it:
@@ -423,7 +536,16 @@ class H2Protocol(asyncio.Protocol):
         self._conn_unacked = 0  # connection-window bytes received and not yet reopened
         self._initial = initial
         self._streams: dict[int, H2Stream] = {}
-        self._ready: deque[H2Stream] = deque()  # streams with response bytes to send
+        # Streams with response bytes to send, in RFC 9218 order; those whose own window is
+        # shut wait in _blocked until a WINDOW_UPDATE or SETTINGS change reopens it.
+        self._scheduler = PriorityScheduler()
+        self._blocked: set[int] = set()
+        self._early_priorities: dict[int, bytes] = {}  # PRIORITY_UPDATE before HEADERS
+        # The highest stream whose HEADERS we handled. Not h2's highest_inbound_stream_id:
+        # h2 parses a whole read before we see its events, so a PRIORITY_UPDATE that came
+        # just before its stream's HEADERS would look late by that one.
+        self._highest_seen = 0
+        self._pump_soon = False
         self._reset_after: dict[int, h2.errors.ErrorCodes] = {}
         self._resets = 0  # client RST_STREAMs within the current period
         self._resets_since = ctx.now
@@ -549,6 +671,11 @@ class H2Protocol(asyncio.Protocol):
             )
             return
         streams = self._streams
+        # Windows that open in one read are shared out after all of it is seen: a client's
+        # connection WINDOW_UPDATE often precedes its stream ones, and pumping at once would
+        # give the connection window to whichever stream is not blocked yet, not to the
+        # most urgent one.
+        windows_moved = False
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
                 self._request(event)
@@ -573,7 +700,12 @@ class H2Protocol(asyncio.Protocol):
                 if event.remote_reset and self._too_many_resets():
                     return
             elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
-                self._pump()
+                windows_moved = True
+            elif isinstance(event, h2.events.UnknownFrameReceived):
+                if event.frame.type == _PRIORITY_UPDATE and not self._priority_update(
+                    cast(hyperframe.frame.ExtensionFrame, event.frame)
+                ):
+                    return
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self._flush()
                 self._close()
@@ -582,6 +714,9 @@ class H2Protocol(asyncio.Protocol):
                 stream = streams.get(event.stream_id)
                 if stream is not None and event.stream_ended is not None:
                     stream.ended()
+        if windows_moved:
+            self._unblock()
+            self._pump()
         self._flush()
 
     def eof_received(self) -> bool:
@@ -649,6 +784,7 @@ class H2Protocol(asyncio.Protocol):
     def _request(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id
         ctx = self._ctx
+        self._highest_seen = max(self._highest_seen, stream_id)
         if ctx.draining or self._goaway_sent:
             self.reset(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
@@ -659,24 +795,7 @@ class H2Protocol(asyncio.Protocol):
                 headers, end_stream=ended, max_fields=self._settings.max_header_count
             )
         except RemoteProtocolError as exc:
-            _logger.info(
-                "rejected HTTP/2 request from %s: %s (%d)",
-                _peer(self.client),
-                exc.message,
-                exc.status_hint,
-            )
-            body = exc.message.encode() + b"\n"
-            self.send_headers(
-                stream_id,
-                [(b":status", b"%d" % exc.status_hint),
-                 (b"content-type", b"text/plain; charset=utf-8"),
-                 (b"content-length", b"%d" % len(body))],
-                False,
-            )  # fmt: skip
-            self.send_data(stream_id, body, True)
-            if not ended:
-                self._reset_after[stream_id] = h2.errors.ErrorCodes.NO_ERROR
-                self.reset(stream_id, h2.errors.ErrorCodes.NO_ERROR)
+            self._refuse(stream_id, exc, ended, "request")
             return
         self.requests_seen += 1
         self._budget.earn(_EARNED_PER_REQUEST)
@@ -686,8 +805,13 @@ class H2Protocol(asyncio.Protocol):
         stream = H2Stream(self, stream_id, head=request.method == b"HEAD")
         if ended:
             stream._ended = True
+        stream.priority = self._priority_of(stream_id, request)
+        if request.method == b"CONNECT":
+            self._start_websocket(stream, request, ended)
+            return
         self._streams[stream_id] = stream
         scope = self._scopes.http(request, ctx.next_request_id())  # type: ignore[union-attr]
+        stream.priority_scope = scope["extensions"]["pounce.priority"] = stream.priority.as_scope()
         exchange = HTTPExchange(ctx, stream, scope, request.has_body, self.connection_id)
         stream.exchange = exchange
         if ctx.collector is not None:
@@ -700,6 +824,102 @@ class H2Protocol(asyncio.Protocol):
                 )
             )
         exchange.start()
+
+    def _start_websocket(self, stream: H2Stream, request: Request, ended: bool) -> None:
+        """An RFC 8441 extended CONNECT: a WebSocket on this stream, through the same session
+        exchange as an HTTP/1.1 upgrade. A bad handshake is answered here, without the app."""
+        ctx = self._ctx
+        stream_id = stream.stream_id
+        try:
+            if request.upgrade != b"websocket" or ctx.websockets is None:
+                raise RemoteProtocolError(
+                    f"unsupported :protocol {request.upgrade!r}", status_hint=501
+                )
+            handshake = parse_handshake(request.method, request.headers, has_body=False, h1=False)
+        except RemoteProtocolError as exc:
+            self._refuse(stream_id, exc, ended, "WebSocket handshake")
+            return
+        self._streams[stream_id] = stream
+        scope = self._scopes.websocket(  # type: ignore[union-attr]
+            request, ctx.next_request_id(), handshake.subprotocols
+        )
+        stream.priority_scope = scope["extensions"]["pounce.priority"] = stream.priority.as_scope()
+        exchange = WebSocketExchange(
+            ctx, stream, scope, handshake, ctx.websockets, self.connection_id
+        )
+        stream.websocket = exchange
+        exchange.start()
+
+    def _refuse(self, stream_id: int, exc: RemoteProtocolError, ended: bool, what: str) -> None:
+        """Answer a stream we will not give to the app with its 4xx/5xx, and stop its body."""
+        _logger.info(
+            "rejected HTTP/2 %s from %s: %s (%d)",
+            what,
+            _peer(self.client),
+            exc.message,
+            exc.status_hint,
+        )
+        body = exc.message.encode() + b"\n"
+        fields = [
+            (b":status", b"%d" % exc.status_hint),
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(body)),
+        ]
+        if exc.status_hint == 426:
+            fields.append((b"sec-websocket-version", b"13"))
+        self.send_headers(stream_id, fields, False)
+        self.send_data(stream_id, body, True)
+        if not ended:
+            self._reset_after[stream_id] = h2.errors.ErrorCodes.NO_ERROR
+            self.reset(stream_id, h2.errors.ErrorCodes.NO_ERROR)
+
+    # ------------------------------------------------------------------ RFC 9218 priorities
+
+    def _priority_of(self, stream_id: int, request: Request) -> Priority:
+        """The stream's priority: its ``priority`` header, overridden by a PRIORITY_UPDATE
+        that came before the HEADERS (RFC 9218 7: the frame is the more recent signal)."""
+        priority = DEFAULT_PRIORITY
+        values = [value for name, value in request.headers if name == b"priority"]
+        if values:
+            priority = parse_priority(b",".join(values))
+        early = self._early_priorities.pop(stream_id, None) if self._early_priorities else None
+        if early is not None:
+            priority = parse_priority(early, priority)
+        return priority
+
+    def _priority_update(self, frame: hyperframe.frame.ExtensionFrame) -> bool:
+        """A PRIORITY_UPDATE frame (RFC 9218 7.1); False when it ended the connection."""
+        parsed = parse_priority_update(frame.body)
+        if frame.stream_id != 0 or parsed is None or parsed[0] == 0 or parsed[0] % 2 == 0:
+            # On a stream, too short, or naming a stream a client cannot open.
+            code = (
+                h2.errors.ErrorCodes.FRAME_SIZE_ERROR
+                if parsed is None and frame.stream_id == 0
+                else h2.errors.ErrorCodes.PROTOCOL_ERROR
+            )
+            _logger.info(
+                "closing HTTP/2 connection from %s: invalid PRIORITY_UPDATE", _peer(self.client)
+            )
+            self._final_goaway(code)
+            self._goaway_sent = True
+            self._flush()
+            self._close()
+            return False
+        stream_id, value = parsed
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream.priority = parse_priority(value, stream.priority)
+            if stream.priority_scope is not None:
+                stream.priority_scope.update(stream.priority.as_scope())
+            self._scheduler.reprioritize(stream_id, stream.priority)
+        elif stream_id > self._highest_seen:
+            # Not opened yet: kept for its HEADERS, a bounded number of them.
+            early = self._early_priorities
+            if len(early) >= _EARLY_PRIORITIES and stream_id not in early:
+                del early[next(iter(early))]
+            early[stream_id] = value
+        # else: a stream that is over; nothing to do (RFC 9218 7.1 lets us ignore it)
+        return True
 
     def _stream_closed(self, stream_id: int) -> None:
         ctx = self._ctx
@@ -789,8 +1009,9 @@ class H2Protocol(asyncio.Protocol):
         self._schedule_flush()
 
     def schedule(self, stream: H2Stream) -> None:
-        if stream not in self._ready:
-            self._ready.append(stream)
+        sid = stream.stream_id
+        if sid not in self._blocked:
+            self._scheduler.push(sid, stream.priority)
         self._pump()
 
     def after_flush(self, stream: H2Stream, code: h2.errors.ErrorCodes) -> None:
@@ -800,8 +1021,11 @@ class H2Protocol(asyncio.Protocol):
             self.reset(stream.stream_id, code)
 
     def forget(self, stream: H2Stream) -> None:
-        if self._streams.pop(stream.stream_id, None) is not None:
-            self._stream_closed(stream.stream_id)
+        sid = stream.stream_id
+        if self._streams.pop(sid, None) is not None:
+            self._stream_closed(sid)
+        self._scheduler.remove(sid)
+        self._blocked.discard(sid)
         self._went_quiet()
 
     def forget_when_flushed(self, stream: H2Stream) -> None:
@@ -809,32 +1033,68 @@ class H2Protocol(asyncio.Protocol):
             self.forget(stream)
 
     def _pump(self) -> None:
-        """Send pending response data, one frame per stream per round (fair interleaving),
-        while the connection window and the transport allow."""
-        ready = self._ready
+        """Send pending response data a frame at a time, the stream the scheduler picks
+        first (RFC 9218 order: see ``protocols/h2/priority.py``), while the connection
+        window and the transport allow. A stream whose own window is shut steps aside
+        (``_blocked``) so that the others go on."""
+        scheduler = self._scheduler
+        streams = self._streams
         conn = self._conn
         max_frame = conn.max_outbound_frame_size
-        while ready and not self.write_paused and not self.disconnected:
-            progressed = False
-            for _ in range(len(ready)):
-                stream = ready.popleft()
-                if stream.disconnected:
-                    continue
-                try:
-                    window = conn.local_flow_control_window(stream.stream_id)
-                except h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError:
-                    stream.lost()
-                    continue
-                sent = stream.pump(window, max_frame)
-                if sent:
-                    progressed = True
-                if stream.has_pending:
-                    ready.append(stream)
-                elif stream.exchange is None and stream.response_done:
-                    self.forget(stream)
-            if not progressed:
+        framed = 0
+        while scheduler and not self.write_paused and not self.disconnected:
+            if conn.outbound_flow_control_window <= 0:
+                break  # everyone waits for the connection's WINDOW_UPDATE
+            sid = cast(int, scheduler.pop())  # not empty: the loop checked
+            stream = streams.get(sid)
+            if stream is None or stream.disconnected:
+                continue
+            try:
+                window = conn.local_flow_control_window(sid)
+            except h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError:
+                stream.lost()
+                continue
+            app_waiting = stream._drain_waiter is not None
+            sent = stream.pump(window, max_frame)
+            if app_waiting and scheduler and not stream.has_pending and not stream.response_done:
+                # This stream ran dry and its app was just woken to send more: let it run
+                # (its task step is queued already) before the windows go to the streams
+                # after it, or a more urgent response would lose its turn to a less urgent
+                # one each time its app is a moment slower than the network.
+                self._pump_after_apps()
                 break
+            if stream.has_pending:
+                if sent or not stream._pending:
+                    scheduler.push(sid, stream.priority)
+                else:
+                    self._blocked.add(sid)  # its own window is shut
+            elif stream.exchange is None and stream.response_done and not stream._ws_open:
+                self.forget(stream)
+            framed += sent
+            if framed >= _FLUSH_EVERY:
+                framed = 0
+                self._flush()  # the transport may pause us (pause_writing) right here
         self._schedule_flush()
+
+    def _pump_after_apps(self) -> None:
+        if not self._pump_soon:
+            self._pump_soon = True
+            asyncio.get_running_loop().call_soon(self._pump_deferred)
+
+    def _pump_deferred(self) -> None:
+        self._pump_soon = False
+        self._pump()
+
+    def _unblock(self) -> None:
+        """Windows moved: the streams that were waiting for theirs try again."""
+        if self._blocked:
+            scheduler = self._scheduler
+            streams = self._streams
+            for sid in self._blocked:
+                stream = streams.get(sid)
+                if stream is not None:
+                    scheduler.push(sid, stream.priority)
+            self._blocked.clear()
 
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and not self.disconnected:
@@ -938,8 +1198,11 @@ class H2Protocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Drain: GOAWAY (streams in progress finish; new ones are refused), close when
-        the last stream is done."""
+        the last stream is done; WebSockets are closed with 1001)."""
         self._goaway(h2.errors.ErrorCodes.NO_ERROR)
+        for stream in list(self._streams.values()):
+            if stream.websocket is not None:
+                stream.websocket.going_away()
         self._flush()
 
     def cancel(self) -> None:
@@ -947,6 +1210,8 @@ class H2Protocol(asyncio.Protocol):
             exchange = stream.exchange
             if exchange is not None:
                 exchange.cancel()
+            if stream.websocket is not None:
+                stream.websocket.cancel()
         if self.transport is not None and not self.disconnected:
             self.transport.abort()
 

@@ -70,6 +70,7 @@ GROUPS: Final = (
     "Static files",
     "Features",
     "WebSocket",
+    "Observability",
 )
 
 EXIT_OK: Final = 0
@@ -238,6 +239,19 @@ _TABLE: Final = """
     close a WebSocket whose pong is this late; 0 = wait forever
 --ws-per-message-deflate websocket_compression switch -
     permessage-deflate compression (RFC 7692)
+[Observability]
+--otel-endpoint otel_endpoint str URL
+    export a span per request over OTLP/HTTP to this collector (needs the otel extra)
+--otel-service-name otel_service_name str NAME
+    service.name of the spans
+--sentry-dsn sentry_dsn str DSN
+    report app exceptions and server errors to Sentry (needs the sentry extra)
+--sentry-environment sentry_environment str NAME
+    Sentry environment (e.g. production, staging)
+--sentry-release sentry_release str VERSION
+    Sentry release the events belong to
+--sentry-traces-sample-rate sentry_traces_sample_rate float RATE
+    share of requests sent to Sentry as transactions, 0 to 1
 """
 
 

@@ -108,7 +108,7 @@ _CAPTURE = LogCapture()
 
 # Tests in these folders get the capture (and the unexpected-error check); other suites
 # (CLI, importer, protocols) keep pounce's normal logging set-up.
-_CAPTURED_DIRS = ("server", "asgi", "workers", "supervisor", "websocket", "http2")
+_CAPTURED_DIRS = ("server", "asgi", "workers", "supervisor", "websocket", "http2", "observe")
 
 
 @pytest.fixture(autouse=True)

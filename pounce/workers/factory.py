@@ -58,6 +58,9 @@ class WorkerFactory:
     max_connections_per_worker: int
     sync_pipeline: SyncPipeline | None = None
     cpus: tuple[int, ...] = ()  # pin worker i to cpus[i % len(cpus)] (--cpu-affinity)
+    # Run by a worker process after its worker stopped, before it exits (flushes the spans and
+    # Sentry events the integrations buffered); threads share the server's, flushed by it.
+    at_worker_exit: Callable[[], None] | None = None
 
     def cpu_for(self, worker_id: int) -> int | None:
         return self.cpus[worker_id % len(self.cpus)] if self.cpus else None

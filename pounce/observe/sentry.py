@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from pounce._types import ASGIApp, Receive, Scope, Send
     from pounce.config import ServerConfig
 
-__all__ = ["SentryMiddleware", "SentryReporting", "reported_sync", "scrubbed_headers"]
+__all__ = [
+    "SentryMiddleware",
+    "SentryReporting",
+    "reported_sync",
+    "scrub_event",
+    "scrubbed_headers",
+    "secret_values",
+]
 
 type SyncAppCall = Callable[[RawRequest], RawResponse | None]
 
@@ -56,6 +63,12 @@ _SECRET_FRAGMENTS: Final = ("auth", "token", "secret", "api-key", "apikey", "pas
 # pounce's per-request loggers: what they log at ERROR is reported here, with the request.
 _REQUEST_LOGGERS: Final = ("pounce.worker", "pounce.websocket")
 _ORIGIN: Final = "auto.http.pounce"
+_MIN_SECRET_CHARS: Final = 4
+_SECRETS_HINT: Final = "pounce_request_secrets"
+
+
+def _is_secret(name: str) -> bool:
+    return name in _SECRET_HEADERS or any(fragment in name for fragment in _SECRET_FRAGMENTS)
 
 
 def scrubbed_headers(facts: RequestFacts) -> dict[str, str]:
@@ -63,10 +76,55 @@ def scrubbed_headers(facts: RequestFacts) -> dict[str, str]:
     headers: dict[str, str] = {}
     for raw_name, raw_value in facts.headers:
         name = raw_name.decode("latin-1").lower()
-        secret = name in _SECRET_HEADERS or any(f in name for f in _SECRET_FRAGMENTS)
-        value = FILTERED if secret else raw_value.decode("latin-1")
+        value = FILTERED if _is_secret(name) else raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
+
+
+def secret_values(facts: RequestFacts) -> tuple[str, ...]:
+    """The credentials this request carries, longest first: a header's whole value, the
+    token after an auth scheme (``Bearer x``), each cookie's value.
+
+    The event's own request is scrubbed by name (``scrubbed_headers``), but the same values sit
+    in the local variables Sentry records with a stack trace (the ASGI scope, the
+    ``RawRequest``): ``scrub_event`` replaces them wherever they appear. Values shorter than
+    ``_MIN_SECRET_CHARS`` are left alone; replacing them everywhere would garble the event.
+    """
+    found: set[str] = set()
+    for raw_name, raw_value in facts.headers:
+        name = raw_name.decode("latin-1").lower()
+        if not _is_secret(name):
+            continue
+        value = raw_value.decode("latin-1").strip()
+        found.add(value)
+        _, _, credential = value.partition(" ")
+        found.add(credential.strip())
+        if "cookie" in name:
+            for pair in value.split(";"):
+                found.add(pair.strip())
+                found.add(pair.partition("=")[2].strip())
+    return tuple(sorted((v for v in found if len(v) >= _MIN_SECRET_CHARS), key=len, reverse=True))
+
+
+def scrub_event(event: Any, secrets: tuple[str, ...]) -> Any:
+    """``event`` (as serialized by the SDK: dicts, lists, strings) with every secret replaced."""
+    if isinstance(event, str):
+        for secret in secrets:
+            if secret in event:
+                event = event.replace(secret, FILTERED)
+        return event
+    if isinstance(event, dict):
+        return {key: scrub_event(value, secrets) for key, value in event.items()}
+    if isinstance(event, list):
+        return [scrub_event(value, secrets) for value in event]
+    return event
+
+
+def _before_send(event: Any, hint: dict[str, Any]) -> Any:
+    """Runs on the serialized event: scrubs the credentials the request's processor named
+    (passed in ``hint``, which travels with the event and is never sent)."""
+    secrets = hint.get(_SECRETS_HINT)
+    return scrub_event(event, secrets) if secrets else event
 
 
 class SentryReporting:
@@ -87,7 +145,7 @@ class SentryReporting:
         from sentry_sdk.integrations.logging import ignore_logger
 
         client = sentry_sdk.get_client()
-        if client.is_active():
+        if client.is_active() and client.options.get("dsn"):
             if all(client.options.get(k) == v for k, v in self.options.items()):
                 return  # this run (or a reload of it) started it already
             _logger.warning(
@@ -96,8 +154,10 @@ class SentryReporting:
             )
         sentry_sdk.init(
             **self.options,
-            send_default_pii=False,
+            # send_default_pii stays at its default (off): no client IPs, no cookies; the
+            # request's headers are scrubbed here before the SDK sees them.
             auto_enabling_integrations=False,
+            before_send=_before_send,
         )
         for name in _REQUEST_LOGGERS:
             ignore_logger(name)
@@ -130,9 +190,12 @@ class _Reported:
         self.scope_manager = sentry_sdk.isolation_scope()
         scope = self.scope_manager.__enter__()
         request = _request_data(facts)
+        secrets = secret_values(facts)
 
         def add_request(event: Any, hint: dict[str, Any]) -> Any:
             event.setdefault("request", request)
+            if secrets:
+                hint[_SECRETS_HINT] = secrets
             return event
 
         scope.add_event_processor(add_request)

@@ -18,6 +18,7 @@ middleware hook unchanged.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["Integrations", "check_integrations"]
 
 type SyncAppCall = Callable[[RawRequest], RawResponse | None]
+
+_logger = logging.getLogger("pounce.server")
 
 # extra -> the modules pounce imports when it is on.
 _EXTRAS: Final = {
@@ -56,6 +59,28 @@ def _require(extra: str, setting: str, origin: str) -> None:
                 f"{setting} (from {origin}) needs the {extra!r} extra, which is not installed "
                 f"(no module {module!r}): pip install 'bengal-pounce[{extra}]'",
                 hint=setting,
+            )
+
+
+def _import_at_start_up(extras: list[str]) -> None:
+    """Import what each extra needs now, not on the first request, so that an extension
+    that turns the GIL back on on 3.14t does it before serving, and says so once."""
+    import importlib
+    import sys
+
+    from pounce._runtime import gil_enabled
+
+    free_threaded = hasattr(sys, "_is_gil_enabled")
+    for extra in extras:
+        before = gil_enabled()
+        for module in _EXTRAS[extra]:
+            importlib.import_module(module)
+        if free_threaded and not before and gil_enabled():
+            _logger.warning(
+                "importing the %r extra's packages re-enabled the GIL on this free-threaded "
+                "Python: worker threads now take turns instead of running in parallel "
+                "(set PYTHON_GIL=0 to force it off, at the extension's risk)",
+                extra,
             )
 
 
@@ -97,6 +122,12 @@ class Integrations:
         """``tracer_provider``: an OpenTelemetry SDK provider of the embedding program's own;
         server spans go to it (and ``otel_endpoint`` may stay unset)."""
         check_integrations(config)
+        wanted = []
+        if config.otel_endpoint is not None or tracer_provider is not None:
+            wanted.append("otel")
+        if config.sentry_dsn is not None:
+            wanted.append("sentry")
+        _import_at_start_up(wanted)
         tracing = None
         if config.otel_endpoint is not None or tracer_provider is not None:
             if tracer_provider is None:

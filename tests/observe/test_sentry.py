@@ -304,3 +304,53 @@ def test_traces_sample_rate_zero_sends_no_transaction(kind: str, envelopes: Rece
     finally:
         handle.stop()
     assert items_of(envelopes.posted(), "transaction") == []
+
+
+SHOP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    raise ZeroDivisionError("shop broke")
+"""
+
+
+@pytest.mark.slow
+def test_the_pounce_command_reports_from_every_worker(tmp_path: Any, envelopes: Receiver) -> None:
+    """The real command with ``--sentry-*`` flags and two workers (threads on 3.14t, forked
+    processes on a GIL build: the SDK started before the fork must send from each child)."""
+    import httpx
+    from support.pounce_cli import launch, pounce_env, pounce_servers, write
+
+    write(tmp_path / "shop.py", SHOP)
+    with pounce_servers() as group:
+        server = launch(
+            group,
+            [
+                "shop:app",
+                "--workers",
+                "2",
+                "--sentry-dsn",
+                _dsn(envelopes),
+                "--sentry-environment",
+                "canary",
+                "--sentry-release",
+                "9.9.9",
+            ],
+            cwd=tmp_path,
+            env=pounce_env(PYTHONPATH=str(tmp_path)),
+        ).wait_listening()
+        with httpx.Client(base_url=server.url) as client:
+            for n in range(6):  # new connections: with processes, likely both workers
+                response = client.get(f"/cart/{n}", headers={"connection": "close"})
+                assert response.status_code == 500
+        posted = envelopes.wait_for(lambda p: len(events(p)) >= 6)
+        code, _ = server.stop()
+        assert code == 0, server.describe()
+    reported = events(posted)
+    assert len(reported) == 6
+    assert {_exception_type(e) for e in reported} == {"ZeroDivisionError"}
+    assert {e["environment"] for e in reported} == {"canary"}
+    assert {e["release"] for e in reported} == {"9.9.9"}
+    assert sorted(e["request"]["url"].rsplit("/", 1)[1] for e in reported) == [
+        str(n) for n in range(6)
+    ]

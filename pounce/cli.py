@@ -951,6 +951,12 @@ def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[
         rows.append(("logging", f"from {config.log_config}"))
     if config.pid_file is not None:
         rows.append(("pid file", config.pid_file))
+    if config.otel_endpoint is not None:
+        rows.append(("otel", f"spans to {config.otel_endpoint} as {config.otel_service_name}"))
+    if config.sentry_dsn is not None:
+        environment = config.sentry_environment or "production"
+        rate = f"{config.sentry_traces_sample_rate:g}"
+        rows.append(("sentry", f"on ({environment}, traces sample rate {rate})"))
     rows.append(("settings", _describe_sources(sources)))
     name = choice.spec or "the static files"
     lines = [f"pounce check: OK, ready to serve {name}", ""]

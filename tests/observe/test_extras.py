@@ -133,6 +133,9 @@ def test_check_passes_with_both_extras_on(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+    assert "otel      spans to http://127.0.0.1:4318 as pounce" in result.stdout
+    assert "sentry    on (production, traces sample rate 0.1)" in result.stdout
+    assert "key@" not in result.stdout  # the DSN's key is not printed
 
 
 @pytest.mark.slow

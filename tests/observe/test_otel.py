@@ -241,3 +241,28 @@ def test_health_checks_and_static_files_get_no_span(
     finally:
         handle.stop()
     assert dict(server.attributes or {})["url.path"] == "/app"
+
+
+def test_an_http2_request_reports_protocol_version_2(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """HTTP/2 with prior knowledge in cleartext (httpx over h2): same span, version 2."""
+    import httpx
+
+    provider, exporter = spans
+    handle = start_kind("async", TracedApp(provider), tracer_provider=provider)
+    try:
+        with httpx.Client(http1=False, http2=True, base_url=handle.url) as client:
+            response = client.get("/h2", headers={"traceparent": TRACEPARENT})
+            assert response.http_version == "HTTP/2"
+            assert response.status_code == 200
+        (server,) = _named(exporter, "GET")
+        (child,) = _named(exporter, "app-work")
+    finally:
+        handle.stop()
+    attributes = dict(server.attributes or {})
+    assert attributes["network.protocol.version"] == "2"
+    assert attributes["server.address"] == "127.0.0.1"  # from :authority
+    assert f"{server.get_span_context().trace_id:032x}" == TRACE_ID
+    assert child.parent is not None
+    assert child.parent.span_id == server.get_span_context().span_id

@@ -72,7 +72,7 @@ def _variants(receiver_port: int, sentry_rate: float) -> dict[str, list[str]]:
 
 def _wrk(port: int, duration: float) -> float:
     result = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{duration}s", f"http://{HOST}:{port}/"],
+        ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{duration:g}s", f"http://{HOST}:{port}/"],
         capture_output=True,
         text=True,
         check=True,

@@ -157,7 +157,7 @@ class Integrations:
         if self._sentry is not None:
             from pounce.observe.sentry import SentryMiddleware
 
-            app = SentryMiddleware(app)
+            app = SentryMiddleware(app, self._sentry.traces_sample_rate)
         return app
 
     def wrap_sync(self, call: SyncAppCall) -> SyncAppCall:
@@ -168,7 +168,7 @@ class Integrations:
         if self._sentry is not None:
             from pounce.observe.sentry import reported_sync
 
-            call = reported_sync(call)
+            call = reported_sync(call, self._sentry.traces_sample_rate)
         return call
 
     def flush(self, timeout_s: float) -> None:

@@ -11,7 +11,9 @@ Faces (see ``pounce.pipeline``): ``OtelMiddleware`` wraps the ASGI app; ``traced
 the fused path's ``handle_sync``. Both wrap the app only: health checks, metrics and static
 files are the server's own answers and get no span, on either path.
 
-The provider is made on first use, not at build: its export thread must be started in the
+Imported only when OpenTelemetry is on (``integrations`` imports it then), so the
+``opentelemetry`` imports sit at module level, off the per-request path. The provider is made
+on first use, not at build: its export thread must be started in the
 process that serves (worker processes are forked from a parent that must stay
 single-threaded). ``Tracing`` guards that one-time creation with a lock.
 
@@ -25,6 +27,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from pounce.observe.request_facts import RequestFacts
 from pounce.sync_protocol import RawRequest, RawResponse
@@ -89,8 +95,6 @@ class Tracing:
         return tracer
 
     def _make_tracer(self) -> Tracer:
-        from opentelemetry import trace
-
         import pounce
 
         provider: Any = self._given
@@ -122,9 +126,6 @@ class Tracing:
 
 
 def _start_span(tracing: Tracing, facts: RequestFacts) -> Span:
-    from opentelemetry import propagate
-    from opentelemetry.trace import SpanKind
-
     carrier: dict[str, str] = {}
     for raw_name, raw_value in facts.headers:
         key = raw_name.lower()
@@ -150,7 +151,6 @@ def _start_span(tracing: Tracing, facts: RequestFacts) -> Span:
         attributes["server.port"] = port
     if facts.client is not None:
         attributes["client.address"] = facts.client[0]
-        attributes["client.port"] = facts.client[1]
     agent = facts.header(b"user-agent")
     if agent:
         attributes["user_agent.original"] = agent
@@ -170,8 +170,6 @@ def _start_span(tracing: Tracing, facts: RequestFacts) -> Span:
 def _finish(span: Span, status: int, exc: BaseException | None) -> None:
     """Status code and outcome; a server span is an error for a 5xx or an exception only
     (a 4xx is the client's doing: the conventions leave its status unset)."""
-    from opentelemetry.trace import Status, StatusCode
-
     if status:
         span.set_attribute("http.response.status_code", status)
     if exc is not None:
@@ -199,9 +197,6 @@ class OtelMiddleware:
         if kind not in _OBSERVED_SCOPES:
             await self._app(scope, receive, send)
             return
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace
-
         facts = RequestFacts.from_scope(scope)
         span = _start_span(self._tracing, facts)
         status = 0
@@ -242,9 +237,6 @@ def traced_sync(call: SyncAppCall, tracing: Tracing) -> SyncAppCall:
     """
 
     def traced(request: RawRequest) -> RawResponse | None:
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace
-
         span = _start_span(tracing, RequestFacts.from_raw(request))
         token = otel_context.attach(trace.set_span_in_context(span))
         try:

@@ -266,18 +266,19 @@ def test_the_apps_own_error_log_carries_the_request(envelopes: Receiver, pounce_
     _assert_request(event, "GET", "http://shop.test:8443/app-log")
 
 
+@pytest.mark.parametrize("incoming", [True, False], ids=["continued", "new-trace"])
 @pytest.mark.parametrize("kind", ["async", "sync"])
-def test_traces_sample_rate_one_sends_a_transaction_continuing_the_trace(
-    kind: str, envelopes: Receiver
+def test_traces_sample_rate_one_sends_a_transaction(
+    kind: str, incoming: bool, envelopes: Receiver
 ) -> None:
+    """Rate 1: every request is a transaction; one that carries ``sentry-trace`` continues
+    that trace, one without starts its own."""
     handle = _start(kind, FailingApp(), envelopes, sentry_traces_sample_rate=1.0)
     path = "/fused" if kind == "sync" else "/ok"
+    headers = [("sentry-trace", f"{SENTRY_TRACE_ID}-{SENTRY_PARENT}-1")] if incoming else []
     try:
         with RawClient(handle.host, handle.port) as client:
-            response = client.request(
-                "GET", path, [("sentry-trace", f"{SENTRY_TRACE_ID}-{SENTRY_PARENT}-1")]
-            )
-            assert response.status == 200
+            assert client.request("GET", path, headers).status == 200
         posted = envelopes.wait_for(lambda p: items_of(p, "transaction"))
     finally:
         handle.stop()
@@ -287,10 +288,33 @@ def test_traces_sample_rate_one_sends_a_transaction_continuing_the_trace(
     assert transaction["release"] == "shop@1.2.3"
     trace = transaction["contexts"]["trace"]
     assert trace["op"] == "http.server"
-    assert trace["trace_id"] == SENTRY_TRACE_ID
-    assert trace["parent_span_id"] == SENTRY_PARENT
+    if incoming:
+        assert trace["trace_id"] == SENTRY_TRACE_ID
+        assert trace["parent_span_id"] == SENTRY_PARENT
+    else:
+        assert len(trace["trace_id"]) == 32
+        assert trace["trace_id"] != SENTRY_TRACE_ID
+        assert trace.get("parent_span_id") is None
     assert trace["status"] == "ok"
     assert trace["data"]["http.response.status_code"] == 200
+
+
+def test_requests_without_a_transaction_get_a_trace_id_each(
+    envelopes: Receiver, pounce_logs: Any
+) -> None:
+    """At rate 0 no transaction is made, but two failing requests are still two traces (their
+    events do not share a trace id, which would link them in Sentry)."""
+    pounce_logs.expect_errors()
+    handle = _start("async", FailingApp(), envelopes, sentry_traces_sample_rate=0.0)
+    try:
+        for _ in range(2):
+            with RawClient(handle.host, handle.port) as client:
+                assert client.request("GET", "/boom").status == 500
+        posted = envelopes.wait_for(lambda p: len(events(p)) >= 2)
+    finally:
+        handle.stop()
+    trace_ids = {event["contexts"]["trace"]["trace_id"] for event in events(posted)}
+    assert len(trace_ids) == 2
 
 
 @pytest.mark.parametrize("kind", ["async", "sync"])

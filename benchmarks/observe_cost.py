@@ -11,8 +11,12 @@ process (pinned to CPU 1 with wrk, which has spare time: wrk's one thread waits 
 server). Sentry samples transactions at ``--sentry-rate`` (default 0.1, pounce's default).
 
     python3.14t benchmarks/observe_cost.py [--duration 5] [--rounds 3]
+    python3.14t benchmarks/observe_cost.py --cpu      # CPU per request of each wrapper
 
-Absolute numbers on a 2-core shared machine are noise; the ratios are the result.
+Absolute numbers on a 2-core shared machine are noise; the ratios are the result. ``--cpu``
+answers a narrower question that a busy machine distorts less: the process CPU time (all its
+threads: the request's own work and the exporter's) that each integration adds per request,
+calling the fused-path wrapper in a loop, in this process, with no server around it.
 """
 
 from __future__ import annotations
@@ -83,6 +87,62 @@ def _wrk(port: int, duration: float) -> float:
     return float(match.group(1))
 
 
+def _cpu_per_request(python: str, receiver_port: int, sentry_rate: float) -> None:
+    """Run the wrappers in a child (a fresh interpreter per variant: Sentry and OpenTelemetry
+    set process-wide state) and print the CPU each adds per request."""
+    code = """
+import sys, time
+from pounce.config import ServerConfig
+from pounce.observe.integrations import Integrations
+from pounce.sync_protocol import RawRequest, RawResponse
+answer = RawResponse(200, ((b"content-type", b"text/plain"),), b"hi")
+request = RawRequest(b"GET", b"/", b"", ((b"host", b"127.0.0.1:8000"), (b"user-agent", b"wrk")),
+                     b"", ("127.0.0.1", 5555), ("127.0.0.1", 8000))
+settings = eval(sys.argv[1])
+integrations = Integrations.from_config(ServerConfig(**settings))
+call = integrations.wrap_sync(lambda r: answer) if integrations else (lambda r: answer)
+for _ in range(2000):
+    call(request)
+n = 20000
+started = time.process_time()
+for _ in range(n):
+    call(request)
+if integrations:
+    integrations.flush(10)  # the export of these requests is part of their cost
+print(f"{(time.process_time() - started) / n * 1e6:.1f}")
+"""
+    variants = {
+        name: {
+            **({"otel_endpoint": f"http://{HOST}:{receiver_port}"} if "otel" in name else {}),
+            **(
+                {
+                    "sentry_dsn": f"http://key@{HOST}:{receiver_port}/1",
+                    "sentry_traces_sample_rate": rate,
+                }
+                if "sentry" in name
+                else {}
+            ),
+        }
+        for name, rate in (
+            ("off", 0.0),
+            ("otel", 0.0),
+            ("sentry, rate 0", 0.0),
+            (f"sentry, rate {sentry_rate:g}", sentry_rate),
+            ("sentry, rate 1", 1.0),
+        )
+    }
+    print("| variant | CPU per request (us) |")
+    print("|---|---|")
+    for name, settings in variants.items():
+        result = subprocess.run(
+            ["taskset", "-c", "0", python, "-c", code, repr(settings)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        print(f"| {name} | {result.stdout.strip().splitlines()[-1]} |", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
@@ -91,6 +151,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sentry-rate", type=float, default=0.1)
     parser.add_argument("--paths", default="async,sync")
+    parser.add_argument("--cpu", action="store_true", help="CPU per request of each wrapper")
     args = parser.parse_args()
 
     receiver_port = free_port(HOST)
@@ -98,6 +159,13 @@ def main() -> int:
         ["taskset", "-c", "1", args.python, "-c", _RECEIVER, str(receiver_port)],
         start_new_session=True,
     )
+    if args.cpu:
+        try:
+            _cpu_per_request(args.python, receiver_port, args.sentry_rate)
+        finally:
+            os.killpg(receiver.pid, signal.SIGTERM)
+            receiver.wait(5)
+        return 0
     env = {**os.environ, "PYTHONPATH": str(HERE)}
     variants = _variants(receiver_port, args.sentry_rate)
     results: dict[tuple[str, str], list[float]] = {}

@@ -28,6 +28,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -169,8 +170,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(HERE)}
     variants = _variants(receiver_port, args.sentry_rate)
     results: dict[tuple[str, str], list[float]] = {}
-    logs = HERE / "results" / "observe-cost-logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="pounce-observe-cost-"))  # server output, if needed
     try:
         for round_ in range(args.rounds):
             for path in args.paths.split(","):

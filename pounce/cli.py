@@ -71,6 +71,7 @@ GROUPS: Final = (
     "Features",
     "WebSocket",
     "HTTP/3",
+    "Observability",
 )
 
 EXIT_OK: Final = 0
@@ -260,6 +261,19 @@ _TABLE: Final = """
     close a QUIC connection after SECS without packets
 --http3-retry http3_retry switch -
     validate client addresses with a Retry before keeping any state (costs a round trip)
+[Observability]
+--otel-endpoint otel_endpoint str URL
+    export a span per request over OTLP/HTTP to this collector (needs the otel extra)
+--otel-service-name otel_service_name str NAME
+    service.name of the spans
+--sentry-dsn sentry_dsn str DSN
+    report app exceptions and server errors to Sentry (needs the sentry extra)
+--sentry-environment sentry_environment str NAME
+    Sentry environment (e.g. production, staging)
+--sentry-release sentry_release str VERSION
+    Sentry release the events belong to
+--sentry-traces-sample-rate sentry_traces_sample_rate float RATE
+    share of requests sent to Sentry as transactions, 0 to 1
 """
 
 
@@ -959,6 +973,12 @@ def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[
         rows.append(("logging", f"from {config.log_config}"))
     if config.pid_file is not None:
         rows.append(("pid file", config.pid_file))
+    if config.otel_endpoint is not None:
+        rows.append(("otel", f"spans to {config.otel_endpoint} as {config.otel_service_name}"))
+    if config.sentry_dsn is not None:
+        environment = config.sentry_environment or "production"
+        rate = f"{config.sentry_traces_sample_rate:g}"
+        rows.append(("sentry", f"on ({environment}, traces sample rate {rate})"))
     rows.append(("settings", _describe_sources(sources)))
     name = choice.spec or "the static files"
     lines = [f"pounce check: OK, ready to serve {name}", ""]

@@ -367,6 +367,16 @@ def _validate(c: ServerConfig) -> None:
         _fail("forwarded_for_trusted_hops", c.forwarded_for_trusted_hops, "must be 1 or more")
     if not 0.0 <= c.sentry_traces_sample_rate <= 1.0:
         _fail("sentry_traces_sample_rate", c.sentry_traces_sample_rate, "must be between 0 and 1")
+    if c.otel_endpoint is not None:
+        scheme, _, rest = c.otel_endpoint.partition("://")
+        if scheme not in ("http", "https") or not rest or rest.startswith("/"):
+            _fail(
+                "otel_endpoint",
+                c.otel_endpoint,
+                "must be the OTLP/HTTP collector's URL, e.g. http://localhost:4318",
+            )
+    if not c.otel_service_name:
+        _fail("otel_service_name", c.otel_service_name, "must not be empty")
     for url, directory in c.static_files:
         if not url.startswith("/"):
             _fail("static_files", url, "mount URL paths must start with '/'")

@@ -3,7 +3,8 @@ both call ``preflight``, so what ``check`` passes, ``serve`` accepts, with the s
 
 ``ServerConfig`` validates each value on its own; this looks at what only the filesystem, the
 resolver or another module can judge: static and reload directories, the host name, the
-access log format, the logging config file, the pid file, and the TLS files (loaded, so a
+access log format, the logging config file, the pid file, the extras OpenTelemetry and Sentry
+need (and the Sentry DSN), and the TLS files (loaded, so a
 swapped or mismatched pair is found here). Nothing is bound and no file is written.
 
 ``sources`` (from ``load_config_with_sources``) maps a setting to where it came from, so each
@@ -54,6 +55,10 @@ def preflight(config: ServerConfig, sources: dict[str, str]) -> None:
         from pounce.supervisor.pidfile import check_pid_file
 
         _with_origin(check_pid_file, config.pid_file, sources, "pid_file")
+    if config.otel_endpoint is not None or config.sentry_dsn is not None:
+        from pounce.observe.integrations import check_integrations
+
+        check_integrations(config, sources)
     if config.tls_enabled:
         from pounce.net.tls import build_ssl_context
 

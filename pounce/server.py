@@ -41,6 +41,7 @@ from pounce.lifecycle import LifecycleCollector, LoggingCollector
 from pounce.net.listeners import Listener, bind_listeners, bind_quic
 from pounce.net.tls import build_ssl_context
 from pounce.observe.banner import BannerFacts, CliDisplay, prepare_banner, render_banner
+from pounce.observe.integrations import Integrations
 from pounce.observe.logs import LogOutput, configure_logging, log_always
 from pounce.pipeline.build import build_pipelines
 from pounce.supervisor.lifecycle import LifecycleTransition, Phase, ServerLifecycle
@@ -58,6 +59,16 @@ __all__ = ["LifecycleCollector", "Server"]
 _logger = logging.getLogger("pounce.server")
 
 _STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+# How long a stopping server (or worker process) waits for buffered spans and Sentry events.
+_FLUSH_TIMEOUT_S: Final = 5.0
+
+
+def _flusher(integrations: Integrations | None, config: ServerConfig) -> Callable[[], None] | None:
+    """What a worker process runs before it exits (it leaves with ``os._exit``, so nothing
+    else would send the spans and events it buffered)."""
+    if integrations is None:
+        return None
+    return lambda: integrations.flush(min(_FLUSH_TIMEOUT_S, config.shutdown_timeout or 5.0))
 
 
 class Server:
@@ -72,7 +83,10 @@ class Server:
         lifecycle_collector: LifecycleCollector | None = None,
         sync_app: SyncApp | None = None,
         cli_display: CliDisplay | None = None,
+        tracer_provider: Any = None,
     ) -> None:
+        """``tracer_provider``: an OpenTelemetry SDK ``TracerProvider`` of the embedding
+        program's own; pounce's server spans go to it (``otel_endpoint`` is then optional)."""
         if config.worker_mode == "subinterpreter" and app_path is None:
             raise SupervisorError(
                 "worker_mode='subinterpreter' needs app_path (the app is re-imported in each "
@@ -91,6 +105,10 @@ class Server:
         if lifecycle_collector is None and config.lifecycle_logging:
             lifecycle_collector = LoggingCollector()
         self.collector = lifecycle_collector
+        self._tracer_provider = tracer_provider
+        # OpenTelemetry and Sentry, made once per run in _run (before binding: a missing extra
+        # fails start-up) and reused by reloads; read on the supervisor thread only.
+        self._integrations: Integrations | None = None
         self.lifecycle = ServerLifecycle()
         # Every event the supervisor acts on goes through this queue (see supervisor/threads).
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
@@ -173,12 +191,15 @@ class Server:
             f"{count} worker {_plural(count, model)}, {execution} mode",
         )
         ssl_context = build_ssl_context(config)
+        self._integrations = Integrations.from_config(config, tracer_provider=self._tracer_provider)
+        integrations = self._integrations
         pipelines = build_pipelines(
             config,
             self.app,
             self.sync_app,
             self.draining,
             with_sync=execution is WorkerExecutionMode.SYNC,
+            integrations=integrations,
         )
         distributed = config.accept_distributor and model is WorkerModel.THREADS
         quic_engine = load_quic_engine(config) if config.http3 else None
@@ -207,6 +228,7 @@ class Server:
             cpus=_affinity_cpus() if config.cpu_affinity else (),
             quic_sock=quic_sock,
             quic_engine=quic_engine,
+            at_worker_exit=_flusher(integrations, config),
         )
         unsubscribe = lifecycle.subscribe(lambda t: self._announce(t, count, model, execution))
         if self._banner_wanted():
@@ -246,6 +268,8 @@ class Server:
         finally:
             unsubscribe()
             self.draining.set()
+            if integrations is not None:
+                integrations.flush(_FLUSH_TIMEOUT_S)
             for listener in self._listeners:
                 listener.close()
             if quic_sock is not None:
@@ -311,6 +335,7 @@ class Server:
             self.sync_app,
             self.draining,
             with_sync=execution is WorkerExecutionMode.SYNC,
+            integrations=self._integrations,
         )
         return dataclasses.replace(
             factory, app=pipelines.asgi, sync_app=self.sync_app, sync_pipeline=pipelines.sync

@@ -49,15 +49,18 @@ def start_server(
     *,
     sync_app: SyncApp | None = None,
     config: ServerConfig | None = None,
+    tracer_provider: Any = None,
     **settings: Any,
 ) -> ServerHandle:
-    """Start pounce on a background thread and return once it is serving."""
+    """Start pounce on a background thread and return once it is serving.
+
+    ``tracer_provider``: an OpenTelemetry SDK provider for the server spans (``Server``'s)."""
     if config is None:
         settings.setdefault("host", "127.0.0.1")
         settings.setdefault("port", 0)
         settings.setdefault("log_level", "warning")
         config = ServerConfig(**settings)
-    server = Server(config, app, sync_app=sync_app)
+    server = Server(config, app, sync_app=sync_app, tracer_provider=tracer_provider)
     failure: list[BaseException] = []
 
     def target() -> None:

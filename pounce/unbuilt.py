@@ -29,8 +29,6 @@ UNBUILT: Final[Mapping[str, str]] = {
     "rate_limit_enabled": "there is no rate limiter",
     "request_queue_enabled": "there is no load shedding",
     "reload_timeout": "there is no rolling reload",
-    "sentry_dsn": "nothing reports to Sentry",
-    "otel_endpoint": "nothing exports OpenTelemetry spans",
 }
 
 # A setting that only tunes an unbuilt feature -> that feature's switch. It does nothing on
@@ -43,10 +41,6 @@ UNBUILT_TUNING: Final[Mapping[str, str]] = {
     "rate_limit_burst": "rate_limit_enabled",
     "rate_limit_max_tracked_ips": "rate_limit_enabled",
     "request_queue_max_depth": "request_queue_enabled",
-    "sentry_environment": "sentry_dsn",
-    "sentry_release": "sentry_dsn",
-    "sentry_traces_sample_rate": "sentry_dsn",
-    "otel_service_name": "otel_endpoint",
 }
 
 # Values a setting may hold without being "in use" besides its default.

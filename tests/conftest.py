@@ -108,7 +108,16 @@ _CAPTURE = LogCapture()
 
 # Tests in these folders get the capture (and the unexpected-error check); other suites
 # (CLI, importer, protocols) keep pounce's normal logging set-up.
-_CAPTURED_DIRS = ("server", "asgi", "workers", "supervisor", "websocket", "http2", "http3")
+_CAPTURED_DIRS = (
+    "server",
+    "asgi",
+    "workers",
+    "supervisor",
+    "websocket",
+    "http2",
+    "http3",
+    "observe",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 # Extras for developing pounce itself, not for people who use it.
 _DEVELOPMENT_EXTRAS = {"test", "integration", "dev"}
 # Distribution name -> the module it installs, where they differ.
-_MODULE_OF = {"milo-cli": "milo", "sentry-sdk": "sentry_sdk", "opentelemetry-api": "opentelemetry"}
+_MODULE_OF = {
+    "milo-cli": "milo",
+    "sentry-sdk": "sentry_sdk",
+    "opentelemetry-api": "opentelemetry",
+    "opentelemetry-sdk": "opentelemetry",
+    "opentelemetry-exporter-otlp-proto-http": "opentelemetry",
+}
 
 
 def _project() -> dict[str, object]:

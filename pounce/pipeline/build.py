@@ -1,9 +1,11 @@
 """Assembling the request pipeline for a server run, once, from the config.
 
 Order, outermost first: health (answers even while the app is broken), compression (wraps
-everything inside it), static files (serve what exists, else fall through), then the app.
-Steps that are off are not in the chain at all. The ASGI chain and the fused path's
-``SyncPipeline`` are built together so they share one static file cache.
+everything inside it), static files (serve what exists, else fall through), then the app,
+itself wrapped by the integrations that are on (Sentry, OpenTelemetry: they report the app's
+requests, not the server's own answers). Steps that are off are not in the chain at all. The
+ASGI chain and the fused path's ``SyncPipeline`` are built together so they share one static
+file cache.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError
 from pounce.pipeline.responses import FileResponse
 from pounce.sync_protocol import RawRequest, RawResponse, SyncApp
+
+if TYPE_CHECKING:
+    from pounce.observe.integrations import Integrations
 
 type SyncStep = Callable[[RawRequest], RawResponse | FileResponse | None]
 type SyncTransform = Callable[[RawRequest, RawResponse], RawResponse]
@@ -38,10 +43,16 @@ def build_pipelines(
     draining: threading.Event,
     *,
     with_sync: bool,
+    integrations: Integrations | None = None,
 ) -> Pipelines:
-    """The ASGI chain (always) and, for sync workers, the fused-path pipeline."""
+    """The ASGI chain (always) and, for sync workers, the fused-path pipeline.
+
+    ``integrations`` (made once per server run, so a reload does not start them twice) wrap
+    the app on both paths."""
     if app is None and not config.static_files:
         raise ConfigError("no application given: pass an APP, or --static DIR to serve files")
+    if integrations is not None and app is not None:
+        app = integrations.wrap_asgi(app)
     static = None
     chain: Any = app
     if config.static_files:
@@ -74,7 +85,11 @@ def build_pipelines(
     transforms: tuple[SyncTransform, ...] = ()
     if config.compression:
         transforms = (ResponseCompressor(config),)
-    app_call = sync_app.handle_sync if sync_app is not None else None
+    app_call: Callable[[RawRequest], RawResponse | None] | None = None
+    if sync_app is not None:
+        app_call = sync_app.handle_sync
+        if integrations is not None:
+            app_call = integrations.wrap_sync(app_call)
     return Pipelines(chain, SyncPipeline(tuple(steps), app_call, transforms))
 
 

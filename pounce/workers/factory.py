@@ -64,6 +64,9 @@ class WorkerFactory:
     # workers/quic.py), each generation of it on a duplicate of the socket.
     quic_sock: socket.socket | None = None
     quic_engine: QuicEngine | None = None
+    # Run by a worker process after its worker stopped, before it exits (flushes the spans and
+    # Sentry events the integrations buffered); threads share the server's, flushed by it.
+    at_worker_exit: Callable[[], None] | None = None
 
     def cpu_for(self, worker_id: int) -> int | None:
         return self.cpus[worker_id % len(self.cpus)] if self.cpus else None

@@ -23,6 +23,7 @@ from pounce.asgi.channel import Channel, ClientDisconnectedError
 from pounce.asgi.http import HTTPCycle
 from pounce.errors import LocalProtocolError
 from pounce.lifecycle import LifecycleEvent, RequestStarted, ResponseCompleted
+from pounce.observe.metrics import IN_FLIGHT, observe_request
 
 if TYPE_CHECKING:
     from pounce._types import ASGIApp
@@ -49,6 +50,7 @@ class ExchangeHost(Protocol):
     access_logger: AccessLogger | None
     worker_id: int
     draining: bool
+    metrics: list[int] | None
 
     def record(self, event: LifecycleEvent) -> None: ...
 
@@ -79,7 +81,10 @@ class HTTPExchange(HTTPCycle):
         """Start the app; True when it already finished (it never suspended)."""
         host = self._host
         scope = self.scope
-        if host.collector is not None or host.access_logger is not None:
+        metrics = host.metrics
+        if metrics is not None:
+            metrics[IN_FLIGHT] += 1
+        if host.collector is not None or host.access_logger is not None or metrics is not None:
             self._started_ns = time.perf_counter_ns()
             if host.collector is not None:
                 host.record(
@@ -185,8 +190,12 @@ class HTTPExchange(HTTPCycle):
 
     def _finish(self) -> None:
         host = self._host
-        if host.access_logger is not None or host.collector is not None:
+        metrics = host.metrics
+        if host.access_logger is not None or host.collector is not None or metrics is not None:
             duration = time.perf_counter_ns() - self._started_ns
+            if metrics is not None:
+                metrics[IN_FLIGHT] -= 1
+                observe_request(metrics, self.scope["method"], self.status, duration)
             if host.access_logger is not None:
                 host.access_logger.log(self.scope, self.status, duration)
             if host.collector is not None:

@@ -1,7 +1,8 @@
 """Assembling the request pipeline for a server run, once, from the config.
 
-Order, outermost first: health (answers even while the app is broken), compression (wraps
-everything inside it), static files (serve what exists, else fall through), then the app.
+Order, outermost first: health and readiness (answer even while the app is broken), the
+metrics page (when served on the public port), compression (wraps everything inside it),
+static files (serve what exists, else fall through), then the app.
 Steps that are off are not in the chain at all. The ASGI chain and the fused path's
 ``SyncPipeline`` are built together so they share one static file cache.
 """
@@ -11,13 +12,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError
 from pounce.pipeline.responses import FileResponse
 from pounce.sync_protocol import RawRequest, RawResponse, SyncApp
+
+if TYPE_CHECKING:
+    from pounce.observe.scrape import MetricsSource
+    from pounce.supervisor.board import SharedBoard
 
 type SyncStep = Callable[[RawRequest], RawResponse | FileResponse | None]
 type SyncTransform = Callable[[RawRequest, RawResponse], RawResponse]
@@ -38,8 +43,12 @@ def build_pipelines(
     draining: threading.Event,
     *,
     with_sync: bool,
+    board: SharedBoard | None = None,
+    metrics: MetricsSource | None = None,
 ) -> Pipelines:
-    """The ASGI chain (always) and, for sync workers, the fused-path pipeline."""
+    """The ASGI chain (always) and, for sync workers, the fused-path pipeline. ``board``
+    carries the readiness state; ``metrics`` is the run's source when the page is served on
+    the public port."""
     if app is None and not config.static_files:
         raise ConfigError("no application given: pass an APP, or --static DIR to serve files")
     static = None
@@ -53,17 +62,31 @@ def build_pipelines(
         from pounce.pipeline.compression import CompressionMiddleware, ResponseCompressor
 
         chain = CompressionMiddleware(chain, config)
+    endpoint = None
+    if metrics is not None and config.metrics_enabled and config.metrics_port is None:
+        from pounce.pipeline.metrics import MetricsEndpoint
+
+        endpoint = MetricsEndpoint(chain, config.metrics_path, metrics)
+        chain = endpoint
     health = None
-    if config.health_check_path:
+    if config.health_check_path or config.readiness_path:
         from pounce.pipeline.health import HealthCheck
 
-        health = HealthCheck(chain, config.health_check_path, draining)
+        health = HealthCheck(
+            chain,
+            config.health_check_path,
+            draining,
+            readiness_path=config.readiness_path,
+            board=board,
+        )
         chain = health
     if not with_sync:
         return Pipelines(chain, None)
     steps: list[SyncStep] = []
     if health is not None:
         steps.append(health.handle)
+    if endpoint is not None:
+        steps.append(endpoint.handle)
     if static is not None:
         files = static
 

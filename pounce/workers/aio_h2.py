@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Final, cast
+from typing import ClassVar, Final, cast
 
 import h2.config
 import h2.connection
@@ -34,6 +34,7 @@ from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened
+from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP2
 from pounce.protocols.events import Data
 from pounce.protocols.h2 import H2Settings, request_from_headers
 from pounce.workers.context import WorkerContext
@@ -355,6 +356,8 @@ def _response_fields(status: int, headers: Sequence[Sequence[bytes]]) -> list[tu
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection (``ServedConnection``)."""
 
+    metrics_protocol: ClassVar[int] = HTTP2
+
     __slots__ = (
         "_conn",
         "_conn_unacked",
@@ -439,6 +442,8 @@ class H2Protocol(asyncio.Protocol):
             )
         self._scopes = scopes
         if connection_id == 0:
+            # Fresh (taken over from the HTTP/1.1 carrier, it was counted there already).
+            ctx.connection_opened(HTTP2)
             connection_id = ctx.next_connection_id()
             if ctx.collector is not None:
                 ctx.record(
@@ -460,6 +465,9 @@ class H2Protocol(asyncio.Protocol):
             self.data_received(initial)
 
     def data_received(self, data: bytes) -> None:
+        metrics = self._ctx.metrics
+        if metrics is not None:
+            metrics[BYTES_IN] += len(data)
         try:
             events = self._conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -707,6 +715,9 @@ class H2Protocol(asyncio.Protocol):
         self._flush_scheduled = False
         data = self._conn.data_to_send()
         if data and self.transport is not None and not self.disconnected:
+            metrics = self._ctx.metrics
+            if metrics is not None:
+                metrics[BYTES_OUT] += len(data)
             self.transport.write(data)
         if self._goaway_sent and not self._streams and self.transport is not None:
             self._final_goaway(h2.errors.ErrorCodes.NO_ERROR)

@@ -36,6 +36,7 @@ from pounce.config import ServerConfig
 from pounce.errors import PounceError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
+from pounce.observe.metrics import MetricsRegistry
 from pounce.protocols.h2 import H2Settings
 from pounce.workers.budget import ConnectionBudget, RequestQuota
 from pounce.workers.context import WorkerContext
@@ -84,8 +85,10 @@ class AsyncWorker:
         budget: ConnectionBudget | None = None,
         quota: RequestQuota | None = None,
         on_retire: Callable[[Any], None] | None = None,
+        metrics: MetricsRegistry | None = None,
     ) -> None:
         self._cpu = cpu
+        self._registry = metrics
         self.config = config
         self.app = app
         self.worker_id = worker_id
@@ -136,6 +139,9 @@ class AsyncWorker:
         loop = new_event_loop(self.config.loop)
         self.loop = loop
         asyncio.set_event_loop(loop)
+        registry = self._registry
+        if registry is not None:
+            self.ctx.metrics = registry.attach()  # this thread's own list
         try:
             loop.run_until_complete(self._main())
         finally:
@@ -146,6 +152,8 @@ class AsyncWorker:
                 pass
             asyncio.set_event_loop(None)
             loop.close()
+            if registry is not None and self.ctx.metrics is not None:
+                registry.detach(self.ctx.metrics)  # what it counted stays in the totals
             self.ready.set()  # never leave a waiter hanging, even after a failure
 
     def drain(self, timeout: float | None = None) -> None:

@@ -17,6 +17,7 @@ from pounce._runtime import WorkerExecutionMode
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
+from pounce.observe.scrape import MetricsSource
 from pounce.pipeline.build import SyncPipeline
 from pounce.sync_protocol import SyncApp
 from pounce.workers.aio_worker import AsyncWorker
@@ -58,6 +59,9 @@ class WorkerFactory:
     max_connections_per_worker: int
     sync_pipeline: SyncPipeline | None = None
     cpus: tuple[int, ...] = ()  # pin worker i to cpus[i % len(cpus)] (--cpu-affinity)
+    # The run's metrics (None: off). Its registry is read at build time: a worker process
+    # replaces it with its own after the fork.
+    metrics: MetricsSource | None = None
 
     def cpu_for(self, worker_id: int) -> int | None:
         return self.cpus[worker_id % len(self.cpus)] if self.cpus else None
@@ -87,6 +91,7 @@ class WorkerFactory:
             "max_connections": self.max_connections_per_worker,
             "cpu": self.cpu_for(worker_id),
             "on_retire": on_retire,
+            "metrics": self.metrics.registry if self.metrics is not None else None,
         }
         if self.execution_mode is WorkerExecutionMode.SYNC:
             assert self.sync_pipeline is not None

@@ -45,6 +45,16 @@ from pounce.config import ServerConfig
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
+from pounce.observe.metrics import (
+    BYTES_IN,
+    BYTES_OUT,
+    CONNECTIONS,
+    CONNECTIONS_OPEN,
+    HTTP1,
+    IN_FLIGHT,
+    MetricsRegistry,
+    observe_request,
+)
 from pounce.pipeline.build import SyncPipeline
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
@@ -144,6 +154,7 @@ class SyncWorker:
         max_connections: int,
         cpu: int | None = None,
         on_retire: Callable[[Any], None] | None = None,
+        metrics: MetricsRegistry | None = None,
     ) -> None:
         if ssl_context is not None:
             raise LocalProtocolError("sync workers do not serve TLS; use async workers")
@@ -175,7 +186,11 @@ class SyncWorker:
             max_connections=0,
             budget=self._budget,
             quota=self._quota,
+            metrics=metrics,
         )
+        self._registry = metrics
+        # This thread's metrics list (attached in run(), on the thread); None when off.
+        self._metrics: list[int] | None = None
         self._limits = limits_from_config(config)
         self._defaults = response_defaults(config)
         self.ready = threading.Event()
@@ -272,11 +287,16 @@ class SyncWorker:
     # ------------------------------------------------------------------ thread entry
 
     def run(self) -> None:
+        registry = self._registry
+        if registry is not None:
+            self._metrics = registry.attach()
         try:
             self._run()
         finally:
             self._stopped = True
             self._close_wake()
+            if registry is not None and self._metrics is not None:
+                registry.detach(self._metrics)
 
     def _run(self) -> None:
         if self._cpu is not None and hasattr(os, "sched_setaffinity"):
@@ -413,6 +433,10 @@ class SyncWorker:
         )
         self._conns[conn.fd] = conn
         self._poller.register(conn.fd, _EPOLLIN)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + HTTP1] += 1
+            metrics[CONNECTIONS + HTTP1] += 1
 
     def _read_inbox(self) -> None:
         try:
@@ -454,6 +478,9 @@ class SyncWorker:
             self._close(conn)
             return
         self._idle.pop(conn.fd, None)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[BYTES_IN] += len(data)
         conn.h1.receive_data(data)
         if not data:
             if conn.out or conn.file is not None:
@@ -537,9 +564,15 @@ class SyncWorker:
             conn.server,
             request.http_version,
         )
-        started = time.perf_counter_ns() if self._access is not None else 0
+        metrics = self._metrics
+        timed = self._access is not None or metrics is not None
+        started = time.perf_counter_ns() if timed else 0
+        if metrics is not None:
+            metrics[IN_FLIGHT] += 1
         result = self._answer(raw)
         if result is None:
+            if metrics is not None:
+                metrics[IN_FLIGHT] -= 1  # the pool counts it as it starts it
             self._handoff(conn, request, body)  # counted by the pool when it starts it
             return
         if self._quota is not None:
@@ -559,9 +592,17 @@ class SyncWorker:
                     conn, error_response(500, "Internal Server Error", defaults=self._defaults)
                 )
             self._close_when_written(conn)
+            if metrics is not None:
+                metrics[IN_FLIGHT] -= 1
+                observe_request(metrics, request.method, 500, time.perf_counter_ns() - started)
             return
-        if self._access is not None:
-            self._access.log(_access_scope(raw), result.status, time.perf_counter_ns() - started)
+        if timed:
+            duration = time.perf_counter_ns() - started
+            if metrics is not None:
+                metrics[IN_FLIGHT] -= 1
+                observe_request(metrics, request.method, result.status, duration)
+            if self._access is not None:
+                self._access.log(_access_scope(raw), result.status, duration)
         if h1.keep_alive and h1.cycle_done:
             h1.start_next_cycle()
             if not conn.out and conn.file is None:
@@ -607,6 +648,9 @@ class SyncWorker:
     def _handoff(self, conn: _Conn, request: Request | None, body: bytes | None) -> None:
         """Move the connection, with everything read so far, to the async pool."""
         self._forget(conn)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + HTTP1] -= 1  # the pool's count from here
         sock = conn.sock
         # The connection's slot in the budget moves with it; the pool releases it.
         if not self.pool.submit_connection(sock, Handoff(conn.h1, request, body)):
@@ -626,6 +670,9 @@ class SyncWorker:
         except OSError:
             self._close(conn)
             return
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[BYTES_OUT] += sent
         if sent < len(data):
             conn.out = data[sent:]
             self._want_write(conn)
@@ -667,6 +714,9 @@ class SyncWorker:
                 return
             if sent == 0:
                 break
+            metrics = self._metrics
+            if metrics is not None:
+                metrics[BYTES_OUT] += sent
             offset += sent
             left -= sent
         if left > 0:
@@ -690,6 +740,9 @@ class SyncWorker:
             except OSError:
                 self._close(conn)
                 return
+            metrics = self._metrics
+            if metrics is not None:
+                metrics[BYTES_OUT] += sent
             conn.out = conn.out[sent:]
             if conn.out:
                 if sent:  # write_timeout bounds a stall, not the whole transfer
@@ -732,6 +785,10 @@ class SyncWorker:
             # The HTTP/2 client preface (h2c with prior knowledge): HTTP/2 is the async
             # pool's; the connection goes there with every byte read so far.
             self._forget(conn)
+            metrics = self._metrics
+            if metrics is not None:  # the pool counts it as an HTTP/2 connection
+                metrics[CONNECTIONS_OPEN + HTTP1] -= 1
+                metrics[CONNECTIONS + HTTP1] -= 1
             sock = conn.sock
             handoff = Handoff(h1, None, None, protocol=H2, data=h1.trailing_data)
             if not self.pool.submit_connection(sock, handoff):
@@ -850,6 +907,9 @@ class SyncWorker:
             return
         self._forget(conn)
         self._budget.release()
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + HTTP1] -= 1
         if conn.file is not None:
             os.close(conn.file[0])
             conn.file = None

@@ -148,8 +148,9 @@ def test_worker_restarts_after_max_requests(server_kind: str) -> None:
                 assert client.wait_closed()  # closed after the request was counted
         # The supervisor replaces the worker on its own thread, a moment later.
         assert wait_until(
-            lambda: sample(scrape(handle), "pounce_worker_restarts_total", reason="max_requests")
-            >= 1
+            lambda: (
+                sample(scrape(handle), "pounce_worker_restarts_total", reason="max_requests") >= 1
+            )
         )
         page = scrape(handle)
     finally:

@@ -38,7 +38,7 @@ from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError, SupervisorError
 from pounce.lifecycle import LifecycleCollector, LoggingCollector
-from pounce.net.listeners import Listener, bind_listeners
+from pounce.net.listeners import METRICS_FD_NAME, Listener, bind_listeners, systemd_fd_names
 from pounce.net.tls import build_ssl_context
 from pounce.observe.banner import BannerFacts, CliDisplay, prepare_banner, render_banner
 from pounce.observe.logs import LogOutput, configure_logging, log_always
@@ -132,6 +132,7 @@ class Server:
         self._board: SharedBoard | None = None
         self.metrics: MetricsSource | None = None
         self.metrics_listener: MetricsListener | None = None
+        self._public_metrics: MetricsSource | None = None  # set by _run, read by reloads
         self._notifier = SystemdNotifier(None)
         # The running supervisor, for its ``roll_failed`` (read on the supervisor thread).
         self._roller: Any = None
@@ -200,6 +201,10 @@ class Server:
         self._board = SharedBoard(2 * count + 1 if processes else 0)
         if config.metrics_enabled:
             self.metrics = MetricsSource(self._board, processes=processes)
+        # On the public port unless it has a listener of its own (flag, or a systemd socket).
+        public_metrics = None
+        if config.metrics_port is None and METRICS_FD_NAME not in systemd_fd_names():
+            public_metrics = self.metrics
         lifecycle.dispatch(
             "detected",
             f"{count} worker {_plural(count, model)}, {execution} mode",
@@ -212,16 +217,32 @@ class Server:
             self.draining,
             with_sync=execution is WorkerExecutionMode.SYNC,
             board=self._board,
-            metrics=self.metrics,
+            metrics=public_metrics,
         )
+        self._public_metrics = public_metrics
         distributed = config.accept_distributor and model is WorkerModel.THREADS
-        self._listeners = bind_listeners(config, 1 if distributed else count)
+        listeners = bind_listeners(config, 1 if distributed else count)
+        # systemd may pass a socket named "metrics" for the metrics listener.
+        metrics_socket = next(
+            (x for x in listeners if x.activated and x.name == METRICS_FD_NAME), None
+        )
+        self._listeners = [x for x in listeners if x is not metrics_socket]
+        # Several activated sockets: every worker serves all of them.
+        listen_all = len(self._listeners) > 1 and self._listeners[0].activated
         self._bound.set()
         chores = SupervisorChores(notifier=self._notifier)
-        if self.metrics is not None and config.metrics_port is not None:
+        if metrics_socket is not None and self.metrics is None:
+            _logger.warning("systemd passed a socket named 'metrics' but --metrics is off")
+            metrics_socket.close()
+        elif metrics_socket is not None and self.metrics is not None:
+            self.metrics_listener = MetricsListener(
+                metrics_socket.sock, config.metrics_path, self.metrics.page
+            )
+        elif self.metrics is not None and config.metrics_port is not None:
             self.metrics_listener = MetricsListener.bind(
                 config.metrics_host, config.metrics_port, config.metrics_path, self.metrics.page
             )
+        if self.metrics_listener is not None:
             chores.metrics = self.metrics_listener
             _logger.info("metrics on %s", self.metrics_listener.address)
         lifecycle.dispatch("bound", self._listeners[0].address)
@@ -254,6 +275,7 @@ class Server:
                     worker_count=count,
                     chores=chores,
                     reloader=lambda: self._reloaded(factory, execution),
+                    listen_all=listen_all,
                 )
                 self._on_hard_stop = supervisor.kill_children
                 self._roller = supervisor
@@ -271,6 +293,7 @@ class Server:
                     factory=factory,
                     reloader=lambda: self._reloaded(factory, execution),
                     chores=chores,
+                    listen_all=listen_all,
                 )
                 self._thread_supervisor = supervisor_t
                 self._roller = supervisor_t
@@ -347,7 +370,7 @@ class Server:
             self.draining,
             with_sync=execution is WorkerExecutionMode.SYNC,
             board=self._board,
-            metrics=self.metrics,
+            metrics=self._public_metrics,
         )
         return dataclasses.replace(
             factory, app=pipelines.asgi, sync_app=self.sync_app, sync_pipeline=pipelines.sync

@@ -48,7 +48,7 @@ def build_pipelines(
 ) -> Pipelines:
     """The ASGI chain (always) and, for sync workers, the fused-path pipeline. ``board``
     carries the readiness state; ``metrics`` is the run's source when the page is served on
-    the public port."""
+    the public port (None when it is off, or served on a listener of its own)."""
     if app is None and not config.static_files:
         raise ConfigError("no application given: pass an APP, or --static DIR to serve files")
     static = None
@@ -63,7 +63,7 @@ def build_pipelines(
 
         chain = CompressionMiddleware(chain, config)
     endpoint = None
-    if metrics is not None and config.metrics_enabled and config.metrics_port is None:
+    if metrics is not None:
         from pounce.pipeline.metrics import MetricsEndpoint
 
         endpoint = MetricsEndpoint(chain, config.metrics_path, metrics)

@@ -27,6 +27,7 @@ import pickle
 import queue
 import select
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -78,7 +79,9 @@ class ProcessSupervisor:
         worker_count: int,
         chores: SupervisorChores | None = None,
         reloader: Callable[[], WorkerFactory | None] | None = None,
+        listen_all: bool = False,
     ) -> None:
+        self.listen_all = listen_all  # every child serves every listener (systemd sockets)
         self.config = config
         self.chores = chores or SupervisorChores()
         self.reloader = reloader
@@ -393,14 +396,19 @@ def _child_main(
     if metrics is not None and slot > 0:
         metrics.enter_worker_process(slot)
     listener = parent.listeners[worker_id % len(parent.listeners)]
-    # Close the sockets of the other workers: only the parent keeps them all.
-    for other in parent.listeners:
-        if other is not listener:
-            other.sock.close()
+    extra: tuple[socket.socket, ...] = ()
+    if parent.listen_all:
+        extra = tuple(other.sock for other in parent.listeners if other is not listener)
+    else:
+        # Close the sockets of the other workers: only the parent keeps them all.
+        for other in parent.listeners:
+            if other is not listener:
+                other.sock.close()
     worker = factory.build(
         worker_id=worker_id,
         generation=generation,
         sock=listener.sock,
+        extra_socks=extra,
         state={},
         run_lifespan=True,
     )

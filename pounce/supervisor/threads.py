@@ -69,6 +69,7 @@ class ThreadSupervisor:
         factory: WorkerFactory,
         reloader: Callable[[], WorkerFactory | None] | None = None,
         chores: SupervisorChores | None = None,
+        listen_all: bool = False,
     ) -> None:
         self.config = config
         self.app = app
@@ -97,6 +98,9 @@ class ThreadSupervisor:
         self._lifespan_thread: threading.Thread | None = None
         self._lifespan: Lifespan | None = None
         self.chores = chores or SupervisorChores()
+        # Every worker serves every listener (several systemd-activated sockets), instead of
+        # worker i taking listener i (SO_REUSEPORT) or all sharing the one.
+        self.listen_all = listen_all
         # Set when a rolling reload kept the previous code (Server's "reloaded" line reads it).
         self.roll_failed = False
 
@@ -332,13 +336,17 @@ class ThreadSupervisor:
         factory: WorkerFactory | None = None,
         state: dict[str, Any] | None = None,
     ) -> None:
-        listener = self.listeners[worker_id % len(self.listeners)]
         if state is None:
             state = {} if fresh_state else self.state
+        if self.listen_all:
+            socks = [x.dup() for x in self.listeners]
+        else:
+            socks = [self.listeners[worker_id % len(self.listeners)].dup()]
         handle = (factory or self.factory).build(
             worker_id=worker_id,
             generation=generation,
-            sock=None if self.use_distributor else listener.dup(),
+            sock=None if self.use_distributor else socks[0],
+            extra_socks=() if self.use_distributor else tuple(socks[1:]),
             state=state,
             run_lifespan=self.worker_count == 1,
             on_retire=lambda retiring: self.events.put((RETIRING, (worker_id, retiring))),

@@ -86,8 +86,10 @@ class AsyncWorker:
         quota: RequestQuota | None = None,
         on_retire: Callable[[Any], None] | None = None,
         metrics: MetricsRegistry | None = None,
+        extra_socks: tuple[socket.socket, ...] = (),
     ) -> None:
         self._cpu = cpu
+        self._extra_socks = extra_socks  # more listening sockets (systemd socket activation)
         self._registry = metrics
         self.config = config
         self.app = app
@@ -223,6 +225,8 @@ class AsyncWorker:
             ctx.context = contextvars.copy_context()
             if self._sock is not None:
                 await self.adopt_listener(self._sock)
+            for sock in self._extra_socks:
+                await self.adopt_listener(sock)
         except BaseException as exc:
             self.startup_error = exc
             self.ready.set()

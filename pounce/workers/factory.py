@@ -75,6 +75,7 @@ class WorkerFactory:
         state: dict[str, Any],
         run_lifespan: bool,
         on_retire: Callable[[WorkerHandle], None] | None = None,
+        extra_socks: tuple[socket.socket, ...] = (),
     ) -> WorkerHandle:
         """``on_retire(handle)``: called (from a worker thread) when the worker has started
         ``max_requests`` requests; without it the worker drains itself instead."""
@@ -92,6 +93,7 @@ class WorkerFactory:
             "cpu": self.cpu_for(worker_id),
             "on_retire": on_retire,
             "metrics": self.metrics.registry if self.metrics is not None else None,
+            "extra_socks": extra_socks,
         }
         if self.execution_mode is WorkerExecutionMode.SYNC:
             assert self.sync_pipeline is not None

@@ -155,6 +155,7 @@ class SyncWorker:
         cpu: int | None = None,
         on_retire: Callable[[Any], None] | None = None,
         metrics: MetricsRegistry | None = None,
+        extra_socks: tuple[socket.socket, ...] = (),
     ) -> None:
         if ssl_context is not None:
             raise LocalProtocolError("sync workers do not serve TLS; use async workers")
@@ -162,7 +163,9 @@ class SyncWorker:
         self._h2_only = config.http == "2"
         self.worker_id = worker_id
         self.generation = generation
-        self._listen_sock = sock
+        # Listening sockets by fd: one, or several (systemd socket activation).
+        self._listen_socks = {s.fileno(): s for s in (sock, *extra_socks) if s is not None}
+        self._paused_listeners: set[int] = set()  # off the poller after a failed accept
         self._pipeline = pipeline
         self._collector = collector
         self._cpu = cpu
@@ -204,7 +207,6 @@ class SyncWorker:
         # when the loop is over. Held for one os.write (or the two closes) only.
         self._wake_lock = threading.Lock()
         self._wake_closed = False
-        self._accept_paused = False  # the listener is off the poller after a failed accept
         self._conns: dict[int, _Conn] = {}
         self._idle: dict[int, None] = {}  # fds of idle keep-alive connections, oldest first
         self._poller: Any = None
@@ -335,9 +337,9 @@ class SyncWorker:
     def _setup_poller(self) -> None:
         self._poller = select.epoll() if hasattr(select, "epoll") else _SelectorPoller()
         self._poller.register(self._wake_r, _EPOLLIN)
-        if self._listen_sock is not None:
-            self._listen_sock.setblocking(False)
-            self._poller.register(self._listen_sock.fileno(), _EPOLLIN)
+        for fd, listen in self._listen_socks.items():
+            listen.setblocking(False)
+            self._poller.register(fd, _EPOLLIN)
 
     # ------------------------------------------------------------------ the loop
 
@@ -345,7 +347,7 @@ class SyncWorker:
         poll = self._poller.poll
         conns = self._conns
         wake_fd = self._wake_r
-        listen_fd = self._listen_sock.fileno() if self._listen_sock is not None else -1
+        listening = self._listen_socks
         interval = tick_interval(self.config)
         next_tick = time.monotonic() + interval
         on_readable = self._on_readable
@@ -358,10 +360,10 @@ class SyncWorker:
                         self._flush(conn)
                     if mask & ~_EPOLLOUT:
                         on_readable(conn)
-                elif fd == listen_fd:
-                    self._accept()
                 elif fd == wake_fd:
                     self._read_inbox()
+                elif fd in listening:
+                    self._accept(fd)
             now = time.monotonic()
             self._now = now
             if now >= next_tick:
@@ -370,8 +372,8 @@ class SyncWorker:
             if self._draining and not conns:
                 return
 
-    def _accept(self) -> None:
-        listen = self._listen_sock
+    def _accept(self, fd: int) -> None:
+        listen = self._listen_socks.get(fd)
         if listen is None:
             # The listener was readable in the same poll that delivered a drain (through
             # the wake-up pipe, handled first): it is closed now, and what it held waits in
@@ -386,8 +388,8 @@ class SyncWorker:
                 # Out of file descriptors, most likely. The listener stays readable, so take
                 # it off the poller until the next tick instead of spinning on it.
                 _logger.warning("accept failed: %s", exc)
-                self._poller.unregister(listen.fileno())
-                self._accept_paused = True
+                self._poller.unregister(fd)
+                self._paused_listeners.add(fd)
                 return
             self._adopt(sock, addr)
 
@@ -808,9 +810,11 @@ class SyncWorker:
 
     def _tick(self, now: float) -> None:
         self._defaults.tick(time.time())
-        if self._accept_paused and self._listen_sock is not None:
-            self._accept_paused = False
-            self._poller.register(self._listen_sock.fileno(), _EPOLLIN)
+        if self._paused_listeners:
+            for fd in self._paused_listeners:
+                if fd in self._listen_socks:
+                    self._poller.register(fd, _EPOLLIN)
+            self._paused_listeners.clear()
         for conn in list(self._conns.values()):
             if now < conn.deadline:
                 continue
@@ -862,14 +866,13 @@ class SyncWorker:
         if self._draining:
             return
         self._draining = True
-        listen = self._listen_sock
-        if listen is not None:
+        for fd, listen in self._listen_socks.items():
             try:
-                self._poller.unregister(listen.fileno())
+                self._poller.unregister(fd)
             except OSError, ValueError, KeyError:
                 pass
             listen.close()
-            self._listen_sock = None
+        self._listen_socks.clear()
         for conn in list(self._conns.values()):
             busy = conn.out or conn.file is not None or conn.request is not None
             if not busy and conn.h1.has_buffered_data:
@@ -921,9 +924,9 @@ class SyncWorker:
     def _close_all(self) -> None:
         for conn in list(self._conns.values()):
             self._close(conn)
-        if self._listen_sock is not None:
-            self._listen_sock.close()
-            self._listen_sock = None
+        for listen in self._listen_socks.values():
+            listen.close()
+        self._listen_socks.clear()
 
 
 def _access_scope(raw: RawRequest) -> dict[str, Any]:

@@ -1,0 +1,207 @@
+"""SIGHUP: a rolling reload under load. The app file changes between reloads; clients keep
+sending the whole time and every request must succeed, answered by the old code or the new.
+Two workers: threads on 3.14t, processes on the GIL build; both worker kinds.
+
+The verifying clients: most open a connection per request; one keeps its connection alive,
+and resends a request only when the server closed that idle connection before answering a
+byte (RFC 9112 9.3.1 lets a server close an idle connection; clients retry then). Anything
+else (a refused connection, a reset, a partial or non-200 answer) is a failure.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+from support.apps import wait_until
+from support.pounce_cli import launch, pounce_servers, write
+from support.wire import IncompleteResponse, RawClient
+
+pytestmark = pytest.mark.slow
+
+APP = """
+import asyncio
+
+from pounce.sync_protocol import RawResponse
+
+VERSION = "{version}"
+
+
+class App:
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await asyncio.sleep(0.2)  # a reload takes a moment: /ready says so
+                    {startup}
+                    await send({{"type": "lifespan.startup.complete"}})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({{"type": "lifespan.shutdown.complete"}})
+                    return
+        if scope["type"] != "http":
+            return
+        await send({{"type": "http.response.start", "status": 200, "headers": []}})
+        await send({{"type": "http.response.body", "body": ("v" + VERSION).encode()}})
+
+    def handle_sync(self, request):
+        return RawResponse(200, (), ("v" + VERSION).encode())
+
+
+app = App()
+"""
+
+
+def write_app(path: Path, version: str, startup: str = "pass", broken: str = "") -> None:
+    write(path / "app.py", APP.format(version=version, startup=startup) + broken)
+
+
+class Load:
+    """Client threads that send until stopped and record every answer and failure."""
+
+    def __init__(self, port: int, threads: int = 3) -> None:
+        self.port = port
+        self.stop = threading.Event()
+        self.lock = threading.Lock()  # guards the three lists below
+        self.bodies: list[bytes] = []
+        self.failures: list[str] = []
+        self.ready: list[int] = []
+        self.threads = [
+            threading.Thread(target=self._fresh, daemon=True) for _ in range(threads)
+        ] + [
+            threading.Thread(target=self._keep_alive, daemon=True),
+            threading.Thread(target=self._readiness, daemon=True),
+        ]
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.bodies)
+
+    def _record(self, body: bytes | None, failure: str | None = None) -> None:
+        with self.lock:
+            if failure is not None:
+                self.failures.append(failure)
+            elif body is not None:
+                self.bodies.append(body)
+
+    def _fresh(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with RawClient("127.0.0.1", self.port, timeout=30) as client:
+                    response = client.request("GET", "/", [("connection", "close")])
+                if response.status != 200 or not response.body.startswith(b"v"):
+                    self._record(None, f"fresh: {response.status} {response.body!r}")
+                else:
+                    self._record(response.body)
+            except (OSError, AssertionError) as exc:
+                self._record(None, f"fresh: {exc!r}")
+
+    def _keep_alive(self) -> None:
+        client: RawClient | None = None
+        while not self.stop.is_set():
+            reused = client is not None
+            if client is None:
+                try:
+                    client = RawClient("127.0.0.1", self.port, timeout=30)
+                except OSError as exc:
+                    self._record(None, f"keep-alive connect: {exc!r}")
+                    continue
+            try:
+                response = client.request("GET", "/")
+            except (OSError, IncompleteResponse) as exc:
+                client.close()
+                client = None
+                nothing = not isinstance(exc, IncompleteResponse) or not exc.received
+                if reused and nothing:
+                    continue  # an idle connection the server closed: resend on a new one
+                self._record(None, f"keep-alive: {exc!r}")
+                continue
+            if response.status != 200:
+                self._record(None, f"keep-alive: {response.status}")
+            else:
+                self._record(response.body)
+            if response.closes:
+                client.close()
+                client = None
+        if client is not None:
+            client.close()
+
+    def _readiness(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with RawClient("127.0.0.1", self.port, timeout=30) as client:
+                    response = client.request("GET", "/ready", [("connection", "close")])
+                with self.lock:
+                    self.ready.append(response.status)
+            except OSError as exc:
+                self._record(None, f"ready: {exc!r}")
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_five_rolling_reloads_under_load_lose_nothing(tmp_path: Path, mode: str) -> None:
+    write_app(tmp_path, "1")
+    args = ["app:app", "--workers", "2", "--worker-mode", mode, "--readiness-path", "/ready"]
+    with pounce_servers() as group:
+        server = launch(group, args, cwd=tmp_path).wait_listening()
+        server.wait_text("serving on")
+        with Load(server.port) as load:
+            assert wait_until(lambda: load.count() > 20, timeout=30)
+            for version in range(2, 7):
+                write_app(tmp_path, str(version))
+                server.send_signal(signal.SIGHUP)
+                server.wait_text("reloaded app:app", count=version - 1)
+                body = f"v{version}".encode()
+                assert wait_until(lambda body=body: body in load.bodies[-20:], timeout=30)
+        assert load.failures == [], load.failures[:10]
+        assert server.stop()[0] == 0
+    assert set(load.bodies) <= {f"v{v}".encode() for v in range(1, 7)}
+    assert 503 in load.ready and 200 in load.ready  # "reloading" was visible
+    assert "Traceback" not in server.stderr()
+
+
+@pytest.mark.parametrize(
+    ("broken", "startup", "why"),
+    [
+        ("\ndef broken(:\n", "pass", "SyntaxError"),
+        ("", 'raise RuntimeError("no database")', "no database"),
+    ],
+)
+def test_a_broken_new_version_leaves_the_old_one_serving(
+    tmp_path: Path, broken: str, startup: str, why: str
+) -> None:
+    write_app(tmp_path, "1")
+    args = ["app:app", "--workers", "2", "--readiness-path", "/ready"]
+    with pounce_servers() as group:
+        server = launch(group, args, cwd=tmp_path).wait_listening()
+        server.wait_text("serving on")
+        write_app(tmp_path, "2", startup=startup, broken=broken)
+        with Load(server.port, threads=2) as load:
+            server.send_signal(signal.SIGHUP)
+            err = server.wait_text("still serving the previous code")
+            assert why in err
+            assert wait_until(lambda: load.count() > 20, timeout=30)
+            count = load.count()
+            assert wait_until(lambda: load.count() > count + 20, timeout=30)
+        assert load.failures == [], load.failures[:10]
+        assert set(load.bodies) == {b"v1"}
+        with RawClient("127.0.0.1", server.port) as client:
+            assert client.request("GET", "/ready").status == 200
+        # The fixed version goes in with the next SIGHUP.
+        write_app(tmp_path, "3")
+        server.send_signal(signal.SIGHUP)
+        server.wait_text("reloaded app:app")
+        with RawClient("127.0.0.1", server.port) as client:
+            assert client.request("GET", "/").body == b"v3"
+        assert server.stop()[0] == 0

@@ -72,6 +72,11 @@ class MetricsSource:
         self.publish()
         threading.Thread(target=self._publish_forever, name="pounce-metrics", daemon=True).start()
 
+    def enter_local(self) -> None:
+        """In a worker process without a slot: count from zero, scrape this process only."""
+        self.registry = MetricsRegistry()
+        self.own_slot = -1
+
     def leave_worker_process(self) -> None:
         self._stop.set()
         self.publish()

@@ -393,8 +393,13 @@ def _child_main(
     if parent.chores.metrics is not None:
         parent.chores.metrics.close()  # the supervisor's to answer
     metrics = factory.metrics
-    if metrics is not None and slot > 0:
-        metrics.enter_worker_process(slot)
+    if metrics is not None:
+        # No free slot (cannot happen with 2 x workers + 1): count locally rather than
+        # write into a slot that is not ours.
+        if slot > 0:
+            metrics.enter_worker_process(slot)
+        else:
+            metrics.enter_local()
     listener = parent.listeners[worker_id % len(parent.listeners)]
     extra: tuple[socket.socket, ...] = ()
     if parent.listen_all:

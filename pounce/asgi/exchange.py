@@ -83,7 +83,7 @@ class HTTPExchange(HTTPCycle):
         scope = self.scope
         metrics = host.metrics
         if metrics is not None:
-            metrics[IN_FLIGHT] += 1
+            metrics[IN_FLIGHT] += 1  # started; answered ones are subtracted at scrape
         if host.collector is not None or host.access_logger is not None or metrics is not None:
             self._started_ns = time.perf_counter_ns()
             if host.collector is not None:
@@ -194,7 +194,6 @@ class HTTPExchange(HTTPCycle):
         if host.access_logger is not None or host.collector is not None or metrics is not None:
             duration = time.perf_counter_ns() - self._started_ns
             if metrics is not None:
-                metrics[IN_FLIGHT] -= 1
                 observe_request(metrics, self.scope["method"], self.status, duration)
             if host.access_logger is not None:
                 host.access_logger.log(self.scope, self.status, duration)

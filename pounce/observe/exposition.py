@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterable
 from typing import Final
 
-from pounce.observe.metrics import LAYOUT, Family
+from pounce.observe.metrics import LAYOUT, Family, settled_view
 
 __all__ = ["CONTENT_TYPE", "render"]
 
@@ -23,6 +23,7 @@ def render(values: list[int], extra_gauges: Iterable[tuple[str, str, float]] = (
     """The page for ``values`` (laid out as ``LAYOUT``) plus scrape-time gauges given as
     ``(name, help, value)``."""
     lines: list[str] = []
+    values = settled_view(values)
     for family in LAYOUT.families:
         lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
         lines.append(f"# TYPE {family.name} {family.kind}")
@@ -60,7 +61,7 @@ def _histogram(lines: list[str], family: Family, values: list[int]) -> None:
     cumulative += values[start + n]
     lines.append(f'{family.name}_bucket{{le="+Inf"}} {cumulative}')
     lines.append(f"{family.name}_sum {_number(values[start + n + 1] / 1e9)}")
-    lines.append(f"{family.name}_count {values[start + n + 2]}")
+    lines.append(f"{family.name}_count {cumulative}")
 
 
 def _number(value: float) -> str:

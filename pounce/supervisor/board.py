@@ -24,7 +24,7 @@ import mmap
 import struct
 from typing import Final
 
-from pounce.observe.metrics import LAYOUT
+from pounce.observe.metrics import LAYOUT, settle_gone
 
 __all__ = ["READINESS", "READY", "SharedBoard"]
 
@@ -92,6 +92,4 @@ class SharedBoard:
         """The last numbers of a slot whose process is gone, then the slot emptied."""
         values = self.read(slot)
         self.publish(slot, [0] * LAYOUT.size)
-        for i in LAYOUT.gauge_indices:  # a gone process has nothing open or in flight
-            values[i] = 0
-        return values
+        return settle_gone(values)  # a gone process has nothing open or in flight

@@ -570,11 +570,11 @@ class SyncWorker:
         timed = self._access is not None or metrics is not None
         started = time.perf_counter_ns() if timed else 0
         if metrics is not None:
-            metrics[IN_FLIGHT] += 1
+            metrics[IN_FLIGHT] += 1  # started; answered ones are subtracted at scrape
         result = self._answer(raw)
         if result is None:
             if metrics is not None:
-                metrics[IN_FLIGHT] -= 1  # the pool counts it as it starts it
+                metrics[IN_FLIGHT] -= 1  # not started here: the pool counts it as it starts it
             self._handoff(conn, request, body)  # counted by the pool when it starts it
             return
         if self._quota is not None:
@@ -595,13 +595,11 @@ class SyncWorker:
                 )
             self._close_when_written(conn)
             if metrics is not None:
-                metrics[IN_FLIGHT] -= 1
                 observe_request(metrics, request.method, 500, time.perf_counter_ns() - started)
             return
         if timed:
             duration = time.perf_counter_ns() - started
             if metrics is not None:
-                metrics[IN_FLIGHT] -= 1
                 observe_request(metrics, request.method, result.status, duration)
             if self._access is not None:
                 self._access.log(_access_scope(raw), result.status, duration)

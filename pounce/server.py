@@ -239,9 +239,17 @@ class Server:
                 metrics_socket.sock, config.metrics_path, self.metrics.page
             )
         elif self.metrics is not None and config.metrics_port is not None:
-            self.metrics_listener = MetricsListener.bind(
-                config.metrics_host, config.metrics_port, config.metrics_path, self.metrics.page
-            )
+            try:
+                self.metrics_listener = MetricsListener.bind(
+                    config.metrics_host,
+                    config.metrics_port,
+                    config.metrics_path,
+                    self.metrics.page,
+                )
+            except OSError:
+                for listener in listeners:
+                    listener.close()
+                raise
         if self.metrics_listener is not None:
             chores.metrics = self.metrics_listener
             _logger.info("metrics on %s", self.metrics_listener.address)

@@ -178,14 +178,20 @@ SUITES: dict[str, Suite] = {
                 "The hello workload on pounce's two paths (the async worker, and the fused "
                 "sync worker with a SyncApp), first as configured by default, then with "
                 "--metrics (the page on the public port; it is never requested during the "
-                "run, so the cost measured is the per-request counting). Target: on ÷ off "
-                ">= 0.9."
+                "run, so the cost measured is the per-request counting, plus on the public "
+                "port the path check), and with --metrics-port 0 (no path check). Target: "
+                "on ÷ off >= 0.9."
             ),
             servers=("pounce", "pounce-sync"),
             workloads=("hello",),
             variants=(
                 Variant(key="off", label="metrics off"),
                 Variant(key="on", label="metrics on", pounce_args=("--metrics",)),
+                Variant(
+                    key="port",
+                    label="metrics on, own port",
+                    pounce_args=("--metrics", "--metrics-port", "0"),
+                ),
             ),
             compare="variants",
         ),

@@ -149,10 +149,15 @@ class Load:
                 self._record(None, f"ready: {exc!r}")
 
 
-@pytest.mark.parametrize("mode", ["async", "sync"])
-def test_five_rolling_reloads_under_load_lose_nothing(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "workers"), [("async", 2), ("sync", 2), ("async", 1)])
+def test_five_rolling_reloads_under_load_lose_nothing(
+    tmp_path: Path, mode: str, workers: int
+) -> None:
+    """One worker (the default) runs lifespan itself: its replacement starts its own."""
     write_app(tmp_path, "1")
-    args = ["app:app", "--workers", "2", "--worker-mode", mode, "--readiness-path", "/ready"]
+    args = [
+        "app:app", "--workers", str(workers), "--worker-mode", mode, "--readiness-path", "/ready",
+    ]  # fmt: skip
     with pounce_servers() as group:
         server = launch(group, args, cwd=tmp_path).wait_listening()
         server.wait_text("serving on")
@@ -171,6 +176,7 @@ def test_five_rolling_reloads_under_load_lose_nothing(tmp_path: Path, mode: str)
     assert "Traceback" not in server.stderr()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize(
     ("broken", "startup", "why"),
     [
@@ -179,10 +185,10 @@ def test_five_rolling_reloads_under_load_lose_nothing(tmp_path: Path, mode: str)
     ],
 )
 def test_a_broken_new_version_leaves_the_old_one_serving(
-    tmp_path: Path, broken: str, startup: str, why: str
+    tmp_path: Path, broken: str, startup: str, why: str, workers: int
 ) -> None:
     write_app(tmp_path, "1")
-    args = ["app:app", "--workers", "2", "--readiness-path", "/ready"]
+    args = ["app:app", "--workers", str(workers), "--readiness-path", "/ready"]
     with pounce_servers() as group:
         server = launch(group, args, cwd=tmp_path).wait_listening()
         server.wait_text("serving on")

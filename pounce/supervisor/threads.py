@@ -97,6 +97,8 @@ class ThreadSupervisor:
         self._lifespan_loop: asyncio.AbstractEventLoop | None = None
         self._lifespan_thread: threading.Thread | None = None
         self._lifespan: Lifespan | None = None
+        # Lifespans of apps a partly failed rolling reload left some workers running.
+        self._older_lifespans: list[Lifespan] = []
         self.chores = chores or SupervisorChores()
         # Every worker serves every listener (several systemd-activated sockets), instead of
         # worker i taking listener i (SO_REUSEPORT) or all sharing the one.
@@ -273,12 +275,15 @@ class ThreadSupervisor:
             return False
         self.factory = factory
         self.app = factory.app
+        all_replaced = replaced == len(self.workers)
         if lifespan is not None:
             previous, self._lifespan = self._lifespan, lifespan
             self.state = state
-            if previous is not None:
+            if previous is not None and all_replaced:
                 self._run_lifespan_shutdown(previous)
-        return replaced == len(self.workers)
+            elif previous is not None:  # workers not replaced still serve the old app
+                self._older_lifespans.append(previous)
+        return all_replaced
 
     def _run_lifespan_shutdown(self, lifespan: Lifespan) -> None:
         loop = self._lifespan_loop
@@ -450,6 +455,9 @@ class ThreadSupervisor:
                 future.result(self.config.shutdown_timeout + _JOIN_GRACE_S)
             except Exception:
                 _logger.exception("lifespan shutdown failed")
+        for older in self._older_lifespans:
+            self._run_lifespan_shutdown(older)
+        self._older_lifespans.clear()
         loop.call_soon_threadsafe(loop.stop)
         if self._lifespan_thread is not None:
             self._lifespan_thread.join(_JOIN_GRACE_S)

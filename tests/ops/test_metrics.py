@@ -82,6 +82,41 @@ def test_connections_close_and_counters_only_grow(server: ServerHandle) -> None:
     assert sample(second, "pounce_requests_total", method="GET", status="2xx") == 4
 
 
+def test_http2_and_websocket_connections(server: ServerHandle) -> None:
+    import httpx
+    from support.ws_client import WsprotoClient
+
+    with httpx.Client(http1=False, http2=True, base_url=server.url) as h2:  # prior knowledge
+        for _ in range(3):
+            response = h2.get("/")
+            assert response.http_version == "HTTP/2" and response.text == "hello"
+        page = scrape(server)
+        assert sample(page, "pounce_connections_total", protocol="http2") == 1
+        assert sample(page, "pounce_connections_open", protocol="http2") == 1
+        assert sample(page, "pounce_requests_total", method="GET", status="2xx") == 3
+    with WsprotoClient(server.host, server.port) as ws:
+        ws.handshake("/ws")
+        ws.send_text("ping")
+        assert ws.receive() == "ping"
+        page = scrape(server)
+        assert sample(page, "pounce_connections_total", protocol="websocket") == 1
+        assert sample(page, "pounce_connections_open", protocol="websocket") == 1
+        ws.close()
+        assert ws.wait_closed()
+
+    def settled() -> bool:
+        page = scrape(server)
+        return (
+            all(
+                sample(page, "pounce_connections_open", protocol=p) == 0
+                for p in ("http2", "websocket")
+            )
+            and sample(page, "pounce_connections_open", protocol="http1") == 1
+        )
+
+    assert wait_until(settled)  # the server notices the closes on its own loop
+
+
 def test_compression_savings_and_static_cache(server_kind: str, tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "a.txt").write_bytes(b"static " * 50)

@@ -1,7 +1,7 @@
 """Shared by the metrics tests: an app whose answers the tests choose, and a page parser.
 
 ``StatusApp`` answers ``/status/NNN`` with that status and ``/big`` with 4 KiB of text (worth
-compressing); it is also a ``SyncApp``, so the same app drives the fused worker. The page is
+compressing), and echoes WebSocket text messages; it is also a ``SyncApp``, so the same app drives the fused worker. The page is
 parsed with ``prometheus_client``'s own text parser, so a format mistake fails here.
 """
 
@@ -28,6 +28,14 @@ def _answer(path: str) -> tuple[int, bytes]:
 
 class StatusApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":  # an echo
+            await receive()
+            await send({"type": "websocket.accept"})
+            while True:
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    return
+                await send({"type": "websocket.send", "text": message.get("text")})
         if scope["type"] != "http":
             return
         status, body = _answer(scope["path"])

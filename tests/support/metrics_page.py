@@ -1,8 +1,9 @@
 """Shared by the metrics tests: an app whose answers the tests choose, and a page parser.
 
 ``StatusApp`` answers ``/status/NNN`` with that status and ``/big`` with 4 KiB of text (worth
-compressing), and echoes WebSocket text messages; it is also a ``SyncApp``, so the same app drives the fused worker. The page is
-parsed with ``prometheus_client``'s own text parser, so a format mistake fails here.
+compressing), and echoes WebSocket text messages; it is also a ``SyncApp``, so the same app
+drives the fused worker. The page is parsed with ``prometheus_client``'s own text parser, so
+a format mistake fails here.
 """
 
 from __future__ import annotations

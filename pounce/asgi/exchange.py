@@ -127,6 +127,7 @@ class HTTPExchange(HTTPCycle):
             if not channel.disconnected:
                 self._failed(None)
             self.task = None
+            self._not_answered()
             raise
         except ClientDisconnectedError:
             pass  # the app noticed the client left; nothing to answer
@@ -136,6 +137,7 @@ class HTTPExchange(HTTPCycle):
             # callback, which is where an eager task runs); the supervisor replaces us.
             channel.abort()
             asyncio.get_running_loop().call_soon(_reraise, exc)
+            self._not_answered()
             return
         except Exception as exc:
             self._failed(exc)
@@ -187,6 +189,13 @@ class HTTPExchange(HTTPCycle):
         body, content_type = internal_error_body(exc, debug=self._host.config.debug)
         self.status = 500
         channel.send_error(500, ((b"content-type", content_type),), body)
+
+    def _not_answered(self) -> None:
+        """Metrics: the request ends without an answer to count (cancelled, the worker
+        stopping): it is no longer in flight."""
+        metrics = self._host.metrics
+        if metrics is not None:
+            metrics[IN_FLIGHT] -= 1
 
     def _finish(self) -> None:
         host = self._host

@@ -82,6 +82,19 @@ def test_connections_close_and_counters_only_grow(server: ServerHandle) -> None:
     assert sample(second, "pounce_requests_total", method="GET", status="2xx") == 4
 
 
+def test_a_request_whose_client_left_is_no_longer_in_flight(server: ServerHandle) -> None:
+    hanging = RawClient(server.host, server.port)
+    hanging.send(b"GET /hang HTTP/1.1\r\nhost: x\r\n\r\n")
+    # The hanging request and the scrape itself.
+    assert wait_until(lambda: sample(scrape(server), "pounce_requests_in_flight") == 2)
+    hanging.close()
+    assert wait_until(lambda: sample(scrape(server), "pounce_requests_in_flight") == 1)
+    page = scrape(server)
+    assert sample(page, "pounce_request_duration_seconds_count") == sum(
+        v for (name, _), v in page.items() if name == "pounce_requests_total"
+    )
+
+
 def test_http2_and_websocket_connections(server: ServerHandle) -> None:
     import httpx
     from support.ws_client import WsprotoClient

@@ -8,6 +8,7 @@ a format mistake fails here.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -39,12 +40,16 @@ class StatusApp:
                 await send({"type": "websocket.send", "text": message.get("text")})
         if scope["type"] != "http":
             return
+        if scope["path"] == "/hang":
+            await asyncio.sleep(3600)  # until the client leaves and pounce cancels us
         status, body = _answer(scope["path"])
         headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def handle_sync(self, request: RawRequest) -> RawResponse:
+    def handle_sync(self, request: RawRequest) -> RawResponse | None:
+        if request.path == b"/hang":
+            return None  # the ASGI face
         status, body = _answer(request.path.decode())
         return RawResponse(status, ((b"content-type", b"text/plain"),), body)
 

@@ -211,3 +211,41 @@ def test_a_broken_new_version_leaves_the_old_one_serving(
         with RawClient("127.0.0.1", server.port) as client:
             assert client.request("GET", "/").body == b"v3"
         assert server.stop()[0] == 0
+
+
+SLOW_APP = """
+import asyncio
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(5)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"done"})
+"""
+
+
+@pytest.mark.parametrize("reload_timeout", ["0.5", "30"])
+def test_reload_timeout_bounds_the_old_workers_drain(tmp_path: Path, reload_timeout: str) -> None:
+    """A request longer than reload_timeout is cut when its worker is replaced; one that fits
+    in it finishes on the old code."""
+    write(tmp_path / "app.py", SLOW_APP)
+    args = ["app:app", "--workers", "2", "--reload-timeout", reload_timeout]
+    with pounce_servers() as group:
+        server = launch(group, args, cwd=tmp_path).wait_listening()
+        server.wait_text("serving on")
+        with RawClient("127.0.0.1", server.port, timeout=30) as slow:
+            slow.send(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+            with RawClient("127.0.0.1", server.port) as probe:  # /slow has reached the app
+                assert probe.request("GET", "/").body == b"done"
+            server.send_signal(signal.SIGHUP)
+            if reload_timeout == "0.5":
+                data = slow.read_until_close(timeout=20)
+                assert b"done" not in data  # cut after half a second, not answered
+                server.wait_text("reloaded app:app", timeout=20)
+            else:
+                assert slow.read_response(timeout=20).body == b"done"
+                server.wait_text("reloaded app:app", timeout=40)
+        assert server.stop()[0] == 0

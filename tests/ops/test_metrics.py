@@ -231,3 +231,14 @@ def test_counters_are_per_thread_and_summed() -> None:
     requests = LAYOUT.families[0].start
     assert total[requests + 1] == 4000  # GET, 2xx
     assert total[LAYOUT.families[-1].start] == 20
+
+
+def test_metrics_host_picks_the_interface() -> None:
+    handle = start_kind("async", APP, metrics_enabled=True, metrics_port=0, metrics_host="::1")
+    try:
+        addr = handle.server.metrics_addr
+        assert addr is not None and addr[0] == "::1"
+        with RawClient("::1", addr[1]) as client:
+            assert client.request("GET", "/metrics").status == 200
+    finally:
+        handle.stop()

@@ -255,6 +255,7 @@ class ThreadSupervisor:
                     exc,
                     f" in {len(self.workers) - replaced} worker(s)" if replaced else "",
                 )
+                self.workers[worker_id].stop_now()  # late to start: must not serve then
                 self.workers[worker_id] = old
                 self._threads[worker_id] = old_thread
                 break

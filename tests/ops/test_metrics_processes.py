@@ -74,3 +74,27 @@ def test_scrapes_cover_every_worker_process_and_survive_a_crash(tmp_path: Path) 
         assert wait_until(lambda: count() == 50)
         assert server.stop()[0] == 0
         assert "exited with status -9; starting a replacement" in server.stderr()
+
+
+def test_the_public_page_of_any_worker_process_counts_them_all(tmp_path: Path) -> None:
+    write(tmp_path / "app.py", APP)
+    with pounce_servers() as group:
+        server = launch(group, ["app:app", "--workers", "2", "--metrics"], cwd=tmp_path)
+        server.wait_listening()
+        assert wait_until(lambda: len(children(server.pid)) == 2)
+        for _ in range(40):
+            get(server.port)
+        scrapes = 0
+
+        def public_count_is_exact() -> bool:
+            nonlocal scrapes
+            page = parse_page(get(server.port, "/metrics").decode())
+            seen = sample(page, "pounce_requests_total", method="GET", status="2xx")
+            answered = 40 + scrapes  # the earlier scrapes count too, wherever they landed
+            scrapes += 1
+            return seen == answered
+
+        # Whichever process answers, its page counts both (each served about half); polled
+        # slower than the processes publish (four times a second), so all is published.
+        assert wait_until(public_count_is_exact, interval=0.3)
+        assert server.stop()[0] == 0

@@ -28,6 +28,7 @@ __all__ = ["DEFAULT_MAX_HEADER_COUNT", "ServerConfig", "load_config", "load_conf
 
 KIB: Final = 1024
 MIB: Final = 1024 * KIB
+GIB: Final = 1024 * MIB
 
 # Limits, with where the numbers come from.
 # nginx answers 414/400 past 8 KiB per request line or header line (large_client_header_buffers
@@ -103,7 +104,11 @@ class ServerConfig:
 
     # --- limits ------------------------------------------------------------------------
     max_connections: int = 10_000
-    max_request_size: int = 1 * MIB
+    # Bodies stream to the app with backpressure, so this bounds an upload, not memory: as
+    # large as Apache's default, so ordinary uploads (a 5 MiB photo to FastAPI or Django)
+    # pass as they do under uvicorn, hypercorn and granian, which have no limit; finite, so
+    # an endless chunked body still ends. Frameworks with their own limit pass it (chirp).
+    max_request_size: int = 1 * GIB
     max_request_line_size: int = DEFAULT_MAX_REQUEST_LINE_BYTES
     max_header_size: int = DEFAULT_MAX_HEADER_BYTES
     max_header_count: int = DEFAULT_MAX_HEADER_COUNT

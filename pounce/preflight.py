@@ -18,12 +18,14 @@ from typing import Final
 
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError
+from pounce.unbuilt import refuse_unbuilt
 
 __all__ = ["preflight"]
 
 
 def preflight(config: ServerConfig, sources: dict[str, str]) -> None:
     """Raise ``ConfigError`` or ``TLSError`` for the first setting serving would reject."""
+    refuse_unbuilt(config, sources)
     _check_static_dirs(config, sources)
     _check_host(config, sources)
     # Checked with or without --reload: a typo in a directory to watch is found when it is

@@ -53,6 +53,7 @@ from pounce.supervisor.reload import ReloadFilter, Watcher, pick_watcher, reimpo
 from pounce.supervisor.systemd import SystemdNotifier
 from pounce.supervisor.threads import ROLL, STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
+from pounce.unbuilt import refuse_unbuilt
 from pounce.workers.factory import WorkerFactory
 from pounce.workers.loops import loop_name
 
@@ -90,6 +91,7 @@ class Server:
                 "interpreter)",
                 hint="pass app_path='module:attr' or choose worker_mode='auto'",
             )
+        refuse_unbuilt(config)
         if app is None and sync_app is None and not config.static_files:
             raise ConfigError("Server needs an app, a sync_app or static_files to serve")
         if app is None and sync_app is not None and callable(sync_app):

@@ -21,7 +21,7 @@ from typing import Final
 from pounce.config import ServerConfig
 from pounce.errors import TLSError
 
-__all__ = ["build_ssl_context"]
+__all__ = ["build_ssl_context", "tls_extension"]
 
 # PEM armour lines (RFC 7468): what a certificate or a private key file starts its blocks with.
 _CERT_MARK: Final = b"-----BEGIN CERTIFICATE-----"
@@ -154,3 +154,76 @@ def _load_problem(
         f"cannot load {label('ssl_certfile')} {certfile!r} with {label('ssl_keyfile')} "
         f"{keyfile!r}: OpenSSL says {exc.reason or exc}"
     )
+
+
+def tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> dict[str, object]:
+    """The ASGI ``tls`` scope extension for one connection, from its finished handshake.
+
+    The spec's types: certificates as PEM strings, the client's subject as an RFC 4514
+    string, the version and cipher suite as their 16-bit IANA numbers. Computed once per
+    connection, shared read-only by its requests.
+    """
+    if ssl_object is None:
+        return {
+            "server_cert": None,
+            "client_cert_chain": [],
+            "client_cert_name": None,
+            "client_cert_error": None,
+            "tls_version": None,
+            "cipher_suite": None,
+        }
+    version = ssl_object.version()
+    cipher = ssl_object.cipher()
+    der = ssl_object.getpeercert(binary_form=True)
+    chain = [ssl.DER_cert_to_PEM_cert(der)] if der else []
+    peer = ssl_object.getpeercert() if der else None
+    return {
+        "server_cert": None,
+        "client_cert_chain": chain,
+        "client_cert_name": _rfc4514_name(peer.get("subject", ())) if peer else None,
+        "client_cert_error": None,
+        "tls_version": _TLS_VERSIONS.get(version) if version else None,
+        "cipher_suite": _cipher_suite_id(ssl_object.context, cipher[0]) if cipher else None,
+    }
+
+
+_TLS_VERSIONS: Final = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def _rfc4514_name(subject: object) -> str | None:
+    """``getpeercert()``'s subject (RDNs, most general first) as RFC 4514 text (most
+    specific first, ``,`` between RDNs, ``+`` inside one, specials escaped)."""
+    if not isinstance(subject, tuple) or not subject:
+        return None
+    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
+             "countryName": "C", "stateOrProvinceName": "ST", "localityName": "L",
+             "streetAddress": "STREET", "domainComponent": "DC", "userId": "UID"}  # fmt: skip
+    rdns = []
+    for rdn in reversed(subject):
+        parts = [f"{short.get(key, key)}={_escape_rfc4514(str(value))}" for key, value in rdn]
+        rdns.append("+".join(parts))
+    return ",".join(rdns)
+
+
+def _escape_rfc4514(value: str) -> str:
+    out = "".join(f"\\{ch}" if ch in ',+"\\<>;=' else ch for ch in value)
+    if out.startswith(("#", " ")):
+        out = "\\" + out
+    if out.endswith(" "):
+        out = out[:-1] + "\\ "
+    return out
+
+
+# OpenSSL cipher name -> IANA suite number. OpenSSL's names are global, so one table serves
+# every context; ``get_ciphers`` lists a context's suites with OpenSSL's id, whose low 16 bits
+# are the IANA number. Filled on a miss by ``dict.update`` of immutable values: racing threads
+# at worst both fill it with the same entries.
+_SUITE_IDS: dict[str, int] = {}
+
+
+def _cipher_suite_id(context: ssl.SSLContext, name: str) -> int | None:
+    suite = _SUITE_IDS.get(name)
+    if suite is None:
+        _SUITE_IDS.update({c["name"]: int(c["id"]) & 0xFFFF for c in context.get_ciphers()})
+        suite = _SUITE_IDS.get(name)
+    return suite

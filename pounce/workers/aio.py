@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Final, cast
+from typing import ClassVar, Final, cast
 
 from pounce.asgi.channel import ClientDisconnectedError
 from pounce.asgi.exchange import HTTPExchange
@@ -28,6 +28,7 @@ from pounce.asgi.scope import ScopeFactory
 from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ClientDisconnected, ConnectionOpened
+from pounce.net.tls import tls_extension
 from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP1, HTTP2, WEBSOCKET
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
@@ -39,6 +40,7 @@ from pounce.workers.aio_ws import WebSocketPipe
 from pounce.workers.context import WorkerContext
 from pounce.workers.filebody import copy_file_body
 from pounce.workers.handoff import Handoff
+from pounce.workers.linger import LINGER_BYTES, LINGER_SECONDS
 from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H1Protocol"]
@@ -55,6 +57,7 @@ _WAIT_HEAD: Final = 1  # a request head has started arriving (header_timeout)
 _WAIT_BODY: Final = 2  # the app waits for request body bytes (request_timeout)
 _WAIT_APP: Final = 3  # the app is working: no timeout
 _WAIT_WRITE: Final = 4  # the client is not reading our response (write_timeout)
+_WAIT_LINGER: Final = 5  # after an error response: reading and dropping (LINGER_SECONDS)
 
 # While draining, how long a connection that has not sent its first request may still send it.
 _FRESH_GRACE_S: Final = 1.0
@@ -70,6 +73,7 @@ class H1Protocol(asyncio.Protocol):
         "_eager",
         "_exchange",
         "_handoff",
+        "_linger_left",
         "_prefetched",
         "_read_paused",
         "_scopes",
@@ -108,6 +112,7 @@ class H1Protocol(asyncio.Protocol):
         self._disconnect_waiters: list[asyncio.Future[None]] = []
         self._waiting = _WAIT_HEAD
         self._deadline = ctx.now + ctx.config.header_timeout
+        self._linger_left = -1  # bytes still dropped after an error response; -1: not lingering
 
     # ------------------------------------------------------------------ connection
 
@@ -125,7 +130,7 @@ class H1Protocol(asyncio.Protocol):
         extra = None
         if ctx.ssl_context is not None:
             scheme = "https"
-            extra = {"tls": _tls_extension(transport, client, server)}
+            extra = {"tls": tls_extension(transport.get_extra_info("ssl_object"))}
         self._scopes = ScopeFactory(
             client=client,
             server=server,
@@ -223,6 +228,8 @@ class H1Protocol(asyncio.Protocol):
         ctx.connection_gone(self, self.connection_id, self.conn.requests_seen)
 
     def eof_received(self) -> bool:
+        if self._linger_left >= 0:
+            return False  # the client read our error response and left: close
         self.conn.receive_data(b"")
         if self._exchange is None:
             self._process()
@@ -244,6 +251,11 @@ class H1Protocol(asyncio.Protocol):
         metrics = self._ctx.metrics
         if metrics is not None:
             metrics[BYTES_IN] += len(data)
+        if self._linger_left >= 0:
+            self._linger_left -= len(data)  # dropped (see workers/linger.py)
+            if self._linger_left < 0:
+                self._close()
+            return
         conn = self.conn
         conn.receive_data(data)
         if self._exchange is None:
@@ -275,6 +287,15 @@ class H1Protocol(asyncio.Protocol):
                 self._start(event)
                 if self._exchange is not None:
                     return  # the app is still running; its completion resumes us
+                continue
+            if event.__class__ is Data:
+                # The rest of a body the app left unread, after a response that promised
+                # keep-alive (H1Connection.discarding_body): dropped; then the next request.
+                if not event.more:
+                    if self._ctx.draining:
+                        self._close()
+                        return
+                    self._await_next_request()
                 continue
             if event is NEED_DATA:
                 if conn.has_buffered_data and self._waiting == _WAIT_IDLE:
@@ -395,21 +416,43 @@ class H1Protocol(asyncio.Protocol):
         if self.disconnected:
             return
         conn = self.conn
-        if not conn.cycle_done:
+        unread = conn.their_state is PartyState.SEND_BODY
+        if unread:
             conn.abandon_request_body()
-        if conn.keep_alive and conn.cycle_done and not ctx.draining:
-            conn.start_next_cycle()
-            self._waiting = _WAIT_IDLE
-            self._deadline = ctx.now + ctx.config.keep_alive_timeout
-            ctx.idle[self] = None
-            if not self._eager:
-                if conn.has_buffered_data or conn.peer_closed:
-                    asyncio.get_running_loop().call_soon(self._process)
-                elif self._read_paused:
-                    self._read_paused = False
-                    self.transport.resume_reading()  # type: ignore[union-attr]
+        if not conn.keep_alive or ctx.draining:
+            # A client still sending the body the app left unread (the response said close)
+            # must not meet a reset before it reads that response: linger.
+            if unread:
+                self._linger()
+            else:
+                self._close()
+            return
+        if conn.cycle_done:
+            self._await_next_request()
+            if self._eager:
+                return  # _process, which started this request, carries on
+            if conn.has_buffered_data or conn.peer_closed:
+                asyncio.get_running_loop().call_soon(self._process)
+                return
+        elif conn.discarding_body:
+            # The response promised keep-alive with the body still arriving: read and drop
+            # the (bounded) rest, as fast as it comes, then serve the next request.
+            self._waiting = _WAIT_BODY
+            self._deadline = ctx.now + ctx.config.request_timeout
         else:
             self._close()
+            return
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def _await_next_request(self) -> None:
+        """Keep-alive: the cycle is over; wait (keep_alive_timeout) for the next request."""
+        ctx = self._ctx
+        self.conn.start_next_cycle()
+        self._waiting = _WAIT_IDLE
+        self._deadline = ctx.now + ctx.config.keep_alive_timeout
+        ctx.idle[self] = None
 
     @property
     def head_sent(self) -> bool:
@@ -463,7 +506,7 @@ class H1Protocol(asyncio.Protocol):
             )
         if not self.conn.response_started and transport is not None:
             transport.write(error_response(exc.status_hint, exc.message, defaults=ctx.defaults))
-        self._close()
+        self._linger()
         # From here the app sees a gone client: receive() answers http.disconnect and send()
         # raises, so nothing (a 500, the app's own answer) can follow our error response.
         self.disconnected = True
@@ -649,7 +692,9 @@ class H1Protocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        if self._waiting != _WAIT_WRITE:
+        # While lingering, the linger deadline bounds a stalled write too (and resume_writing
+        # must not turn the lingering connection into one that waits for nothing).
+        if self._waiting not in (_WAIT_WRITE, _WAIT_LINGER):
             self._waiting = _WAIT_WRITE
             self._deadline = self._ctx.now + self._ctx.config.write_timeout
 
@@ -684,7 +729,12 @@ class H1Protocol(asyncio.Protocol):
     def check_deadline(self, now: float) -> None:
         """Called by the worker's tick: enforce whichever timeout applies now."""
         waiting = self._waiting
-        if waiting == _WAIT_APP or now < self._deadline or self.disconnected:
+        if waiting == _WAIT_APP or now < self._deadline:
+            return
+        if waiting == _WAIT_LINGER:
+            self._close()
+            return
+        if self.disconnected:
             return
         if waiting == _WAIT_IDLE:
             self._close()
@@ -737,6 +787,24 @@ class H1Protocol(asyncio.Protocol):
         """Close at once (``ServedConnection``): an idle keep-alive connection makes room."""
         self._close()
 
+    def _linger(self) -> None:
+        """Close after an error response without resetting a client that is still sending
+        (workers/linger.py): half-close, then drop what arrives until the client closes,
+        ``LINGER_BYTES`` or ``LINGER_SECONDS``."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.conn.peer_closed:
+            self._close()
+            return
+        self._ctx.idle.pop(self, None)
+        if transport.can_write_eof():  # not over TLS: the close_notify comes with the close
+            transport.write_eof()
+        self._linger_left = LINGER_BYTES
+        self._waiting = _WAIT_LINGER
+        self._deadline = self._ctx.now + LINGER_SECONDS
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+
     def _close(self) -> None:
         self._ctx.idle.pop(self, None)
         transport = self.transport
@@ -769,24 +837,6 @@ def _close_oldest_idle(ctx: WorkerContext) -> bool:
         proto.close()
         return True
     return False
-
-
-def _tls_extension(
-    transport: asyncio.Transport, client: tuple[str, int] | None, server: tuple[str, int] | None
-) -> dict[str, Any]:
-    ssl_object = transport.get_extra_info("ssl_object")
-    cipher = transport.get_extra_info("cipher")
-    version = getattr(ssl_object, "version", lambda: None)()
-    versions = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
-    peer_cert = transport.get_extra_info("peercert")
-    return {
-        "server_cert": None,
-        "client_cert_chain": [str(peer_cert)] if peer_cert else [],
-        "client_cert_name": None,
-        "client_cert_error": None,
-        "tls_version": versions.get(version) if version else None,
-        "cipher_suite": None if cipher is None else cipher[0],
-    }
 
 
 def _peer(client: tuple[str, int] | None) -> str:

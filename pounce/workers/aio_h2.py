@@ -34,6 +34,7 @@ from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened
+from pounce.net.tls import tls_extension
 from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP2
 from pounce.protocols.events import Data
 from pounce.protocols.h2 import H2Settings, request_from_headers
@@ -439,6 +440,11 @@ class H2Protocol(asyncio.Protocol):
                 scheme="https" if ctx.ssl_context is not None else "http",
                 root_path=ctx.config.root_path,
                 source=ctx,
+                extra_extensions=(
+                    {"tls": tls_extension(transport.get_extra_info("ssl_object"))}
+                    if ctx.ssl_context is not None
+                    else None
+                ),
             )
         self._scopes = scopes
         if connection_id == 0:

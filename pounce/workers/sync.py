@@ -43,7 +43,13 @@ from typing import Any, Final
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import LocalProtocolError, RemoteProtocolError
-from pounce.lifecycle import LifecycleCollector
+from pounce.lifecycle import (
+    ConnectionOpened,
+    LifecycleCollector,
+    LifecycleEvent,
+    RequestStarted,
+    ResponseCompleted,
+)
 from pounce.observe.access import AccessLogger
 from pounce.observe.metrics import (
     BYTES_IN,
@@ -65,6 +71,7 @@ from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.budget import ConnectionBudget, RequestQuota
 from pounce.workers.context import limits_from_config, response_defaults
 from pounce.workers.handoff import H2, Handoff
+from pounce.workers.linger import LINGER_BYTES, LINGER_SECONDS
 
 __all__ = ["SyncWorker"]
 
@@ -93,6 +100,7 @@ _WAIT_IDLE: Final = 0
 _WAIT_HEAD: Final = 1
 _WAIT_BODY: Final = 2
 _WAIT_WRITE: Final = 4
+_WAIT_LINGER: Final = 5  # after an error response: reading and dropping (workers/linger.py)
 
 
 class _Conn:
@@ -101,12 +109,15 @@ class _Conn:
     __slots__ = (
         "body_parts",
         "body_watch",
+        "cid",
         "client",
         "close_after_write",
         "deadline",
         "fd",
         "file",
         "h1",
+        "linger_after_write",
+        "linger_left",
         "out",
         "request",
         "server",
@@ -133,8 +144,11 @@ class _Conn:
         self.body_parts: list[bytes] = []
         self.body_watch: tuple[Request | None, int] | None = None  # see _body_progressed
         self.close_after_write = False
+        self.linger_after_write = False  # with close_after_write: linger, then close
+        self.linger_left = -1  # bytes still dropped while lingering; -1: not lingering
         self.waiting = _WAIT_HEAD
         self.deadline = deadline
+        self.cid = 0  # lifecycle connection id, given when a collector listens
 
 
 class SyncWorker:
@@ -219,6 +233,7 @@ class SyncWorker:
         self._sync_answers = 0
         self._sync_declines = 0
         self._app_async_only = not pipeline.has_app
+        self._connection_counter = 0  # this thread's only (lifecycle connection ids)
 
     # ------------------------------------------------------------------ control
 
@@ -439,6 +454,8 @@ class SyncWorker:
         if metrics is not None:
             metrics[CONNECTIONS_OPEN + HTTP1] += 1
             metrics[CONNECTIONS + HTTP1] += 1
+        if self._collector is not None:
+            self._record_opened(conn)
 
     def _read_inbox(self) -> None:
         try:
@@ -478,6 +495,11 @@ class SyncWorker:
             return
         except OSError:
             self._close(conn)
+            return
+        if conn.linger_left >= 0:
+            conn.linger_left -= len(data)  # dropped (see workers/linger.py)
+            if not data or conn.linger_left < 0:
+                self._close(conn)
             return
         self._idle.pop(conn.fd, None)
         metrics = self._metrics
@@ -567,10 +589,22 @@ class SyncWorker:
             request.http_version,
         )
         metrics = self._metrics
-        timed = self._access is not None or metrics is not None
+        recording = self._collector is not None
+        timed = self._access is not None or recording or metrics is not None
         started = time.perf_counter_ns() if timed else 0
         if metrics is not None:
             metrics[IN_FLIGHT] += 1  # started; answered ones are subtracted at scrape
+        if recording:
+            self._record(
+                RequestStarted(
+                    connection_id=conn.cid,
+                    worker_id=self.worker_id,
+                    timestamp_ns=time.time_ns(),
+                    method=request.method.decode("ascii"),
+                    path=request.path.decode("latin-1"),  # as sent: not percent-decoded
+                    http_version=request.http_version,
+                )
+            )
         result = self._answer(raw)
         if result is None:
             if metrics is not None:
@@ -603,6 +637,17 @@ class SyncWorker:
                 observe_request(metrics, request.method, result.status, duration)
             if self._access is not None:
                 self._access.log(_access_scope(raw), result.status, duration)
+            if recording:
+                self._record(
+                    ResponseCompleted(
+                        connection_id=conn.cid,
+                        worker_id=self.worker_id,
+                        timestamp_ns=time.time_ns(),
+                        status=result.status,
+                        bytes_sent=_body_size(result),
+                        duration_ns=duration,
+                    )
+                )
         if h1.keep_alive and h1.cycle_done:
             h1.start_next_cycle()
             if not conn.out and conn.file is None:
@@ -612,6 +657,32 @@ class SyncWorker:
             # else: still writing; _flush starts the keep-alive wait once the answer is out
         else:
             self._close_when_written(conn)
+
+    # ------------------------------------------------------------------ lifecycle events
+
+    def _record_opened(self, conn: _Conn) -> None:
+        # Ids of this loop's connections have bit 39 set: the pool (same worker id, its own
+        # counter on its own thread) numbers the connections it serves without it.
+        self._connection_counter += 1
+        conn.cid = (self.worker_id << 40) | (1 << 39) | self._connection_counter
+        self._record(
+            ConnectionOpened(
+                connection_id=conn.cid,
+                worker_id=self.worker_id,
+                timestamp_ns=time.time_ns(),
+                client=conn.client,
+                server=conn.server,
+            )
+        )
+
+    def _record(self, event: LifecycleEvent) -> None:
+        collector = self._collector
+        if collector is None:
+            return
+        try:
+            collector.record(event)
+        except Exception:
+            _logger.exception("lifecycle collector %r failed", collector)
 
     def _answer(self, raw: RawRequest) -> RawResponse | FileResponse | None:
         pipeline = self._pipeline
@@ -753,6 +824,9 @@ class SyncWorker:
             if conn.fd not in self._conns or conn.file is not None:
                 return  # closed, or the file is not all out yet
         self._poller.modify(conn.fd, _EPOLLIN)
+        if conn.linger_after_write:
+            self._linger(conn)
+            return
         if conn.close_after_write or self._draining:
             self._close(conn)
             return
@@ -771,6 +845,35 @@ class SyncWorker:
             conn.close_after_write = True
         else:
             self._close(conn)
+
+    def _linger_when_written(self, conn: _Conn) -> None:
+        """After an error response: once it is out, linger (``_linger``) instead of closing."""
+        if conn.out or conn.file is not None:
+            conn.close_after_write = True
+            conn.linger_after_write = True
+        else:
+            self._linger(conn)
+
+    def _linger(self, conn: _Conn) -> None:
+        """Half-close and drop what the client still sends, until it closes, ``LINGER_BYTES``
+        or ``LINGER_SECONDS`` (workers/linger.py), so it reads our error instead of a reset."""
+        if conn.fd not in self._conns:
+            return
+        if conn.h1.peer_closed:
+            self._close(conn)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        self._idle.pop(conn.fd, None)
+        conn.linger_after_write = False
+        conn.linger_left = LINGER_BYTES
+        conn.waiting = _WAIT_LINGER
+        conn.deadline = self._now + LINGER_SECONDS
+        conn.request = None
+        conn.body_parts = []
 
     # ------------------------------------------------------------------ errors, timeouts
 
@@ -804,7 +907,7 @@ class SyncWorker:
                 exc.status_hint,
             )
         self._write(conn, error_response(exc.status_hint, exc.message, defaults=self._defaults))
-        self._close_when_written(conn)
+        self._linger_when_written(conn)
 
     def _tick(self, now: float) -> None:
         self._defaults.tick(time.time())
@@ -817,7 +920,7 @@ class SyncWorker:
             if now < conn.deadline:
                 continue
             waiting = conn.waiting
-            if waiting == _WAIT_IDLE:
+            if waiting in (_WAIT_IDLE, _WAIT_LINGER):
                 self._close(conn)
             elif waiting in (_WAIT_HEAD, _WAIT_BODY):
                 if waiting == _WAIT_BODY and not self._draining and self._body_progressed(conn):
@@ -925,6 +1028,10 @@ class SyncWorker:
         for listen in self._listen_socks.values():
             listen.close()
         self._listen_socks.clear()
+
+
+def _body_size(result: RawResponse | FileResponse) -> int:
+    return len(result.body) if isinstance(result, RawResponse) else result.count
 
 
 def _access_scope(raw: RawRequest) -> dict[str, Any]:

@@ -238,6 +238,12 @@ _FIELDS: Final = (
         "RFC 9112 2.2: a bare CR must be rejected",
     ),
     _head(
+        "bare_cr_only_line_endings",
+        b"GET / HTTP/1.1\rHost: example.com\r\r",
+        "RFC 9112 2.2: a bare CR is refused as soon as the byte after it is not LF, so a "
+        "head whose lines end in CR alone does not wait for the header timeout",
+    ),
+    _head(
         "bare_lf_request_line",
         b"GET / HTTP/1.1\nHost: a\r\n\r\n",
         "RFC 9112 2.2: lines end with CRLF; a bare LF is refused (smuggling)",
@@ -355,8 +361,18 @@ _REQUEST_LINE: Final = (
     _head(
         "connect_authority_form",
         _get(line=b"CONNECT example.com:443 HTTP/1.1"),
-        "RFC 9110 9.3.6: CONNECT (we are not a proxy)",
-        status=405,
+        "RFC 9110 9.3.6: CONNECT (we are not a proxy: 501, method not implemented)",
+        status=501,
+    ),
+    _head(
+        "connect_origin_form",
+        _get(line=b"CONNECT / HTTP/1.1"),
+        "RFC 9112 3.2.3: CONNECT needs an authority-form target; never reaches the app",
+    ),
+    _head(
+        "connect_asterisk_form",
+        _get(line=b"CONNECT * HTTP/1.1"),
+        "RFC 9112 3.2.3: CONNECT needs an authority-form target",
     ),
     _head("version_http2", _get(line=b"GET / HTTP/2.0"), "RFC 9110 6.2: major version", 505),
     _head("version_http3", _get(line=b"GET / HTTP/3.0"), "RFC 9110 6.2: major version", 505),
@@ -489,7 +505,7 @@ def limit_cases(
     max_request_line_size: int = 8 * 1024,
     max_header_size: int = 64 * 1024,
     max_header_count: int = 100,
-    max_body_size: int = 1024 * 1024,
+    max_body_size: int = 1024 * 1024 * 1024,
 ) -> tuple[MalformedCase, ...]:
     """Cases that exceed a limit by the smallest amount that must be refused.
 

@@ -95,3 +95,28 @@ def test_large_static_file_over_tls_is_sent_whole(start: Any, tmp_path: Path) ->
     assert hashlib.sha256(response.content).digest() == hashlib.sha256(payload).digest()
     assert ranged.status_code == 206
     assert ranged.content == payload[100:200]
+
+
+@pytest.mark.parametrize("reuse_port", [True, False])
+def test_reuse_port_gives_each_worker_its_own_socket(reuse_port: bool) -> None:
+    """``reuse_port``: one SO_REUSEPORT socket per worker on the same port, so the kernel
+    spreads connections; off, one socket that the workers share."""
+    from pounce.config import ServerConfig
+    from pounce.net.listeners import bind_listeners
+
+    listeners = bind_listeners(ServerConfig(port=0, reuse_port=reuse_port), 3)
+    try:
+        if reuse_port:
+            assert len(listeners) == 3
+            assert len({listener.port for listener in listeners}) == 1
+            assert len({listener.sock.fileno() for listener in listeners}) == 3
+            assert all(
+                listener.sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+                for listener in listeners
+            )
+        else:
+            assert len(listeners) == 1
+            assert not listeners[0].sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+    finally:
+        for listener in listeners:
+            listener.close()

@@ -156,6 +156,17 @@ def test_compression_savings_and_static_cache(server_kind: str, tmp_path: Path) 
     assert sample(page, "pounce_static_cache_hits_total") == 2
 
 
+def test_metrics_path_moves_the_page(server_kind: str) -> None:
+    handle = start_kind(server_kind, APP, metrics_enabled=True, metrics_path="/_pounce/metrics")
+    try:
+        with RawClient(handle.host, handle.port) as client:
+            assert client.request("GET", "/metrics").body == b"hello"  # the app's now
+        page = scrape(handle, "/_pounce/metrics")
+        assert sample(page, "pounce_requests_total", method="GET", status="2xx") == 1
+    finally:
+        handle.stop()
+
+
 def test_metrics_port_is_a_separate_listener(server_kind: str) -> None:
     handle = start_kind(server_kind, APP, metrics_enabled=True, metrics_port=0)
     try:

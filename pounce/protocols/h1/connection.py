@@ -43,6 +43,7 @@ from pounce.protocols.h1.parser import (
     H1Limits,
     HeadMemo,
     check_incomplete_head,
+    lower_token,
     maybe_parse_request_head,
 )
 from pounce.protocols.h1.serializer import (
@@ -80,8 +81,36 @@ _RESPONSE_SPECIAL: Final = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"date", b"server"}
 )
 _MAX_READ_CHUNK: Final = 256 * 1024  # largest Data event handed out at once
+# A response sent while the request body is still unread keeps the connection only if the
+# rest of that body is at most this many bytes not yet received (content-length framing):
+# the driver then reads and discards it after the response. Beyond it (or for a chunked body
+# whose end is not buffered) the response says ``connection: close`` instead.
+DISCARD_BODY_MAX: Final = 256 * 1024
+
+# Bytes a response field line may not hold besides its own CRLF: every control byte but HTAB,
+# CR and LF included (RFC 9110 5.5: field-content is VCHAR, obs-text, SP and HTAB).
+_FIELD_LINE_CTLS: Final = bytes(b for b in range(256) if (b < 0x20 or b == 0x7F) and b != 0x09)
 
 type HeaderPairs = Iterable[Sequence[bytes]]
+
+
+def _field_name(name: bytes) -> bytes:
+    """The lower-cased name of a field we are about to send; a name that is not a token
+    (``x evil:``, an empty name) would let the app forge or break header lines."""
+    lowered = lower_token(name if name.__class__ is bytes else bytes(name))
+    if lowered is None:
+        raise LocalProtocolError(f"response header name {bytes(name)[:40]!r} is not a token")
+    return lowered
+
+
+def _check_field_lines(block: bytes, lines: int, what: str) -> None:
+    """``block`` holds ``lines`` field lines, each ending in CRLF: refuse any other control
+    byte (a CR or LF would split the head; a NUL or other CTL is not field-content). One C
+    pass over the joined block, the same cost as the CR and LF counts it replaces."""
+    if len(block.translate(None, _FIELD_LINE_CTLS)) != len(block) - 2 * lines:
+        if block.count(b"\n") != lines or block.count(b"\r") != lines:
+            raise LocalProtocolError(f"CR or LF in a response {what}")
+        raise LocalProtocolError(f"control character in a response {what}")
 
 
 class H1Connection:
@@ -346,8 +375,12 @@ class H1Connection:
             framing = _UNTIL_CLOSE
             keep_alive = False
 
-        if self.their_state is SEND_BODY and (request.expect_continue and not self._continue_sent):
-            keep_alive = False  # the client never sent the body; we cannot find the next request
+        if keep_alive and self.their_state is SEND_BODY and not self._can_discard_rest():
+            # The request body is not all read: the next request starts after it. Promise
+            # keep-alive only when the driver can read and discard a bounded rest once this
+            # response is done; otherwise say close now, in the head, rather than send a
+            # keep-alive response and then close under the client's next request.
+            keep_alive = False
         if not keep_alive:
             parts.append(b"connection: close\r\n")
         elif request.http_version == "1.0":
@@ -394,12 +427,12 @@ class H1Connection:
             return b""  # HTTP/1.0 clients do not understand 1xx (RFC 9110 15.2)
         parts = [status_line(status)]
         for name, value in headers:
+            _field_name(name)
             parts.extend((name, b": ", value, b"\r\n"))
         parts.append(b"\r\n")
         head = b"".join(parts)
         lines = 2 + (len(parts) - 2) // 4  # status line, one per header, the empty line
-        if head.count(b"\n") != lines or head.count(b"\r") != lines:
-            raise LocalProtocolError("CR or LF in a response header")
+        _check_field_lines(head, lines, "header")
         if status == 100:
             self._continue_sent = True
         return head
@@ -456,14 +489,14 @@ class H1Connection:
             return b""
         parts = [b"0\r\n"]
         for name, value in headers:
+            _field_name(name)
             parts.extend((name, b": ", value, b"\r\n"))
         if more:
             raise LocalProtocolError("more_trailers is not supported on HTTP/1.1")
         parts.append(b"\r\n")
         block = b"".join(parts)
         lines = 2 + (len(parts) - 2) // 4  # last-chunk line, one per field, the empty line
-        if block.count(b"\n") != lines or block.count(b"\r") != lines:
-            raise LocalProtocolError("CR or LF in a trailer field")
+        _check_field_lines(block, lines, "trailer field")
         self.our_state = DONE
         return block
 
@@ -522,9 +555,33 @@ class H1Connection:
         self._continue_sent = False
         self._trailers_allowed = False
 
+    def _can_discard_rest(self) -> bool:
+        """Whether the unread rest of the request body can be skipped within bounds: it is
+        all buffered, or it is at most ``DISCARD_BODY_MAX`` bytes still to come (known only
+        for content-length framing). Looks without consuming: the app may still read it."""
+        request = self.request
+        if request is not None and request.expect_continue and not self._continue_sent:
+            return False  # the client waits for 100 Continue: it may never send the body
+        chunked = self._chunked
+        if chunked is None:
+            return self._body_left - self.buffered_bytes <= DISCARD_BODY_MAX
+        return chunked.copy().ends_within(cast(bytes, self._buf), self._pos)
+
+    @property
+    def discarding_body(self) -> bool:
+        """The response is done and promised keep-alive, but the request body the app left
+        unread is still arriving: the driver feeds bytes and calls ``abandon_request_body``
+        until ``cycle_done`` (bounded by ``DISCARD_BODY_MAX``, see ``send_response``)."""
+        return self.their_state is SEND_BODY and self.our_state is DONE and self.keep_alive
+
     def abandon_request_body(self) -> None:
-        """The response ended before the body was read: the connection cannot be reused
-        unless the rest of the body is already buffered, in which case we skip it."""
+        """The response ended before the app read the whole body: skip what is buffered.
+
+        If the body is complete now, the connection can carry on. If more is to come and the
+        response promised keep-alive, the connection stays in SEND_BODY (``discarding_body``)
+        and the driver calls this again as bytes arrive. Otherwise (the response said close,
+        the body is malformed, the peer closed) nothing more is read: ``keep_alive`` is False.
+        """
         if self.their_state is not SEND_BODY:
             return
         while True:
@@ -534,6 +591,8 @@ class H1Connection:
                 self.keep_alive = False
                 return
             if not isinstance(event, Data):
+                if event is NEED_DATA and self.keep_alive and self.our_state is DONE:
+                    return  # discarding_body: the rest is on its way
                 self.keep_alive = False
                 self.their_state = DONE  # nothing more will be read from this connection
                 return
@@ -561,7 +620,11 @@ class _HeaderBlock:
 def _app_header_block(
     headers: tuple[Sequence[bytes], ...], defaults: ResponseDefaults, switching: bool
 ) -> _HeaderBlock:
-    """Validate and join the app's headers (RFC 9110 5.5: no CR/LF/NUL smuggled in)."""
+    """Validate and join the app's headers: names are tokens (RFC 9110 5.1), values are
+    field-content, without CR, LF, NUL or another control byte but HTAB (5.5).
+
+    Runs only when the per-connection memo misses (see ``send_response``); the names' check
+    is itself memoised process-wide, so the memoised path costs nothing more."""
     memo = _HeaderBlock(headers)
     parts: list[bytes] = []
     replaced: list[bytes] = []
@@ -570,7 +633,7 @@ def _app_header_block(
         if pair.__class__ is not tuple:
             memo.cacheable = False  # a mutable pair could change under the memo
         name, value = pair
-        lname = name.lower()
+        lname = _field_name(name)
         if lname in _RESPONSE_SPECIAL:
             if lname == b"content-length":
                 try:
@@ -598,11 +661,9 @@ def _app_header_block(
         parts.append(value)
         parts.append(b"\r\n")
     block = b"".join(parts)
-    # One CR and one LF per line we meant to write: anything else was smuggled into a name
-    # or a value by the app.
-    lines = len(parts) // 4
-    if block.count(b"\n") != lines or block.count(b"\r") != lines:
-        raise LocalProtocolError("CR or LF in a response header")
+    # One CRLF per line we meant to write and no other control byte: anything else was
+    # smuggled into a value by the app (names were checked above).
+    _check_field_lines(block, len(parts) // 4, "header")
     memo.block = block
     memo.content_length = content_length
     if replaced:

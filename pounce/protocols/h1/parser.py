@@ -33,6 +33,7 @@ __all__ = [
     "HeadMemo",
     "HeaderFacts",
     "check_incomplete_head",
+    "lower_token",
     "maybe_parse_request_head",
 ]
 
@@ -44,7 +45,7 @@ class H1Limits:
     max_request_line_size: int = 8 * 1024
     max_header_size: int = 64 * 1024
     max_header_count: int = 100
-    max_body_size: int = 1024 * 1024
+    max_body_size: int = 1024 * 1024 * 1024  # ServerConfig.max_request_size
     # A chunk-size line is tiny; anything longer is abuse (h11 allows 16 KiB per head line).
     max_chunk_line_size: int = 4 * 1024
 
@@ -54,6 +55,9 @@ _TOKEN_RE: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9112 3.2 origin-form / absolute-form / asterisk-form: visible ASCII only.
 _VERSION_RE: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _BARE_LF_RE: Final = re.compile(rb"(?<!\r)\n")
+# A CR followed by anything but LF. A CR that ends the buffer is undecided: its LF may be in
+# the next read.
+_BARE_CR_RE: Final = re.compile(rb"\r[^\n]")
 # RFC 9112 7.1.1: chunk-size [ chunk-ext ], chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS val ] ),
 # val = token / quoted-string. At most 16 hex digits: larger sizes overflow 64 bits. We refuse
 # the BWS between the size and the first ";" that the grammar tolerates: h11 rejects it too, and
@@ -108,6 +112,23 @@ def _lower_name(name: bytes) -> bytes:
         if name.rstrip(_OWS) != name:
             raise RemoteProtocolError("whitespace between header name and colon")
         raise RemoteProtocolError(f"invalid header name {name[:40]!r}")
+    lowered = name.lower()
+    if len(_NAME_MEMO) < _NAME_MEMO_MAX:
+        _NAME_MEMO[name] = lowered
+    return lowered
+
+
+def lower_token(name: bytes) -> bytes | None:
+    """``name`` lower-cased if it is a token (RFC 9110 5.1, 5.6.2), else ``None``.
+
+    For response header names: shares the request names' memo, whose hit proves a name is a
+    token, so a name is checked once per process rather than once per response.
+    """
+    lowered = _NAME_MEMO.get(name)
+    if lowered is not None:
+        return lowered
+    if not _TOKEN_RE.fullmatch(name):
+        return None
     lowered = name.lower()
     if len(_NAME_MEMO) < _NAME_MEMO_MAX:
         _NAME_MEMO[name] = lowered
@@ -201,8 +222,11 @@ def maybe_parse_request_head(
         raise RemoteProtocolError("HTTP version not supported", status_hint=505)
     else:
         raise RemoteProtocolError("malformed HTTP version")
-    if method not in _KNOWN_METHODS and not _TOKEN_RE.fullmatch(method):
-        raise RemoteProtocolError("invalid method")
+    if method not in _KNOWN_METHODS:
+        if not _TOKEN_RE.fullmatch(method):
+            raise RemoteProtocolError("invalid method")
+        if method == b"CONNECT":
+            _refuse_connect(target)
     # Control bytes and spaces are already excluded; the target must also be ASCII, no tab.
     if not target.isascii() or b"\t" in target or not target:
         raise RemoteProtocolError("invalid request target")
@@ -311,6 +335,28 @@ def _raise_bad_head_bytes(head: bytes) -> None:
     raise RemoteProtocolError("control character in request head")
 
 
+# RFC 9112 3.2.3: authority-form = uri-host ":" port (a reg-name, IPv4 or [IPv6] literal).
+_AUTHORITY_FORM_RE: Final = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+):[0-9]*"
+)
+
+
+def _refuse_connect(target: bytes) -> None:
+    """CONNECT on HTTP/1.1 never reaches the app: pounce is an origin server, not a proxy.
+
+    A CONNECT whose target is not authority-form (``CONNECT / HTTP/1.1``) is malformed: 400.
+    A well-formed one asks for a tunnel, a method we do not implement: 501 (RFC 9110 9.1:
+    "not implemented" is 501). Not 405: a 405 says the method is known but not allowed on
+    this resource and must carry an ``Allow`` list of the methods that are (RFC 9110
+    15.5.6), which only the app knows. (RFC 8441 extended CONNECT is HTTP/2's; not here.)
+    """
+    if not _AUTHORITY_FORM_RE.fullmatch(target):
+        raise RemoteProtocolError("CONNECT needs an authority-form target (host:port)")
+    raise RemoteProtocolError(
+        "CONNECT is not implemented: this server is not a proxy", status_hint=501
+    )
+
+
 def _split_target(method: bytes, target: bytes) -> tuple[bytes, bytes]:
     """Split the request-target into raw path and query (RFC 9112 3.2)."""
     first = target[0]
@@ -321,8 +367,6 @@ def _split_target(method: bytes, target: bytes) -> tuple[bytes, bytes]:
         if method != b"OPTIONS":
             raise RemoteProtocolError("asterisk-form target is only allowed with OPTIONS")
         return target, b""
-    if method == b"CONNECT":
-        raise RemoteProtocolError("CONNECT is not supported", status_hint=405)
     lower = target[:8].lower()
     if lower.startswith((b"http://", b"https://")):  # absolute-form (RFC 9112 3.2.2)
         rest = target.split(b"://", 1)[1]
@@ -374,6 +418,11 @@ def check_incomplete_head(
     fresh = max(start, scan_from)
     if (fresh == start and buf[start] == 0x0A) or _BARE_LF_RE.search(buf, max(fresh, start + 1)):
         raise RemoteProtocolError("bare LF in request head; lines must end with CRLF")
+    # RFC 9112 2.2: a bare CR is an error as soon as the byte after it is not LF. Without this
+    # a head whose lines end in CR alone never shows a blank line and would sit until the
+    # header timeout. One byte back: the previous read may have ended on that CR.
+    if _BARE_CR_RE.search(buf, max(fresh - 1, start)):
+        raise RemoteProtocolError("bare CR in request head; lines must end with CRLF")
     if pending > limits.max_request_line_size + 1 and buf.find(b"\r\n", start) < 0:
         raise RemoteProtocolError("request line too long", status_hint=414)
     if buf.find(b"\x00", fresh) >= 0:
@@ -396,6 +445,30 @@ class ChunkedReader:
         self._total = 0
         self._in_trailers = False
         self._trailer_bytes = 0
+
+    def copy(self) -> ChunkedReader:
+        """An independent reader at the same place in the chunk stream (for a dry run)."""
+        twin = ChunkedReader(self._limits)
+        twin._remaining = self._remaining
+        twin._total = self._total
+        twin._in_trailers = self._in_trailers
+        twin._trailer_bytes = self._trailer_bytes
+        return twin
+
+    def ends_within(self, buf: bytes, start: int) -> bool:
+        """Whether the body ends inside ``buf[start:]`` (reading it; use on a ``copy``).
+        A malformed rest counts as not ending: the connection cannot be reused then."""
+        pos = start
+        try:
+            while True:
+                result = self.read(buf, pos)
+                if result is None:
+                    return False
+                _, pos, done = result
+                if done:
+                    return True
+        except RemoteProtocolError:
+            return False
 
     def read(self, buf: bytes, start: int) -> tuple[bytes, int, bool] | None:
         pos = start

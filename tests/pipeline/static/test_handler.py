@@ -529,12 +529,31 @@ def test_sibling_directory_with_common_prefix_is_outside(site: Site) -> None:
         b"/%2e%2e/outside/secret.txt",
         b"/..%2foutside%2fsecret.txt",
         b"/..\\outside\\secret.txt",
-        b"/secret.txt%00.css",
-        b"//" + b"etc/passwd",
     ],
 )
 def test_escape_vectors_against_the_core(handler: StaticHandler, path: bytes) -> None:
     assert ask(handler, path) is None
+
+
+@pytest.mark.parametrize("path", [b"/secret.txt%00.css", b"/secret.txt\x00.css"])
+def test_nul_vector_with_the_truncated_name_present(site: Site, path: bytes) -> None:
+    """A lookup that stopped at the NUL would open ``secret.txt``, so that file exists here
+    (servable under its own name) and the NUL name must still find nothing."""
+    (site.root / "secret.txt").write_bytes(SECRET)
+    h = StaticHandler([mount(site)])
+    assert body(ask(h, b"/secret.txt")) == SECRET  # the file a wrong lookup would reach
+    assert ask(h, path) is None
+
+
+def test_double_slash_stays_in_the_root(site: Site) -> None:
+    """``//etc/passwd`` is the path ``etc/passwd`` under the root (empty segments collapse),
+    never the system's /etc/passwd, which a join with an absolute path would open."""
+    h = StaticHandler([mount(site)])
+    assert ask(h, b"//etc/passwd") is None  # no such file in the root
+    (site.root / "etc").mkdir()
+    (site.root / "etc" / "passwd").write_bytes(b"the site's own passwd\n")
+    h = StaticHandler([mount(site)])
+    assert body(ask(h, b"//etc/passwd")) == b"the site's own passwd\n"
 
 
 def test_absolute_path_vector_resolves_inside(handler: StaticHandler, site: Site) -> None:

@@ -19,6 +19,7 @@ from corpus.malformed_h1 import ALL_CASES, MalformedCase
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.protocols.events import NEED_DATA, PAUSED, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, H1Limits, PartyState, ResponseDefaults
+from pounce.protocols.h1.connection import DISCARD_BODY_MAX
 
 LIMITS = H1Limits()
 NEXT = b"GET /next HTTP/1.1\r\nHost: example.com\r\n\r\n"
@@ -536,18 +537,67 @@ def test_abandoned_chunked_body_already_buffered_is_skipped() -> None:
 @pytest.mark.parametrize(
     "rest",
     [
-        b"Content-Length: 5\r\n\r\nhel",
         b"Transfer-Encoding: chunked\r\n\r\n5\r\nhel",
         b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"Content-Length: %d\r\n\r\nhel" % (DISCARD_BODY_MAX + 4),
     ],
 )
-def test_abandoned_body_not_all_here_closes(rest: bytes) -> None:
+def test_response_before_an_unbounded_body_says_close(rest: bytes) -> None:
+    """Regression (issue 16): the head of a response sent while the body is unread must say
+    ``connection: close`` when the server will not read the rest (chunked with its end not
+    buffered, a malformed rest, or more than DISCARD_BODY_MAX still to come); it used to
+    promise keep-alive and then close under the client's next request."""
     conn = started(b"POST / HTTP/1.1\r\nHost: a\r\n" + rest)
-    _respond(conn)
+    response = _respond(conn)
+    assert b"\r\nconnection: close\r\n" in response
     conn.abandon_request_body()
     assert not conn.keep_alive
+    assert not conn.discarding_body
     with pytest.raises(LocalProtocolError):
         conn.start_next_cycle()
+
+
+@pytest.mark.parametrize("split", [0, 1, 2])
+def test_bounded_unread_body_is_discarded_and_the_connection_kept(split: int) -> None:
+    """A response before a small content-length body has arrived promises keep-alive and
+    keeps it: the driver drops the rest as it comes, then reads the next request."""
+    conn = started(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel")
+    response = _respond(conn)
+    assert b"connection: close" not in response
+    conn.abandon_request_body()
+    assert conn.keep_alive
+    assert conn.discarding_body
+    assert not conn.cycle_done
+    rest = b"lo" + NEXT
+    for piece in (rest[:split], rest[split:]):
+        if piece:
+            conn.receive_data(piece)
+        conn.abandon_request_body()
+    assert conn.cycle_done and conn.keep_alive and not conn.discarding_body
+    conn.start_next_cycle()
+    request = conn.next_event()
+    assert isinstance(request, Request)
+    assert request.target == b"/next"
+
+
+def test_discarding_ends_when_the_peer_closes() -> None:
+    conn = started(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel")
+    _respond(conn)
+    conn.abandon_request_body()
+    assert conn.discarding_body
+    conn.receive_data(b"")
+    conn.abandon_request_body()
+    assert not conn.keep_alive and not conn.discarding_body
+
+
+def test_chunked_body_whose_end_is_buffered_keeps_the_connection() -> None:
+    """The dry run over a buffered chunked rest must not consume it: the app may still read."""
+    conn = started(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    )
+    response = _respond(conn)
+    assert b"connection: close" not in response
+    assert conn.next_event() == Data(b"hello", False)  # still there for the app
 
 
 # ============================================================================ responding
@@ -889,6 +939,70 @@ def test_cr_lf_in_trailers_is_refused(name: bytes, value: bytes) -> None:
     conn.send_body(b"x", more=False)
     with pytest.raises(LocalProtocolError):
         conn.send_trailers([(name, value)])
+
+
+# Issue 16 (hardening 5): names must be tokens (RFC 9110 5.1) and values field-content with
+# no control byte but HTAB (5.5). These went out on the wire as sent.
+BAD_FIELDS = [
+    (b"x evil:", b"v"),
+    (b"x evil", b"v"),
+    (b"x:y", b"v"),
+    (b"x-evil:", b"v"),
+    (b"", b"v"),
+    (b"x\x00", b"v"),
+    (b"\xc3\xa9", b"v"),
+    (b"(x)", b"v"),
+    (b"x-nul", b"a\x00b"),
+    (b"x-nul", b"\x00"),
+    (b"x-ctl", b"a\x01b"),
+    (b"x-esc", b"\x1b[31mred"),
+    (b"x-del", b"a\x7fb"),
+    (b"x-vt", b"a\x0bb"),
+    (b"set-cookie", b"a=b\x00; Path=/"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_FIELDS)
+def test_bad_response_header_is_refused(name: bytes, value: bytes) -> None:
+    conn = started()
+    with pytest.raises(LocalProtocolError):
+        conn.send_response(200, [(b"x-first", b"1"), (name, value)], b"body")
+    assert conn.our_state is PartyState.IDLE  # nothing was sent; the app may still answer
+    assert conn.send_response(500, [], b"").startswith(b"HTTP/1.1 500 ")
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_FIELDS)
+def test_bad_response_header_is_refused_after_a_memoised_good_one(
+    name: bytes, value: bytes
+) -> None:
+    """The per-connection memo must not let a bad header block through on a later response."""
+    conn = new_conn()
+    conn.receive_data(GET + GET)
+    assert isinstance(conn.next_event(), Request)
+    conn.send_response(200, [(b"x-first", b"1")], b"ok")
+    conn.start_next_cycle()
+    assert isinstance(conn.next_event(), Request)
+    with pytest.raises(LocalProtocolError):
+        conn.send_response(200, [(b"x-first", b"1"), (name, value)], b"ok")
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_FIELDS)
+def test_bad_interim_and_trailer_fields_are_refused(name: bytes, value: bytes) -> None:
+    conn = started()
+    with pytest.raises(LocalProtocolError):
+        conn.send_interim(103, [(name, value)])
+    conn.send_response(200, [], more=True, trailers=True)
+    conn.send_body(b"x", more=False)
+    with pytest.raises(LocalProtocolError):
+        conn.send_trailers([(name, value)])
+
+
+def test_header_names_as_bytearray_are_checked_too() -> None:
+    conn = started()
+    with pytest.raises(LocalProtocolError):
+        conn.send_response(200, [(bytearray(b"x evil:"), b"v")], b"ok")
+    response = started().send_response(200, [(bytearray(b"X-Ok"), b"v\tw")], b"ok")
+    assert b"\r\nX-Ok: v\tw\r\n" in response
 
 
 @pytest.mark.parametrize(

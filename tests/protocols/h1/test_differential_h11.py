@@ -62,7 +62,8 @@ DELIBERATELY_STRICTER: Final = {
     "may frame differently (RFC 9112 6.1); we refuse it",
     "target_form": "h11 accepts any visible-ASCII target; we accept only origin-form, "
     "http(s) absolute-form with an authority, and '*' with OPTIONS (RFC 9112 3.2); CONNECT "
-    "is refused with 405 because we are not a proxy",
+    "is refused before the app: 400 without an authority-form target, else 501 because we "
+    "are not a proxy",
     "http_version": "h11 accepts any HTTP/d.d; we answer 505 to anything but 1.0 and 1.1",
     "expect": "h11 ignores an expectation it does not know; RFC 9110 10.1.1 lets us answer 417",
     "chunk_line_syntax": "h11 accepts anything after ';', whitespace before the CRLF and 20 "
@@ -79,6 +80,7 @@ DELIBERATELY_STRICTER: Final = {
 _RULE_OF_MESSAGE: Final = (
     ("bare CR or LF in request head", "bare_lf"),
     ("bare LF in request head", "bare_lf"),
+    ("bare CR in request head", "bare_lf"),
     ("bare LF in trailer section", "bare_lf"),
     ("bare CR or LF in trailer section", "bare_lf"),
     ("obsolete line folding", "obs_fold"),
@@ -89,7 +91,8 @@ _RULE_OF_MESSAGE: Final = (
     ("invalid request target", "target_form"),
     ("asterisk-form target", "target_form"),
     ("absolute-form target without authority", "target_form"),
-    ("CONNECT is not supported", "target_form"),
+    ("CONNECT is not implemented", "target_form"),
+    ("CONNECT needs an authority-form target", "target_form"),
     ("HTTP version not supported", "http_version"),
     ("unsupported expectation", "expect"),
     ("invalid chunk size or chunk extension", "chunk_line_syntax"),
@@ -124,6 +127,8 @@ CORPUS_CASES_H11_ACCEPTS: Final = {
     "target_absolute_no_authority": "target_form",
     "target_unknown_scheme": "target_form",
     "connect_authority_form": "target_form",
+    "connect_origin_form": "target_form",
+    "connect_asterisk_form": "target_form",
     "version_http2": "http_version",
     "version_http3": "http_version",
     "version_http09": "http_version",

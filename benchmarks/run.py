@@ -236,6 +236,7 @@ def run_cell(
         nginx_conf=conf,
         keep_alive_s=variant.keep_alive_s,
         ws_ping_interval_s=variant.ws_ping_interval_s,
+        pounce_args=variant.pounce_args,
     )
     argv = spec.command(launch)
     cell["command"] = shlex.join(["taskset", "-c", ctx.suite.server_cpus, *argv])

@@ -178,6 +178,8 @@ _TABLE: Final = """
     drop clients that stop reading
 --shutdown-timeout shutdown_timeout float SECS
     on shutdown, let requests finish for up to SECS
+--reload-timeout reload_timeout float SECS
+    on a rolling reload (SIGHUP), let each old worker's requests finish for up to SECS
 --max-connections max_connections int N
     open connections at once; 0 = no limit
 --max-request-size max_request_size int BYTES
@@ -214,11 +216,17 @@ _TABLE: Final = """
 --compression-min-size compression_min_size int BYTES
     smallest body worth compressing
 --health-check-path health_check_path str PATH
-    answer PATH with 200 (503 while draining) without the app
+    liveness: answer PATH with 200 while the process lives, without the app
+--readiness-path readiness_path str PATH
+    readiness: answer PATH with 200 while serving, 503 while starting, draining or reloading
 --metrics metrics_enabled switch -
     serve Prometheus metrics
 --metrics-path metrics_path str PATH
     where --metrics are served
+--metrics-port metrics_port int PORT
+    serve --metrics on a listener of their own on PORT (not the public one); 0 = a free port
+--metrics-host metrics_host str HOST
+    address of the --metrics-port listener
 --server-header server_header switch -
     send a Server header
 --date-header date_header switch -

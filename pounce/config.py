@@ -126,6 +126,12 @@ class ServerConfig:
     health_check_path: str | None = None
     metrics_enabled: bool = False
     metrics_path: str = "/metrics"
+    # Serve the metrics page on a listener of its own (metrics_host:metrics_port) instead of
+    # the public one; None: on the public listener at metrics_path. 0 picks a free port.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # Answered 200 only while serving; 503 while starting, draining or reloading.
+    readiness_path: str | None = None
     request_id: bool = True
     static_files: tuple[tuple[str, str], ...] = ()
     static_cache_control: str = "public, max-age=3600"
@@ -351,7 +357,18 @@ def _validate(c: ServerConfig) -> None:
             "both may be given to both",
             hint=given,
         )
-    for name in ("metrics_path", "health_check_path"):
+    if c.metrics_port is not None and not 0 <= c.metrics_port <= 65535:
+        _fail("metrics_port", c.metrics_port, "must be between 0 and 65535")
+    if c.metrics_port is not None and not c.metrics_enabled:
+        _fail("metrics_port", c.metrics_port, "needs metrics_enabled (--metrics) to serve")
+    if not c.metrics_host:
+        _fail("metrics_host", c.metrics_host, "must not be empty")
+    paths = [p for p in (c.health_check_path, c.readiness_path) if p]
+    if c.metrics_enabled and c.metrics_port is None:
+        paths.append(c.metrics_path)
+    if len(set(paths)) != len(paths):
+        _fail("readiness_path", c.readiness_path, "health, readiness and metrics paths must differ")
+    for name in ("metrics_path", "health_check_path", "readiness_path"):
         value = getattr(c, name)
         if value is not None and not value.startswith("/"):
             _fail(name, value, "must start with '/'")

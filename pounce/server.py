@@ -38,16 +38,27 @@ from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError, SupervisorError
 from pounce.lifecycle import LifecycleCollector, LoggingCollector
-from pounce.net.listeners import Listener, bind_listeners, bind_quic
+from pounce.net.listeners import (
+    METRICS_FD_NAME,
+    Listener,
+    bind_listeners,
+    bind_quic,
+    systemd_fd_names,
+)
 from pounce.net.tls import build_ssl_context
 from pounce.observe.banner import BannerFacts, CliDisplay, prepare_banner, render_banner
 from pounce.observe.integrations import Integrations
 from pounce.observe.logs import LogOutput, configure_logging, log_always
+from pounce.observe.metrics_port import MetricsListener
+from pounce.observe.scrape import MetricsSource
 from pounce.pipeline.build import build_pipelines
+from pounce.supervisor.board import READINESS, SharedBoard
+from pounce.supervisor.chores import SupervisorChores
 from pounce.supervisor.lifecycle import LifecycleTransition, Phase, ServerLifecycle
 from pounce.supervisor.pidfile import pid_file
 from pounce.supervisor.reload import ReloadFilter, Watcher, pick_watcher, reimport
-from pounce.supervisor.threads import STOP, ThreadSupervisor
+from pounce.supervisor.systemd import SystemdNotifier
+from pounce.supervisor.threads import ROLL, STOP, ThreadSupervisor
 from pounce.sync_protocol import SyncApp
 from pounce.unbuilt import refuse_unbuilt
 from pounce.workers.factory import WorkerFactory
@@ -69,6 +80,16 @@ def _flusher(integrations: Integrations | None, config: ServerConfig) -> Callabl
     if integrations is None:
         return None
     return lambda: integrations.flush(min(_FLUSH_TIMEOUT_S, config.shutdown_timeout or 5.0))
+
+
+# What the readiness path says in each phase (index into READINESS); "starting" otherwise.
+_READINESS_OF: Final = {
+    Phase.SERVING: READINESS.index("ready"),
+    Phase.RELOADING: READINESS.index("reloading"),
+    Phase.DRAINING: READINESS.index("draining"),
+    Phase.STOPPED: READINESS.index("draining"),
+    Phase.FAILED: READINESS.index("draining"),
+}
 
 
 class Server:
@@ -136,6 +157,14 @@ class Server:
         # an Event's), so it must take none. Each is published by one assignment.
         self._serving_seen = False
         self._stop_signal_name = ""
+        # Made by _run once the worker model is known; read by the transition subscriber.
+        self._board: SharedBoard | None = None
+        self.metrics: MetricsSource | None = None
+        self.metrics_listener: MetricsListener | None = None
+        self._public_metrics: MetricsSource | None = None  # set by _run, read by reloads
+        self._notifier = SystemdNotifier(None)
+        # The running supervisor, for its ``roll_failed`` (read on the supervisor thread).
+        self._roller: Any = None
         self.lifecycle.subscribe(self._on_transition)
 
     # ------------------------------------------------------------------ public API
@@ -163,8 +192,18 @@ class Server:
         self.draining.set()
         self._events.put((STOP, None))
 
+    @property
+    def metrics_addr(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the ``metrics_port`` listener, once bound."""
+        listener = self.metrics_listener
+        if listener is None:
+            return None
+        host, port = listener.sock.getsockname()[:2]
+        return (str(host), int(port))
+
     def run(self) -> None:
         self._log_output = configure_logging(self.config, embedded=self._cli_display is None)
+        self._notifier = SystemdNotifier.from_environ()
         # The watcher is running before the port is bound: whoever sees the port open (a
         # person, an editor plugin, a test) may save a file at once, and that save must not
         # fall into the gap before the watches exist.
@@ -186,6 +225,15 @@ class Server:
         execution = self._execution_mode()
         if model is WorkerModel.PROCESSES and (count == 1 or config.reload):
             model = WorkerModel.THREADS  # one worker: nothing to isolate; reload is in-process
+        processes = model is WorkerModel.PROCESSES
+        # Old and new worker processes side by side during a reload, plus the supervisor's.
+        self._board = SharedBoard(2 * count + 1 if processes else 0)
+        if config.metrics_enabled:
+            self.metrics = MetricsSource(self._board, processes=processes)
+        # On the public port unless it has a listener of its own (flag, or a systemd socket).
+        public_metrics = None
+        if config.metrics_port is None and METRICS_FD_NAME not in systemd_fd_names():
+            public_metrics = self.metrics
         lifecycle.dispatch(
             "detected",
             f"{count} worker {_plural(count, model)}, {execution} mode",
@@ -200,20 +248,53 @@ class Server:
             self.draining,
             with_sync=execution is WorkerExecutionMode.SYNC,
             integrations=integrations,
+            board=self._board,
+            metrics=public_metrics,
         )
+        self._public_metrics = public_metrics
         distributed = config.accept_distributor and model is WorkerModel.THREADS
         quic_engine = load_quic_engine(config) if config.http3 else None
-        self._listeners = bind_listeners(config, 1 if distributed else count)
+        listeners = bind_listeners(config, 1 if distributed else count)
+        # systemd may pass a socket named "metrics" for the metrics listener.
+        metrics_socket = next(
+            (x for x in listeners if x.activated and x.name == METRICS_FD_NAME), None
+        )
+        self._listeners = [x for x in listeners if x is not metrics_socket]
+        # Several activated sockets: every worker serves all of them.
+        listen_all = len(self._listeners) > 1 and self._listeners[0].activated
         quic_sock = None
         if config.http3:
             try:
                 quic_sock = bind_quic(self._listeners[0])
             except BaseException:
-                for listener in self._listeners:
+                for listener in listeners:
                     listener.close()
                 raise
             config = with_alt_svc(config, self._listeners[0].port)
         self._bound.set()
+        chores = SupervisorChores(notifier=self._notifier)
+        if metrics_socket is not None and self.metrics is None:
+            _logger.warning("systemd passed a socket named 'metrics' but --metrics is off")
+            metrics_socket.close()
+        elif metrics_socket is not None and self.metrics is not None:
+            self.metrics_listener = MetricsListener(
+                metrics_socket.sock, config.metrics_path, self.metrics.page
+            )
+        elif self.metrics is not None and config.metrics_port is not None:
+            try:
+                self.metrics_listener = MetricsListener.bind(
+                    config.metrics_host,
+                    config.metrics_port,
+                    config.metrics_path,
+                    self.metrics.page,
+                )
+            except OSError:
+                for listener in listeners:
+                    listener.close()
+                raise
+        if self.metrics_listener is not None:
+            chores.metrics = self.metrics_listener
+            _logger.info("metrics on %s", self.metrics_listener.address)
         lifecycle.dispatch("bound", self._listeners[0].address)
         per_worker_limit = -(-config.max_connections // count) if config.max_connections else 0
         factory = WorkerFactory(
@@ -229,6 +310,7 @@ class Server:
             quic_sock=quic_sock,
             quic_engine=quic_engine,
             at_worker_exit=_flusher(integrations, config),
+            metrics=self.metrics,
         )
         unsubscribe = lifecycle.subscribe(lambda t: self._announce(t, count, model, execution))
         if self._banner_wanted():
@@ -244,8 +326,12 @@ class Server:
                     lifecycle=lifecycle,
                     events=self._events,
                     worker_count=count,
+                    chores=chores,
+                    reloader=lambda: self._reloaded(factory, execution),
+                    listen_all=listen_all,
                 )
                 self._on_hard_stop = supervisor.kill_children
+                self._roller = supervisor
                 supervisor.run()
             else:
                 supervisor_t = ThreadSupervisor(
@@ -259,8 +345,11 @@ class Server:
                     worker_count=count,
                     factory=factory,
                     reloader=lambda: self._reloaded(factory, execution),
+                    chores=chores,
+                    listen_all=listen_all,
                 )
                 self._thread_supervisor = supervisor_t
+                self._roller = supervisor_t
                 supervisor_t.run()
         except BaseException as exc:
             lifecycle.dispatch("failed", str(exc))
@@ -274,6 +363,8 @@ class Server:
                 listener.close()
             if quic_sock is not None:
                 quic_sock.close()
+            if self.metrics_listener is not None:
+                self.metrics_listener.close()
             if config.uds:
                 try:
                     os.unlink(config.uds)
@@ -336,6 +427,8 @@ class Server:
             self.draining,
             with_sync=execution is WorkerExecutionMode.SYNC,
             integrations=self._integrations,
+            board=self._board,
+            metrics=self._public_metrics,
         )
         return dataclasses.replace(
             factory, app=pipelines.asgi, sync_app=self.sync_app, sync_pipeline=pipelines.sync
@@ -377,7 +470,8 @@ class Server:
         if transition.current is not Phase.SERVING:
             return
         if transition.previous is Phase.RELOADING:
-            if not self._reload_failed:  # a failed one was reported where it failed
+            failed = self._reload_failed or getattr(self._roller, "roll_failed", False)
+            if not failed:  # a failed one was reported where it failed
                 _logger.info("reloaded %s", self.app_path or "the app")
             return
         if self._stopped_while_starting:
@@ -438,6 +532,8 @@ class Server:
         previous: dict[int, Any] = {}
         for sig in _STOP_SIGNALS:
             previous[sig] = signal.signal(sig, self._on_signal)
+        if hasattr(signal, "SIGHUP"):
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_reload_signal)
         self._previous_handlers = previous
         try:
             yield
@@ -449,6 +545,16 @@ class Server:
         """Runs on the thread that dispatched the transition, never inside a signal handler:
         the work a stop signal asks for that takes locks (the draining Event, logging)
         happens here, once the supervisor starts the drain."""
+        board = self._board
+        if board is not None:
+            board.set_readiness(_READINESS_OF.get(transition.current, 0))
+        notifier = self._notifier
+        if transition.current is Phase.SERVING:
+            notifier.ready("serving")
+        elif transition.current is Phase.RELOADING:
+            notifier.reloading()
+        elif transition.current is Phase.DRAINING:
+            notifier.stopping()
         if transition.current is Phase.SERVING:
             self._serving_seen = True
         elif transition.current is Phase.DRAINING:
@@ -457,6 +563,11 @@ class Server:
                     "%s received: draining (again to stop at once)", self._stop_signal_name
                 )
             self.draining.set()
+
+    def _on_reload_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGHUP: a rolling reload. Lock-free like ``_on_signal``: it only puts ROLL on the
+        supervisor's SimpleQueue; the supervisor re-imports and replaces the workers."""
+        self._events.put((ROLL, None))
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         """Lock-free by design (see ``_serving_seen``): a handler that waits for a lock the

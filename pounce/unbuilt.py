@@ -25,10 +25,8 @@ __all__ = ["UNBUILT", "UNBUILT_TUNING", "refuse_unbuilt", "unbuilt_in_use"]
 # A feature's switch -> why it is refused (immutable; read by any thread).
 UNBUILT: Final[Mapping[str, str]] = {
     "trusted_hosts": "proxy headers are not read",
-    "metrics_enabled": "there is no metrics endpoint",
     "rate_limit_enabled": "there is no rate limiter",
     "request_queue_enabled": "there is no load shedding",
-    "reload_timeout": "there is no rolling reload",
 }
 
 # A setting that only tunes an unbuilt feature -> that feature's switch. It does nothing on
@@ -36,7 +34,6 @@ UNBUILT: Final[Mapping[str, str]] = {
 # passes every one of these from its own config, with values of its own, on every run.
 UNBUILT_TUNING: Final[Mapping[str, str]] = {
     "forwarded_for_trusted_hops": "trusted_hosts",
-    "metrics_path": "metrics_enabled",
     "rate_limit_requests_per_second": "rate_limit_enabled",
     "rate_limit_burst": "rate_limit_enabled",
     "rate_limit_max_tracked_ips": "rate_limit_enabled",

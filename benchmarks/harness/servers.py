@@ -58,6 +58,8 @@ class Launch:
     """Idle keep-alive timeout to configure, when the suite asks for one."""
     ws_ping_interval_s: float | None = None
     """WebSocket ping interval to configure, when the suite asks for one."""
+    pounce_args: tuple[str, ...] = ()
+    """Extra flags for pounce servers in this variant (e.g. ``--metrics``); peers ignore them."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,7 +130,7 @@ def _pounce(
             argv += [a.replace("{root}", str(launch.static_root)) for a in settings.static_flag]
         if launch.ws_ping_interval_s is not None:
             argv += ["--ws-ping-interval", f"{launch.ws_ping_interval_s:g}"]
-        return argv + list(extra) + list(settings.extra_args)
+        return argv + list(extra) + list(launch.pounce_args) + list(settings.extra_args)
 
     return build
 

@@ -26,6 +26,8 @@ class Variant:
     """WebSocket ping interval to configure on every server that has one (``None``: defaults)."""
     workloads: frozenset[str] | None = None
     """Workloads this variant runs for (``None``: all of the suite's)."""
+    pounce_args: tuple[str, ...] = ()
+    """Extra flags for the pounce servers of this variant (``--metrics`` ...)."""
 
     def applies(self, workload_key: str) -> bool:
         return self.workloads is None or workload_key in self.workloads
@@ -168,6 +170,30 @@ SUITES: dict[str, Suite] = {
             # but correct answers as errors.
             connections=16,
             wrk_timeout_s=10.0,
+        ),
+        Suite(
+            key="metrics",
+            title="What --metrics costs: hello with metrics off, then on",
+            description=(
+                "The hello workload on pounce's two paths (the async worker, and the fused "
+                "sync worker with a SyncApp), first as configured by default, then with "
+                "--metrics (the page on the public port; it is never requested during the "
+                "run, so the cost measured is the per-request counting, plus on the public "
+                "port the path check), and with --metrics-port 0 (no path check). Target: "
+                "on ÷ off >= 0.9."
+            ),
+            servers=("pounce", "pounce-sync"),
+            workloads=("hello",),
+            variants=(
+                Variant(key="off", label="metrics off"),
+                Variant(key="on", label="metrics on", pounce_args=("--metrics",)),
+                Variant(
+                    key="port",
+                    label="metrics on, own port",
+                    pounce_args=("--metrics", "--metrics-port", "0"),
+                ),
+            ),
+            compare="variants",
         ),
         Suite(
             key="idle",

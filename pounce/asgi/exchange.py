@@ -23,6 +23,7 @@ from pounce.asgi.channel import Channel, ClientDisconnectedError
 from pounce.asgi.http import HTTPCycle
 from pounce.errors import LocalProtocolError
 from pounce.lifecycle import LifecycleEvent, RequestStarted, ResponseCompleted
+from pounce.observe.metrics import IN_FLIGHT, observe_request
 
 if TYPE_CHECKING:
     from pounce._types import ASGIApp
@@ -49,6 +50,7 @@ class ExchangeHost(Protocol):
     access_logger: AccessLogger | None
     worker_id: int
     draining: bool
+    metrics: list[int] | None
 
     def record(self, event: LifecycleEvent) -> None: ...
 
@@ -79,7 +81,10 @@ class HTTPExchange(HTTPCycle):
         """Start the app; True when it already finished (it never suspended)."""
         host = self._host
         scope = self.scope
-        if host.collector is not None or host.access_logger is not None:
+        metrics = host.metrics
+        if metrics is not None:
+            metrics[IN_FLIGHT] += 1  # started; answered ones are subtracted at scrape
+        if host.collector is not None or host.access_logger is not None or metrics is not None:
             self._started_ns = time.perf_counter_ns()
             if host.collector is not None:
                 host.record(
@@ -122,6 +127,7 @@ class HTTPExchange(HTTPCycle):
             if not channel.disconnected:
                 self._failed(None)
             self.task = None
+            self._not_answered()
             raise
         except ClientDisconnectedError:
             pass  # the app noticed the client left; nothing to answer
@@ -131,6 +137,7 @@ class HTTPExchange(HTTPCycle):
             # callback, which is where an eager task runs); the supervisor replaces us.
             channel.abort()
             asyncio.get_running_loop().call_soon(_reraise, exc)
+            self._not_answered()
             return
         except Exception as exc:
             self._failed(exc)
@@ -183,10 +190,20 @@ class HTTPExchange(HTTPCycle):
         self.status = 500
         channel.send_error(500, ((b"content-type", content_type),), body)
 
+    def _not_answered(self) -> None:
+        """Metrics: the request ends without an answer to count (cancelled, the worker
+        stopping): it is no longer in flight."""
+        metrics = self._host.metrics
+        if metrics is not None:
+            metrics[IN_FLIGHT] -= 1
+
     def _finish(self) -> None:
         host = self._host
-        if host.access_logger is not None or host.collector is not None:
+        metrics = host.metrics
+        if host.access_logger is not None or host.collector is not None or metrics is not None:
             duration = time.perf_counter_ns() - self._started_ns
+            if metrics is not None:
+                observe_request(metrics, self.scope["method"], self.status, duration)
             if host.access_logger is not None:
                 host.access_logger.log(self.scope, self.status, duration)
             if host.collector is not None:

@@ -5,6 +5,12 @@ plain ``OSError`` (chirp and bengal match ``errno.EADDRINUSE``) before anything 
 The supervisor keeps every listening socket for the whole run and hands workers duplicates,
 so a worker that dies does not close the socket, and connections waiting in its accept queue
 are picked up by its replacement.
+
+systemd socket activation (sd_listen_fds(3)): when ``LISTEN_PID`` is our pid, the
+``LISTEN_FDS`` sockets from fd 3 on are ours, named by ``LISTEN_FDNAMES`` (the units'
+``FileDescriptorName=``). Every worker serves every activated socket, except one named
+``metrics``, which becomes the ``metrics_port`` listener. The variables are removed once read,
+so nothing the app starts takes the sockets for its own.
 """
 
 from __future__ import annotations
@@ -18,14 +24,17 @@ from dataclasses import dataclass
 from pounce.config import ServerConfig
 
 __all__ = [
+    "METRICS_FD_NAME",
     "Listener",
     "bind_listeners",
     "bind_quic",
     "describe_address",
+    "systemd_fd_names",
     "systemd_listen_fds",
 ]
 
 SD_LISTEN_FDS_START = 3  # sd_listen_fds(3)
+METRICS_FD_NAME = "metrics"  # FileDescriptorName= of an activated socket for metrics_port
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +46,8 @@ class Listener:
     address: str  # human-readable, e.g. "http://127.0.0.1:8000"
     host: str
     port: int
+    activated: bool = False  # passed in by systemd (every worker serves all of them)
+    name: str = ""  # its LISTEN_FDNAMES entry
 
     def dup(self) -> socket.socket:
         """A duplicate for a worker; closing it leaves ours open."""
@@ -46,15 +57,38 @@ class Listener:
         self.sock.close()
 
 
-def systemd_listen_fds() -> list[int]:
-    """File descriptors passed by systemd socket activation (LISTEN_FDS/LISTEN_PID)."""
+_ACTIVATION_VARIABLES = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+
+
+def systemd_fd_names() -> list[str]:
+    """The names of the sockets systemd passed us (read-only peek; see systemd_listen_fds)."""
     try:
         if int(os.environ.get("LISTEN_PID", "0")) != os.getpid():
             return []
-        count = int(os.environ.get("LISTEN_FDS", "0"))
     except ValueError:
         return []
-    return list(range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count))
+    return os.environ.get("LISTEN_FDNAMES", "").split(":")
+
+
+def systemd_listen_fds(*, unset: bool = True) -> list[tuple[int, str]]:
+    """``(fd, name)`` of each socket passed by systemd socket activation, in order; a name
+    is ``"unknown"`` when ``LISTEN_FDNAMES`` does not say (as sd_listen_fds_with_names)."""
+    environ = os.environ
+    try:
+        ours = int(environ.get("LISTEN_PID", "0")) == os.getpid()
+        count = int(environ.get("LISTEN_FDS", "0")) if ours else 0
+    except ValueError:
+        ours, count = False, 0
+    names = environ.get("LISTEN_FDNAMES", "").split(":") if count else []
+    if unset and ours:
+        for name in _ACTIVATION_VARIABLES:
+            environ.pop(name, None)
+    fds = []
+    for i in range(max(0, count)):
+        fd = SD_LISTEN_FDS_START + i
+        os.set_inheritable(fd, False)  # ours only, not for programs the app runs
+        fds.append((fd, names[i] if i < len(names) and names[i] else "unknown"))
+    return fds
 
 
 def bind_listeners(config: ServerConfig, count: int) -> list[Listener]:
@@ -68,7 +102,13 @@ def bind_listeners(config: ServerConfig, count: int) -> list[Listener]:
         return [_from_fd(config.fd, config)]
     activated = systemd_listen_fds()
     if activated:
-        return [_from_fd(fd, config) for fd in activated]
+        listeners = [_from_fd(fd, config, name) for fd, name in activated]
+        if not any(listener.name != METRICS_FD_NAME for listener in listeners):
+            raise OSError(
+                errno.EINVAL,
+                "systemd passed only a socket named 'metrics': nothing to serve the app on",
+            )
+        return listeners
     if config.uds is not None:
         return [_bind_unix(config.uds, config.backlog)]
     reuse_port = config.reuse_port and hasattr(socket, "SO_REUSEPORT") and count > 1
@@ -208,15 +248,28 @@ def _bind_unix(path: str, backlog: int) -> Listener:
     return Listener(sock, socket.AF_UNIX, f"unix:{path}", path, 0)
 
 
-def _from_fd(fd: int, config: ServerConfig) -> Listener:
+def _from_fd(fd: int, config: ServerConfig, name: str | None = None) -> Listener:
+    """A listener on an inherited socket; ``name`` given for a systemd-activated one."""
     sock = socket.socket(fileno=fd)
+    if sock.type != socket.SOCK_STREAM:
+        sock.detach()
+        raise OSError(errno.EINVAL, f"fd {fd} is not a stream socket; pounce serves TCP/Unix")
     sock.setblocking(False)
     family = socket.AddressFamily(sock.family)
+    activated = name is not None
     if family == socket.AF_UNIX:
-        return Listener(sock, family, f"fd://{fd} (unix)", str(sock.getsockname()), 0)
+        return Listener(
+            sock, family, f"fd://{fd} (unix)", str(sock.getsockname()), 0, activated, name or ""
+        )
     host, port = sock.getsockname()[:2]
     return Listener(
-        sock, family, describe_address(config, str(host), int(port)), str(host), int(port)
+        sock,
+        family,
+        describe_address(config, str(host), int(port)),
+        str(host),
+        int(port),
+        activated,
+        name or "",
     )
 
 

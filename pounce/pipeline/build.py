@@ -1,11 +1,11 @@
 """Assembling the request pipeline for a server run, once, from the config.
 
-Order, outermost first: health (answers even while the app is broken), compression (wraps
-everything inside it), static files (serve what exists, else fall through), then the app,
-itself wrapped by the integrations that are on (Sentry, OpenTelemetry: they report the app's
-requests, not the server's own answers). Steps that are off are not in the chain at all. The
-ASGI chain and the fused path's ``SyncPipeline`` are built together so they share one static
-file cache.
+Order, outermost first: health and readiness (answer even while the app is broken), the
+metrics page (when served on the public port), compression (wraps everything inside it),
+static files (serve what exists, else fall through), then the app, itself wrapped by the
+integrations that are on (Sentry, OpenTelemetry: they report the app's requests, not the
+server's own answers). Steps that are off are not in the chain at all. The ASGI chain and the
+fused path's ``SyncPipeline`` are built together so they share one static file cache.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pounce.sync_protocol import RawRequest, RawResponse, SyncApp
 
 if TYPE_CHECKING:
     from pounce.observe.integrations import Integrations
+    from pounce.observe.scrape import MetricsSource
+    from pounce.supervisor.board import SharedBoard
 
 type SyncStep = Callable[[RawRequest], RawResponse | FileResponse | None]
 type SyncTransform = Callable[[RawRequest, RawResponse], RawResponse]
@@ -44,11 +46,15 @@ def build_pipelines(
     *,
     with_sync: bool,
     integrations: Integrations | None = None,
+    board: SharedBoard | None = None,
+    metrics: MetricsSource | None = None,
 ) -> Pipelines:
     """The ASGI chain (always) and, for sync workers, the fused-path pipeline.
 
     ``integrations`` (made once per server run, so a reload does not start them twice) wrap
-    the app on both paths."""
+    the app on both paths. ``board`` carries the readiness state; ``metrics`` is the run's
+    source when the page is served on the public port (None when it is off, or served on a
+    listener of its own)."""
     if app is None and not config.static_files:
         raise ConfigError("no application given: pass an APP, or --static DIR to serve files")
     if integrations is not None and app is not None:
@@ -64,17 +70,31 @@ def build_pipelines(
         from pounce.pipeline.compression import CompressionMiddleware, ResponseCompressor
 
         chain = CompressionMiddleware(chain, config)
+    endpoint = None
+    if metrics is not None:
+        from pounce.pipeline.metrics import MetricsEndpoint
+
+        endpoint = MetricsEndpoint(chain, config.metrics_path, metrics)
+        chain = endpoint
     health = None
-    if config.health_check_path:
+    if config.health_check_path or config.readiness_path:
         from pounce.pipeline.health import HealthCheck
 
-        health = HealthCheck(chain, config.health_check_path, draining)
+        health = HealthCheck(
+            chain,
+            config.health_check_path,
+            draining,
+            readiness_path=config.readiness_path,
+            board=board,
+        )
         chain = health
     if not with_sync:
         return Pipelines(chain, None)
     steps: list[SyncStep] = []
     if health is not None:
         steps.append(health.handle)
+    if endpoint is not None:
+        steps.append(endpoint.handle)
     if static is not None:
         files = static
 

@@ -31,6 +31,8 @@ from pounce.config import ServerConfig
 from pounce.errors import PounceError, SupervisorError
 from pounce.lifecycle import LifecycleCollector
 from pounce.net.listeners import Listener
+from pounce.observe.metrics import RESTART_REASONS, WORKER_RESTARTS
+from pounce.supervisor.chores import SupervisorChores
 from pounce.supervisor.lifecycle import ServerLifecycle
 from pounce.workers.distributor import AcceptDistributor
 from pounce.workers.factory import WorkerFactory, WorkerHandle
@@ -46,6 +48,7 @@ STOP_NOW: Final = "stop-now"
 EXITED: Final = "exited"
 RELOAD: Final = "reload"  # payload: the changed paths
 RETIRING: Final = "retiring"  # payload: (worker_id, handle) that reached max_requests
+ROLL: Final = "roll"  # SIGHUP: re-import and replace the workers one at a time
 
 
 _JOIN_GRACE_S: Final = 5.0
@@ -65,6 +68,8 @@ class ThreadSupervisor:
         worker_count: int,
         factory: WorkerFactory,
         reloader: Callable[[], WorkerFactory | None] | None = None,
+        chores: SupervisorChores | None = None,
+        listen_all: bool = False,
     ) -> None:
         self.config = config
         self.app = app
@@ -92,6 +97,14 @@ class ThreadSupervisor:
         self._lifespan_loop: asyncio.AbstractEventLoop | None = None
         self._lifespan_thread: threading.Thread | None = None
         self._lifespan: Lifespan | None = None
+        # Lifespans of apps a partly failed rolling reload left some workers running.
+        self._older_lifespans: list[Lifespan] = []
+        self.chores = chores or SupervisorChores()
+        # Every worker serves every listener (several systemd-activated sockets), instead of
+        # worker i taking listener i (SO_REUSEPORT) or all sharing the one.
+        self.listen_all = listen_all
+        # Set when a rolling reload kept the previous code (Server's "reloaded" line reads it).
+        self.roll_failed = False
 
     # ------------------------------------------------------------------ run
 
@@ -129,7 +142,7 @@ class ThreadSupervisor:
 
     def _supervise(self) -> None:
         while True:
-            kind, payload = _get_responsive(self.events)
+            kind, payload = _get_responsive(self.events, self.chores)
             if kind == STOP:
                 return
             if kind == STOP_NOW:
@@ -143,6 +156,9 @@ class ThreadSupervisor:
             if kind == RETIRING:
                 self._replace_retired(payload[0], payload[1])
                 continue
+            if kind == ROLL:
+                self._roll()  # a stop that arrives meanwhile waits in the queue
+                continue
             if kind == EXITED:
                 worker_id: int = payload[0]
                 exited: WorkerHandle = payload[1]
@@ -154,6 +170,7 @@ class ThreadSupervisor:
                 _logger.error(
                     "worker %d (generation %d) died; starting a replacement", worker_id, generation
                 )
+                self._count_restart("died")
                 self._start_worker(worker_id, generation + 1)
                 try:
                     self._wait_ready(worker_id)
@@ -168,6 +185,7 @@ class ThreadSupervisor:
         if self.workers.get(worker_id) is not old or self._stopping:
             return
         self._retiring[old] = self._threads[worker_id]
+        self._count_restart("max_requests")
         # One worker runs lifespan itself: its replacement gets a state of its own, so the old
         # worker's lifespan shutdown does not tear down what the new one's startup made.
         self._start_worker(worker_id, old.generation + 1, fresh_state=self.worker_count == 1)
@@ -177,6 +195,106 @@ class ThreadSupervisor:
             _logger.exception("replacement for worker %d failed to start", worker_id)
             self.events.put((STOP, None))
         old.drain()
+
+    def _count_restart(self, reason: str) -> None:
+        metrics = self.factory.metrics
+        if metrics is not None:
+            metrics.registry.add(WORKER_RESTARTS + RESTART_REASONS.index(reason))
+
+    # ------------------------------------------------------------------ rolling reload
+
+    def _roll(self) -> None:
+        """SIGHUP: the re-imported app in new workers, one worker at a time.
+
+        For each worker: start its next generation on a duplicate of the same listening
+        socket, wait until it accepts, then drain the old one within ``reload_timeout``;
+        connections that arrive meanwhile wait in the kernel's queue for whichever accepts.
+        The listening sockets stay open throughout. A new app that does not import, or
+        whose lifespan or worker startup fails, leaves the old workers serving.
+        """
+        if self._stopping:
+            return
+        self.lifecycle.dispatch("reload", "SIGHUP")
+        try:
+            self.roll_failed = not self._roll_workers()
+        finally:
+            self.lifecycle.dispatch("serving", self.listeners[0].address)
+
+    def _roll_workers(self) -> bool:
+        factory = self.reloader() if self.reloader is not None else self.factory
+        if factory is None:
+            return False  # did not import; the reloader said why
+        config = self.config
+        state: dict[str, Any] = {}
+        lifespan: Lifespan | None = None
+        if self._lifespan_loop is not None:  # several workers: lifespan runs once, here
+            lifespan = Lifespan(factory.app, config, state)
+            future = asyncio.run_coroutine_threadsafe(lifespan.startup(), self._lifespan_loop)
+            try:
+                future.result(config.startup_timeout + _JOIN_GRACE_S)
+            except Exception as exc:
+                _logger.error("reload failed, still serving the previous code: %s", exc)
+                return False
+        replaced = 0
+        for worker_id in sorted(self.workers):
+            old = self.workers[worker_id]
+            old_thread = self._threads[worker_id]
+            self._start_worker(
+                worker_id,
+                old.generation + 1,
+                factory=factory,
+                state=state if lifespan is not None else {},
+            )
+            try:
+                self._wait_ready(worker_id)
+            except Exception as exc:
+                _logger.error(
+                    "reload failed: the new worker %d did not start (%s); still serving the "
+                    "previous code%s",
+                    worker_id,
+                    exc,
+                    f" in {len(self.workers) - replaced} worker(s)" if replaced else "",
+                )
+                self.workers[worker_id].stop_now()  # late to start: must not serve then
+                self.workers[worker_id] = old
+                self._threads[worker_id] = old_thread
+                break
+            replaced += 1
+            self._count_restart("reload")
+            old.drain(config.reload_timeout)
+            _join_responsive(old_thread, config.reload_timeout + _JOIN_GRACE_S, self.chores)
+            if old_thread.is_alive():
+                _logger.error(
+                    "reload: old worker %d did not finish within %.0fs; leaving it behind",
+                    worker_id,
+                    config.reload_timeout,
+                )
+                old.stop_now()
+        if not replaced:
+            if lifespan is not None and self._lifespan_loop is not None:
+                self._run_lifespan_shutdown(lifespan)
+            return False
+        self.factory = factory
+        self.app = factory.app
+        all_replaced = replaced == len(self.workers)
+        if lifespan is not None:
+            previous, self._lifespan = self._lifespan, lifespan
+            self.state = state
+            if previous is not None and all_replaced:
+                self._run_lifespan_shutdown(previous)
+            elif previous is not None:  # workers not replaced still serve the old app
+                self._older_lifespans.append(previous)
+        return all_replaced
+
+    def _run_lifespan_shutdown(self, lifespan: Lifespan) -> None:
+        loop = self._lifespan_loop
+        if loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(lifespan.shutdown(), loop)
+        try:
+            future.result(self.config.shutdown_timeout + _JOIN_GRACE_S)
+        except Exception:
+            _logger.exception("lifespan shutdown of the previous app failed")
 
     # ------------------------------------------------------------------ reload
 
@@ -215,13 +333,27 @@ class ThreadSupervisor:
 
     # ------------------------------------------------------------------ workers
 
-    def _start_worker(self, worker_id: int, generation: int, *, fresh_state: bool = False) -> None:
-        listener = self.listeners[worker_id % len(self.listeners)]
-        handle = self.factory.build(
+    def _start_worker(
+        self,
+        worker_id: int,
+        generation: int,
+        *,
+        fresh_state: bool = False,
+        factory: WorkerFactory | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        if state is None:
+            state = {} if fresh_state else self.state
+        if self.listen_all:
+            socks = [x.dup() for x in self.listeners]
+        else:
+            socks = [self.listeners[worker_id % len(self.listeners)].dup()]
+        handle = (factory or self.factory).build(
             worker_id=worker_id,
             generation=generation,
-            sock=None if self.use_distributor else listener.dup(),
-            state={} if fresh_state else self.state,
+            sock=None if self.use_distributor else socks[0],
+            extra_socks=() if self.use_distributor else tuple(socks[1:]),
+            state=state,
             run_lifespan=self.worker_count == 1,
             on_retire=lambda retiring: self.events.put((RETIRING, (worker_id, retiring))),
         )
@@ -254,8 +386,13 @@ class ThreadSupervisor:
     def _wait_ready(self, worker_id: int) -> None:
         handle = self.workers[worker_id]
         timeout = self.config.startup_timeout + 5.0
-        if not handle.ready.wait(timeout):
-            raise SupervisorError(f"worker {worker_id} did not become ready within {timeout:g}s")
+        deadline = time.monotonic() + timeout
+        while not handle.ready.wait(_WAIT_SLICE_S):
+            self.chores.sleep(0)
+            if time.monotonic() > deadline:
+                raise SupervisorError(
+                    f"worker {worker_id} did not become ready within {timeout:g}s"
+                )
         error = handle.startup_error
         if error is not None:
             if isinstance(error, PounceError):
@@ -319,6 +456,9 @@ class ThreadSupervisor:
                 future.result(self.config.shutdown_timeout + _JOIN_GRACE_S)
             except Exception:
                 _logger.exception("lifespan shutdown failed")
+        for older in self._older_lifespans:
+            self._run_lifespan_shutdown(older)
+        self._older_lifespans.clear()
         loop.call_soon_threadsafe(loop.stop)
         if self._lifespan_thread is not None:
             self._lifespan_thread.join(_JOIN_GRACE_S)
@@ -333,18 +473,24 @@ _WAIT_SLICE_S: Final = 0.1
 _STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
-def _get_responsive(events: queue.SimpleQueue[tuple[str, Any]]) -> tuple[str, Any]:
+def _get_responsive(
+    events: queue.SimpleQueue[tuple[str, Any]], chores: SupervisorChores
+) -> tuple[str, Any]:
     while True:
         try:
-            return events.get(timeout=_WAIT_SLICE_S)
+            return chores.wait(events, _WAIT_SLICE_S)
         except queue.Empty:
             continue
 
 
-def _join_responsive(thread: threading.Thread, timeout: float) -> None:
+def _join_responsive(
+    thread: threading.Thread, timeout: float, chores: SupervisorChores | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while thread.is_alive():
         left = deadline - time.monotonic()
         if left <= 0:
             return
         thread.join(min(left, _WAIT_SLICE_S))
+        if chores is not None:
+            chores.sleep(0)

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Final, cast
+from typing import ClassVar, Final, cast
 
 from pounce.asgi.channel import ClientDisconnectedError
 from pounce.asgi.exchange import HTTPExchange
@@ -29,6 +29,7 @@ from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ClientDisconnected, ConnectionOpened
 from pounce.net.tls import tls_extension
+from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP1, HTTP2, WEBSOCKET
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
 from pounce.protocols.h1.connection import PartyState
@@ -84,6 +85,8 @@ class H1Protocol(asyncio.Protocol):
         "transport",
         "write_paused",
     )
+
+    metrics_protocol: ClassVar[int] = HTTP1
 
     def __init__(self, ctx: WorkerContext, handoff: Handoff | None = None) -> None:
         self._ctx = ctx
@@ -157,6 +160,8 @@ class H1Protocol(asyncio.Protocol):
             self.disconnected = True  # this protocol never served it
             return
         ctx.connections.add(self)
+        # A connection a sync worker handed over was counted when that worker accepted it.
+        ctx.connection_opened(HTTP1, fresh=self._handoff is None)
         self.connection_id = ctx.next_connection_id()
         if ctx.collector is not None:
             ctx.record(
@@ -243,6 +248,9 @@ class H1Protocol(asyncio.Protocol):
         return False
 
     def data_received(self, data: bytes) -> None:
+        metrics = self._ctx.metrics
+        if metrics is not None:
+            metrics[BYTES_IN] += len(data)
         if self._linger_left >= 0:
             self._linger_left -= len(data)  # dropped (see workers/linger.py)
             if self._linger_left < 0:
@@ -385,6 +393,7 @@ class H1Protocol(asyncio.Protocol):
         # drain and close, and its connection_lost releases what this one took.
         ctx.connections.discard(self)
         ctx.connections.add(pipe)
+        ctx.protocol_switched(HTTP1, WEBSOCKET)
         self._exchange = None
         self.connection_id = 0  # this protocol no longer owns the connection
         transport.set_protocol(pipe)
@@ -483,6 +492,7 @@ class H1Protocol(asyncio.Protocol):
             # to the HTTP/2 carrier with every byte read so far.
             ctx.connections.discard(self)
             ctx.idle.pop(self, None)
+            ctx.protocol_switched(HTTP1, HTTP2, recount=True)
             _to_h2(ctx, transport, conn.trailing_data, self._scopes, self.connection_id)
             self.connection_id = 0
             self.disconnected = True
@@ -523,6 +533,9 @@ class H1Protocol(asyncio.Protocol):
             raise LocalProtocolError(
                 f"response headers must be (bytes, bytes) pairs, got {headers!r}"
             ) from exc
+        metrics = self._ctx.metrics
+        if metrics is not None:
+            metrics[BYTES_OUT] += len(data)
         self.transport.write(data)  # type: ignore[union-attr]
 
     def call_soon(self, callback: Callable[[], None]) -> None:
@@ -533,6 +546,9 @@ class H1Protocol(asyncio.Protocol):
             return
         data = self.conn.send_body(body, more)
         if data:
+            metrics = self._ctx.metrics
+            if metrics is not None:
+                metrics[BYTES_OUT] += len(data)
             self.transport.write(data)  # type: ignore[union-attr]
 
     def send_trailers(self, headers: Sequence[Sequence[bytes]]) -> None:
@@ -595,6 +611,9 @@ class H1Protocol(asyncio.Protocol):
                     self.abort()
                     raise ClientDisconnectedError("client stopped reading") from None
                 if sent:
+                    metrics = self._ctx.metrics
+                    if metrics is not None:
+                        metrics[BYTES_OUT] += sent
                     conn.account_external_body(sent, more=sent < count)
                     offset += sent
                     count -= sent

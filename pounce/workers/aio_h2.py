@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Final, cast
+from typing import ClassVar, Final, cast
 
 import h2.config
 import h2.connection
@@ -36,6 +36,7 @@ from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened, StreamClosed, StreamOpened
 from pounce.net.tls import tls_extension
+from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP2
 from pounce.protocols.events import Data, Request
 from pounce.protocols.h2 import H2Settings, request_from_headers
 from pounce.protocols.h2.connection import ServerConnection
@@ -463,6 +464,8 @@ class H2Stream:
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection (``ServedConnection``)."""
 
+    metrics_protocol: ClassVar[int] = HTTP2
+
     __slots__ = (
         "_blocked",
         "_budget",
@@ -605,6 +608,8 @@ class H2Protocol(asyncio.Protocol):
             transport.close()
             return
         if connection_id == 0:
+            # Fresh (taken over from the HTTP/1.1 carrier, it was counted there already).
+            ctx.connection_opened(HTTP2)
             connection_id = ctx.next_connection_id()
             if ctx.collector is not None:
                 ctx.record(
@@ -637,6 +642,9 @@ class H2Protocol(asyncio.Protocol):
         return True
 
     def data_received(self, data: bytes) -> None:
+        metrics = self._ctx.metrics
+        if metrics is not None:
+            metrics[BYTES_IN] += len(data)
         if self.disconnected:
             return
         scanner = self._scanner
@@ -1105,6 +1113,9 @@ class H2Protocol(asyncio.Protocol):
         self._flush_scheduled = False
         data = self._conn.data_to_send()
         if data and self.transport is not None and not self.disconnected:
+            metrics = self._ctx.metrics
+            if metrics is not None:
+                metrics[BYTES_OUT] += len(data)
             self.transport.write(data)
         if self._goaway_sent and not self._streams and self.transport is not None:
             self._final_goaway(h2.errors.ErrorCodes.NO_ERROR)

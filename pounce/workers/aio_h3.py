@@ -27,12 +27,13 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Final, cast
+from typing import Any, ClassVar, Final, cast
 
 from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened
+from pounce.observe.metrics import HTTP3
 from pounce.protocols.events import Data
 from pounce.protocols.h2 import request_from_headers
 from pounce.protocols.quic.engine import (
@@ -315,6 +316,8 @@ class H3Stream:
 class H3Connection:
     """One QUIC connection carrying HTTP/3 (``ServedConnection``)."""
 
+    metrics_protocol: ClassVar[int] = HTTP3
+
     __slots__ = (
         "_closing",
         "_created",
@@ -374,6 +377,7 @@ class H3Connection:
         self.requests_seen = 0
         self.connection_id = ctx.next_connection_id()
         ctx.connections.add(self)
+        ctx.connection_opened(HTTP3)
         if ctx.collector is not None:
             ctx.record(
                 ConnectionOpened(

@@ -36,6 +36,7 @@ from pounce.config import ServerConfig
 from pounce.errors import PounceError
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.access import AccessLogger
+from pounce.observe.metrics import MetricsRegistry
 from pounce.protocols.h2 import H2Settings
 from pounce.protocols.quic import QuicEngine
 from pounce.workers.budget import ConnectionBudget, RequestQuota
@@ -89,11 +90,15 @@ class AsyncWorker:
         quota: RequestQuota | None = None,
         on_retire: Callable[[Any], None] | None = None,
         quic: tuple[socket.socket, QuicEngine | None] | None = None,
+        metrics: MetricsRegistry | None = None,
+        extra_socks: tuple[socket.socket, ...] = (),
     ) -> None:
         self._cpu = cpu
         # --http3 on this worker: the UDP socket (ours to close) and the engine.
         self._quic = quic
         self._quic_endpoint: QuicEndpoint | None = None
+        self._extra_socks = extra_socks  # more listening sockets (systemd socket activation)
+        self._registry = metrics
         self.config = config
         self.app = app
         self.worker_id = worker_id
@@ -144,6 +149,9 @@ class AsyncWorker:
         loop = new_event_loop(self.config.loop)
         self.loop = loop
         asyncio.set_event_loop(loop)
+        registry = self._registry
+        if registry is not None:
+            self.ctx.metrics = registry.attach()  # this thread's own list
         try:
             loop.run_until_complete(self._main())
         finally:
@@ -155,6 +163,8 @@ class AsyncWorker:
             self._close_quic()
             asyncio.set_event_loop(None)
             loop.close()
+            if registry is not None and self.ctx.metrics is not None:
+                registry.detach(self.ctx.metrics)  # what it counted stays in the totals
             self.ready.set()  # never leave a waiter hanging, even after a failure
 
     def drain(self, timeout: float | None = None) -> None:
@@ -224,6 +234,8 @@ class AsyncWorker:
             ctx.context = contextvars.copy_context()
             if self._sock is not None:
                 await self.adopt_listener(self._sock)
+            for sock in self._extra_socks:
+                await self.adopt_listener(sock)
             if self._quic is not None:
                 await self._serve_quic(*self._quic)
         except BaseException as exc:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from pounce.observe.metrics import BYTES_IN, BYTES_OUT, WEBSOCKET
 from pounce.workers.waiters import wake
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ _logger = logging.getLogger("pounce.websocket")
 
 
 class WebSocketPipe(asyncio.Protocol):
+    metrics_protocol: ClassVar[int] = WEBSOCKET
+
     __slots__ = (
         "_client",
         "_ctx",
@@ -64,6 +67,9 @@ class WebSocketPipe(asyncio.Protocol):
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def data_received(self, data: bytes) -> None:
+        metrics = self._ctx.metrics
+        if metrics is not None:
+            metrics[BYTES_IN] += len(data)
         self._exchange.feed(data)
 
     def eof_received(self) -> bool:
@@ -87,6 +93,9 @@ class WebSocketPipe(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if data and not self.disconnected:
+            metrics = self._ctx.metrics
+            if metrics is not None:
+                metrics[BYTES_OUT] += len(data)
             self._transport.write(data)
 
     def drain(self) -> asyncio.Future[None] | None:

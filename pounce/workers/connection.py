@@ -6,12 +6,15 @@ after its switch (and, later, an HTTP/2 or HTTP/3 connection) alike through this
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 __all__ = ["ServedConnection"]
 
 
 class ServedConnection(Protocol):
+    # Which protocol's open-connection gauge it counts in (``observe.metrics.HTTP1``...).
+    metrics_protocol: ClassVar[int]
+
     @property
     def is_idle(self) -> bool:
         """Nothing in progress: safe to close when draining or to make room."""

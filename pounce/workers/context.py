@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.lifecycle import ConnectionCompleted, LifecycleCollector, LifecycleEvent
+from pounce.observe.metrics import CONNECTIONS, CONNECTIONS_OPEN
 from pounce.protocols.h1 import H1Limits, ResponseDefaults
 
 if TYPE_CHECKING:
@@ -110,6 +111,29 @@ class WorkerContext:
         self._rid_prefix = f"{os.urandom(6).hex()}{worker_id:02x}"
         self._rid_counter = 0
         self._connection_counter = 0
+        # This thread's metrics list (observe/metrics.py), attached when the worker's thread
+        # starts; None when metrics are off, so the hot path pays one ``is None`` test.
+        self.metrics: list[int] | None = None
+
+    def connection_opened(self, protocol: int, *, fresh: bool = True) -> None:
+        """Metrics: a connection of ``protocol`` (``observe.metrics.HTTP1``...) is ours now;
+        ``fresh=False`` for one another thread of this worker accepted and counted."""
+        metrics = self.metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + protocol] += 1
+            if fresh:
+                metrics[CONNECTIONS + protocol] += 1
+
+    def protocol_switched(self, before: int, after: int, *, recount: bool = False) -> None:
+        """Metrics: an open connection changed protocol (a WebSocket upgrade; the h2c preface
+        with ``recount``, which moves its accept from one protocol's total to the other's)."""
+        metrics = self.metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + before] -= 1
+            metrics[CONNECTIONS_OPEN + after] += 1
+            if recount:
+                metrics[CONNECTIONS + before] -= 1
+            metrics[CONNECTIONS + after] += 1
 
     def set_generation(self, generation: int) -> None:
         """A reload started a new generation of the app on this worker."""
@@ -146,6 +170,9 @@ class WorkerContext:
         say so to the collector."""
         if self.budget is not None:
             self.budget.release()
+        metrics = self.metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + conn.metrics_protocol] -= 1
         self.connections.discard(conn)
         self.idle.pop(conn, None)
         if self.collector is not None:

@@ -17,6 +17,7 @@ from pounce._runtime import WorkerExecutionMode
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
+from pounce.observe.scrape import MetricsSource
 from pounce.pipeline.build import SyncPipeline
 from pounce.protocols.quic import QuicEngine
 from pounce.sync_protocol import SyncApp
@@ -67,6 +68,9 @@ class WorkerFactory:
     # Run by a worker process after its worker stopped, before it exits (flushes the spans and
     # Sentry events the integrations buffered); threads share the server's, flushed by it.
     at_worker_exit: Callable[[], None] | None = None
+    # The run's metrics (None: off). Its registry is read at build time: a worker process
+    # replaces it with its own after the fork.
+    metrics: MetricsSource | None = None
 
     def cpu_for(self, worker_id: int) -> int | None:
         return self.cpus[worker_id % len(self.cpus)] if self.cpus else None
@@ -80,6 +84,7 @@ class WorkerFactory:
         state: dict[str, Any],
         run_lifespan: bool,
         on_retire: Callable[[WorkerHandle], None] | None = None,
+        extra_socks: tuple[socket.socket, ...] = (),
     ) -> WorkerHandle:
         """``on_retire(handle)``: called (from a worker thread) when the worker has started
         ``max_requests`` requests; without it the worker drains itself instead."""
@@ -96,6 +101,8 @@ class WorkerFactory:
             "max_connections": self.max_connections_per_worker,
             "cpu": self.cpu_for(worker_id),
             "on_retire": on_retire,
+            "metrics": self.metrics.registry if self.metrics is not None else None,
+            "extra_socks": extra_socks,
         }
         if self.quic_sock is not None and worker_id == QUIC_WORKER:
             common["quic"] = (self.quic_sock.dup(), self.quic_engine)

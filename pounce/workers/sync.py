@@ -51,6 +51,16 @@ from pounce.lifecycle import (
     ResponseCompleted,
 )
 from pounce.observe.access import AccessLogger
+from pounce.observe.metrics import (
+    BYTES_IN,
+    BYTES_OUT,
+    CONNECTIONS,
+    CONNECTIONS_OPEN,
+    HTTP1,
+    IN_FLIGHT,
+    MetricsRegistry,
+    observe_request,
+)
 from pounce.pipeline.build import SyncPipeline
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
@@ -159,6 +169,8 @@ class SyncWorker:
         cpu: int | None = None,
         on_retire: Callable[[Any], None] | None = None,
         quic: tuple[socket.socket, Any] | None = None,
+        metrics: MetricsRegistry | None = None,
+        extra_socks: tuple[socket.socket, ...] = (),
     ) -> None:
         if ssl_context is not None or quic is not None:
             raise LocalProtocolError("sync workers do not serve TLS; use async workers")
@@ -166,7 +178,9 @@ class SyncWorker:
         self._h2_only = config.http == "2"
         self.worker_id = worker_id
         self.generation = generation
-        self._listen_sock = sock
+        # Listening sockets by fd: one, or several (systemd socket activation).
+        self._listen_socks = {s.fileno(): s for s in (sock, *extra_socks) if s is not None}
+        self._paused_listeners: set[int] = set()  # off the poller after a failed accept
         self._pipeline = pipeline
         self._collector = collector
         self._cpu = cpu
@@ -190,7 +204,11 @@ class SyncWorker:
             max_connections=0,
             budget=self._budget,
             quota=self._quota,
+            metrics=metrics,
         )
+        self._registry = metrics
+        # This thread's metrics list (attached in run(), on the thread); None when off.
+        self._metrics: list[int] | None = None
         self._limits = limits_from_config(config)
         self._defaults = response_defaults(config)
         self.ready = threading.Event()
@@ -204,7 +222,6 @@ class SyncWorker:
         # when the loop is over. Held for one os.write (or the two closes) only.
         self._wake_lock = threading.Lock()
         self._wake_closed = False
-        self._accept_paused = False  # the listener is off the poller after a failed accept
         self._conns: dict[int, _Conn] = {}
         self._idle: dict[int, None] = {}  # fds of idle keep-alive connections, oldest first
         self._poller: Any = None
@@ -288,11 +305,16 @@ class SyncWorker:
     # ------------------------------------------------------------------ thread entry
 
     def run(self) -> None:
+        registry = self._registry
+        if registry is not None:
+            self._metrics = registry.attach()
         try:
             self._run()
         finally:
             self._stopped = True
             self._close_wake()
+            if registry is not None and self._metrics is not None:
+                registry.detach(self._metrics)
 
     def _run(self) -> None:
         if self._cpu is not None and hasattr(os, "sched_setaffinity"):
@@ -331,9 +353,9 @@ class SyncWorker:
     def _setup_poller(self) -> None:
         self._poller = select.epoll() if hasattr(select, "epoll") else _SelectorPoller()
         self._poller.register(self._wake_r, _EPOLLIN)
-        if self._listen_sock is not None:
-            self._listen_sock.setblocking(False)
-            self._poller.register(self._listen_sock.fileno(), _EPOLLIN)
+        for fd, listen in self._listen_socks.items():
+            listen.setblocking(False)
+            self._poller.register(fd, _EPOLLIN)
 
     # ------------------------------------------------------------------ the loop
 
@@ -341,7 +363,7 @@ class SyncWorker:
         poll = self._poller.poll
         conns = self._conns
         wake_fd = self._wake_r
-        listen_fd = self._listen_sock.fileno() if self._listen_sock is not None else -1
+        listening = self._listen_socks
         interval = tick_interval(self.config)
         next_tick = time.monotonic() + interval
         on_readable = self._on_readable
@@ -354,10 +376,10 @@ class SyncWorker:
                         self._flush(conn)
                     if mask & ~_EPOLLOUT:
                         on_readable(conn)
-                elif fd == listen_fd:
-                    self._accept()
                 elif fd == wake_fd:
                     self._read_inbox()
+                elif fd in listening:
+                    self._accept(fd)
             now = time.monotonic()
             self._now = now
             if now >= next_tick:
@@ -366,8 +388,8 @@ class SyncWorker:
             if self._draining and not conns:
                 return
 
-    def _accept(self) -> None:
-        listen = self._listen_sock
+    def _accept(self, fd: int) -> None:
+        listen = self._listen_socks.get(fd)
         if listen is None:
             # The listener was readable in the same poll that delivered a drain (through
             # the wake-up pipe, handled first): it is closed now, and what it held waits in
@@ -382,8 +404,8 @@ class SyncWorker:
                 # Out of file descriptors, most likely. The listener stays readable, so take
                 # it off the poller until the next tick instead of spinning on it.
                 _logger.warning("accept failed: %s", exc)
-                self._poller.unregister(listen.fileno())
-                self._accept_paused = True
+                self._poller.unregister(fd)
+                self._paused_listeners.add(fd)
                 return
             self._adopt(sock, addr)
 
@@ -429,6 +451,10 @@ class SyncWorker:
         )
         self._conns[conn.fd] = conn
         self._poller.register(conn.fd, _EPOLLIN)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + HTTP1] += 1
+            metrics[CONNECTIONS + HTTP1] += 1
         if self._collector is not None:
             self._record_opened(conn)
 
@@ -477,6 +503,9 @@ class SyncWorker:
                 self._close(conn)
             return
         self._idle.pop(conn.fd, None)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[BYTES_IN] += len(data)
         conn.h1.receive_data(data)
         if not data:
             if conn.out or conn.file is not None:
@@ -560,8 +589,12 @@ class SyncWorker:
             conn.server,
             request.http_version,
         )
+        metrics = self._metrics
         recording = self._collector is not None
-        started = time.perf_counter_ns() if self._access is not None or recording else 0
+        timed = self._access is not None or recording or metrics is not None
+        started = time.perf_counter_ns() if timed else 0
+        if metrics is not None:
+            metrics[IN_FLIGHT] += 1  # started; answered ones are subtracted at scrape
         if recording:
             self._record(
                 RequestStarted(
@@ -575,6 +608,8 @@ class SyncWorker:
             )
         result = self._answer(raw)
         if result is None:
+            if metrics is not None:
+                metrics[IN_FLIGHT] -= 1  # not started here: the pool counts it as it starts it
             self._handoff(conn, request, body)  # counted by the pool when it starts it
             return
         if self._quota is not None:
@@ -594,20 +629,26 @@ class SyncWorker:
                     conn, error_response(500, "Internal Server Error", defaults=self._defaults)
                 )
             self._close_when_written(conn)
+            if metrics is not None:
+                observe_request(metrics, request.method, 500, time.perf_counter_ns() - started)
             return
-        if self._access is not None:
-            self._access.log(_access_scope(raw), result.status, time.perf_counter_ns() - started)
-        if recording:
-            self._record(
-                ResponseCompleted(
-                    connection_id=conn.cid,
-                    worker_id=self.worker_id,
-                    timestamp_ns=time.time_ns(),
-                    status=result.status,
-                    bytes_sent=_body_size(result),
-                    duration_ns=time.perf_counter_ns() - started,
+        if timed:
+            duration = time.perf_counter_ns() - started
+            if metrics is not None:
+                observe_request(metrics, request.method, result.status, duration)
+            if self._access is not None:
+                self._access.log(_access_scope(raw), result.status, duration)
+            if recording:
+                self._record(
+                    ResponseCompleted(
+                        connection_id=conn.cid,
+                        worker_id=self.worker_id,
+                        timestamp_ns=time.time_ns(),
+                        status=result.status,
+                        bytes_sent=_body_size(result),
+                        duration_ns=duration,
+                    )
                 )
-            )
         if h1.keep_alive and h1.cycle_done:
             h1.start_next_cycle()
             if not conn.out and conn.file is None:
@@ -679,6 +720,9 @@ class SyncWorker:
     def _handoff(self, conn: _Conn, request: Request | None, body: bytes | None) -> None:
         """Move the connection, with everything read so far, to the async pool."""
         self._forget(conn)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + HTTP1] -= 1  # the pool's count from here
         sock = conn.sock
         # The connection's slot in the budget moves with it; the pool releases it.
         if not self.pool.submit_connection(sock, Handoff(conn.h1, request, body)):
@@ -698,6 +742,9 @@ class SyncWorker:
         except OSError:
             self._close(conn)
             return
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[BYTES_OUT] += sent
         if sent < len(data):
             conn.out = data[sent:]
             self._want_write(conn)
@@ -739,6 +786,9 @@ class SyncWorker:
                 return
             if sent == 0:
                 break
+            metrics = self._metrics
+            if metrics is not None:
+                metrics[BYTES_OUT] += sent
             offset += sent
             left -= sent
         if left > 0:
@@ -762,6 +812,9 @@ class SyncWorker:
             except OSError:
                 self._close(conn)
                 return
+            metrics = self._metrics
+            if metrics is not None:
+                metrics[BYTES_OUT] += sent
             conn.out = conn.out[sent:]
             if conn.out:
                 if sent:  # write_timeout bounds a stall, not the whole transfer
@@ -836,6 +889,10 @@ class SyncWorker:
             # The HTTP/2 client preface (h2c with prior knowledge): HTTP/2 is the async
             # pool's; the connection goes there with every byte read so far.
             self._forget(conn)
+            metrics = self._metrics
+            if metrics is not None:  # the pool counts it as an HTTP/2 connection
+                metrics[CONNECTIONS_OPEN + HTTP1] -= 1
+                metrics[CONNECTIONS + HTTP1] -= 1
             sock = conn.sock
             handoff = Handoff(h1, None, None, protocol=H2, data=h1.trailing_data)
             if not self.pool.submit_connection(sock, handoff):
@@ -855,9 +912,11 @@ class SyncWorker:
 
     def _tick(self, now: float) -> None:
         self._defaults.tick(time.time())
-        if self._accept_paused and self._listen_sock is not None:
-            self._accept_paused = False
-            self._poller.register(self._listen_sock.fileno(), _EPOLLIN)
+        if self._paused_listeners:
+            for fd in self._paused_listeners:
+                if fd in self._listen_socks:
+                    self._poller.register(fd, _EPOLLIN)
+            self._paused_listeners.clear()
         for conn in list(self._conns.values()):
             if now < conn.deadline:
                 continue
@@ -909,14 +968,13 @@ class SyncWorker:
         if self._draining:
             return
         self._draining = True
-        listen = self._listen_sock
-        if listen is not None:
+        for fd, listen in self._listen_socks.items():
             try:
-                self._poller.unregister(listen.fileno())
+                self._poller.unregister(fd)
             except OSError, ValueError, KeyError:
                 pass
             listen.close()
-            self._listen_sock = None
+        self._listen_socks.clear()
         for conn in list(self._conns.values()):
             busy = conn.out or conn.file is not None or conn.request is not None
             if not busy and conn.h1.has_buffered_data:
@@ -954,6 +1012,9 @@ class SyncWorker:
             return
         self._forget(conn)
         self._budget.release()
+        metrics = self._metrics
+        if metrics is not None:
+            metrics[CONNECTIONS_OPEN + HTTP1] -= 1
         if conn.file is not None:
             os.close(conn.file[0])
             conn.file = None
@@ -965,9 +1026,9 @@ class SyncWorker:
     def _close_all(self) -> None:
         for conn in list(self._conns.values()):
             self._close(conn)
-        if self._listen_sock is not None:
-            self._listen_sock.close()
-            self._listen_sock = None
+        for listen in self._listen_socks.values():
+            listen.close()
+        self._listen_socks.clear()
 
 
 def _body_size(result: RawResponse | FileResponse) -> int:

@@ -106,6 +106,7 @@ class FakeHost:
         self.access_logger: Any = FakeAccessLog()
         self.worker_id = 3
         self.draining = False
+        self.metrics: list[int] | None = None
         self.events: list[Any] = []
 
     def record(self, event: Any) -> None:

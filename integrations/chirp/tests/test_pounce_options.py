@@ -57,17 +57,18 @@ def test_production_switches_keep_the_app_serving(flagged: ChirpServer) -> None:
     assert read_sse(flagged.port, "/sse").ended
 
 
-@pytest.mark.xfail(
-    strict=True, reason="pounce accepts metrics_enabled but serves no metrics endpoint yet"
-)
-def test_metrics_endpoint(flagged: ChirpServer) -> None:
-    """compat.md: serving Prometheus text at metrics_path is the intent (0.9.2 answered 404
-    under chirp because its logging collector displaced the metrics one)."""
-    httpx.get(f"{flagged.url}/", timeout=30)
-    response = httpx.get(f"{flagged.url}/metrics", timeout=30)
+def test_metrics_endpoint(servers: ServerSet, app_dir: Path) -> None:
+    """compat.md: Prometheus text at metrics_path (0.9.2 answered 404 under chirp because its
+    logging collector displaced the metrics one). Two workers: the page counts both."""
+    port = free_port()
+    argv = chirp_command("run", "capp:app", port, "--production", "--workers", "2", "--metrics")
+    server = servers.start(argv, cwd=app_dir, port=port, name="metrics")
+    httpx.get(f"{server.url}/", timeout=30)
+    response = httpx.get(f"{server.url}/metrics", timeout=30)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert "# TYPE" in response.text
+    assert "# TYPE pounce_requests_total counter" in response.text
+    assert 'pounce_requests_total{method="GET",status="2xx"}' in response.text
 
 
 def test_pounce_command_serves_a_chirp_app(servers: ServerSet, app_dir: Path) -> None:

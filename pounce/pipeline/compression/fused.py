@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from pounce.observe.metrics import COMPRESSION_IN, COMPRESSION_OUT, count
 from pounce.pipeline.compression.rules import (
     find_accept_encoding,
     inspect_response_headers,
@@ -48,6 +49,8 @@ def compress_response(
     encoded = codec.whole(body)
     if len(encoded) >= len(body):
         return response
+    count(COMPRESSION_IN, len(body))
+    count(COMPRESSION_OUT, len(encoded))
     return RawResponse(response.status, tuple(rewrite_headers(headers, codec.name)), encoded)
 
 

@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable
 from enum import Enum, auto
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
+from pounce.observe.metrics import COMPRESSION_IN, COMPRESSION_OUT, count
 from pounce.pipeline.compression.rules import (
     inspect_response_headers,
     is_eligible,
@@ -213,6 +214,8 @@ class _CompressingSend:
             await self._release_start()
             await self._send(message)
             return
+        count(COMPRESSION_IN, len(body))  # on the worker thread again, after any offload
+        count(COMPRESSION_OUT, len(encoded))
         await self._send_compressed_start()
         self._phase = _Phase.FINISHED
         await self._send({"type": "http.response.body", "body": encoded, "more_body": False})

@@ -29,6 +29,7 @@ import time
 from typing import Final
 
 from pounce.errors import ConfigError
+from pounce.observe.metrics import STATIC_HITS, STATIC_MISSES, count
 from pounce.pipeline.static.entry import SIDECAR_SUFFIXES, FileEntry, StoredFile, build_entry
 from pounce.pipeline.static.mime import content_type_for
 from pounce.pipeline.static.mount import StaticMount, cache_control_for
@@ -100,6 +101,7 @@ class MountCatalog:
         if entry is not None:
             now = time.monotonic()
             if now < entry.fresh_until:
+                count(STATIC_HITS)
                 return entry
             st = _stat(entry.fs_path)
             mtime_ns, size, inode = entry.key
@@ -112,7 +114,9 @@ class MountCatalog:
             ):
                 if self._ttl:
                     entry.fresh_until = now + self._ttl
+                count(STATIC_HITS)
                 return entry
+        count(STATIC_MISSES)
         fresh = self._build(segments, entry)
         if fresh is None:
             if entry is not None:

@@ -1,0 +1,159 @@
+"""Two pounce instances behind a real HAProxy that health-checks their readiness path, under
+load: each instance in turn is reloaded (SIGHUP). Its readiness goes 503, HAProxy takes it
+out, its workers are replaced and drained, it answers 200 again and HAProxy puts it back.
+No request through HAProxy fails."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+from support.apps import wait_until
+from support.load_client import Load
+from support.pounce_cli import launch, pounce_servers, write
+from support.subprocess_server import free_port
+
+HAPROXY = shutil.which("haproxy", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        HAPROXY is None, reason="needs haproxy (Debian package haproxy; tools/system-packages)"
+    ),
+]
+
+APP = """
+import asyncio
+
+NAME, VERSION = "{name}", "{version}"
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await asyncio.sleep(0.5)  # long enough for HAProxy's checks to see "reloading"
+                await send({{"type": "lifespan.startup.complete"}})
+            elif message["type"] == "lifespan.shutdown":
+                await send({{"type": "lifespan.shutdown.complete"}})
+                return
+    if scope["type"] != "http":
+        return
+    await send({{"type": "http.response.start", "status": 200, "headers": []}})
+    await send({{"type": "http.response.body", "body": ("v" + VERSION + NAME).encode()}})
+"""
+
+CONFIG = """
+global
+    maxconn 1000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    retries 3
+    option redispatch
+    retry-on conn-failure empty-response
+frontend web
+    bind 127.0.0.1:{port}
+    default_backend pounce
+frontend stats
+    bind 127.0.0.1:{stats_port}
+    stats enable
+    stats uri /stats
+backend pounce
+    balance roundrobin
+    option httpchk GET /ready
+    http-check expect status 200
+    default-server inter 100ms fall 1 rise 2
+    server a 127.0.0.1:{a} check
+    server b 127.0.0.1:{b} check
+"""
+
+
+def server_stats(stats_port: int) -> dict[str, dict[str, str]]:
+    url = f"http://127.0.0.1:{stats_port}/stats;csv"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode().lstrip("# ")
+    rows = csv.DictReader(io.StringIO(text))
+    return {row["svname"]: row for row in rows if row["pxname"] == "pounce"}
+
+
+def test_rolling_reloads_behind_haproxy_lose_nothing(tmp_path: Path) -> None:
+    dirs = {name: tmp_path / name for name in ("a", "b")}
+    for name, directory in dirs.items():
+        write(directory / "app.py", APP.format(name=name, version="1"))
+    port, stats_port = free_port(), free_port()
+    with pounce_servers() as group:
+        servers = {
+            name: launch(
+                group,
+                ["app:app", "--workers", "2", "--readiness-path", "/ready"],
+                cwd=directory,
+                name=f"pounce-{name}",
+            )
+            for name, directory in dirs.items()
+        }
+        for server in servers.values():
+            server.wait_listening().wait_text("serving on")
+        config = write(
+            tmp_path / "haproxy.cfg",
+            CONFIG.format(
+                port=port, stats_port=stats_port, a=servers["a"].port, b=servers["b"].port
+            ),
+        )
+        assert HAPROXY is not None
+        with (
+            open(tmp_path / "haproxy.out", "wb") as out,
+            subprocess.Popen(
+                [HAPROXY, "-db", "-f", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            ) as haproxy,
+        ):
+            try:
+
+                def both_up() -> bool:
+                    try:
+                        stats = server_stats(stats_port)
+                    except OSError:
+                        return False
+                    return all(stats[n]["status"] == "UP" for n in ("a", "b"))
+
+                assert wait_until(both_up, timeout=30)
+                with Load(port, readiness=False) as load:
+                    assert wait_until(lambda: load.count() > 50, timeout=30)
+                    for name in ("a", "b"):
+                        write(dirs[name] / "app.py", APP.format(name=name, version="2"))
+                        servers[name].send_signal(signal.SIGHUP)
+                        servers[name].wait_text("reloaded app:app")
+                        assert wait_until(
+                            lambda n=name: server_stats(stats_port)[n]["status"] == "UP",
+                            timeout=30,
+                        )
+                    assert wait_until(
+                        lambda: {b"v2a", b"v2b"} <= set(load.bodies[-50:]), timeout=30
+                    )
+                stats = server_stats(stats_port)
+                # Each instance was taken out by its readiness answer, then put back.
+                assert int(stats["a"]["chkdown"]) >= 1
+                assert int(stats["b"]["chkdown"]) >= 1
+                assert load.failures == [], load.failures[:10]
+                assert set(load.bodies) <= {b"v1a", b"v1b", b"v2a", b"v2b"}
+            except AssertionError:
+                print((tmp_path / "haproxy.out").read_text(errors="replace")[-3000:])
+                raise
+            finally:
+                haproxy.terminate()
+                haproxy.wait(30)
+        for server in servers.values():
+            assert server.stop()[0] == 0

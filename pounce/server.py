@@ -20,7 +20,7 @@ import sys
 import sysconfig
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Final
@@ -42,7 +42,8 @@ from pounce.net.listeners import Listener, bind_listeners
 from pounce.net.tls import build_ssl_context
 from pounce.observe.banner import BannerFacts, CliDisplay, prepare_banner, render_banner
 from pounce.observe.logs import LogOutput, configure_logging, log_always
-from pounce.pipeline.build import build_pipelines
+from pounce.pipeline.build import build_middleware, build_pipelines
+from pounce.pipeline.middleware import MiddlewareChain, ServerMiddleware
 from pounce.supervisor.lifecycle import LifecycleTransition, Phase, ServerLifecycle
 from pounce.supervisor.pidfile import pid_file
 from pounce.supervisor.reload import ReloadFilter, Watcher, pick_watcher, reimport
@@ -70,6 +71,7 @@ class Server:
         lifecycle_collector: LifecycleCollector | None = None,
         sync_app: SyncApp | None = None,
         cli_display: CliDisplay | None = None,
+        middleware: Sequence[ServerMiddleware] = (),
     ) -> None:
         if config.worker_mode == "subinterpreter" and app_path is None:
             raise SupervisorError(
@@ -85,6 +87,10 @@ class Server:
         self.app = app
         self.app_path = app_path
         self.sync_app = sync_app
+        # Server middleware passed in (after those the config names; see
+        # pipeline/middleware.py). Built into one chain per run, kept across dev reloads.
+        self.middleware = tuple(middleware)
+        self._middleware_chain: MiddlewareChain | None = None
         if lifecycle_collector is None and config.lifecycle_logging:
             lifecycle_collector = LoggingCollector()
         self.collector = lifecycle_collector
@@ -170,13 +176,21 @@ class Server:
             f"{count} worker {_plural(count, model)}, {execution} mode",
         )
         ssl_context = build_ssl_context(config)
-        pipelines = build_pipelines(
-            config,
-            self.app,
-            self.sync_app,
-            self.draining,
-            with_sync=execution is WorkerExecutionMode.SYNC,
-        )
+        try:
+            # Imports the config's middleware (a bad spec is a ConfigError, before binding).
+            chain = build_middleware(config, self.middleware)
+            pipelines = build_pipelines(
+                config,
+                self.app,
+                self.sync_app,
+                self.draining,
+                with_sync=execution is WorkerExecutionMode.SYNC,
+                middleware=chain,
+            )
+        except BaseException as exc:
+            lifecycle.dispatch("failed", str(exc))  # start_server and hosts stop waiting
+            raise
+        self._middleware_chain = chain
         distributed = config.accept_distributor and model is WorkerModel.THREADS
         self._listeners = bind_listeners(config, 1 if distributed else count)
         self._bound.set()
@@ -192,6 +206,7 @@ class Server:
             max_connections_per_worker=per_worker_limit,
             sync_pipeline=pipelines.sync,
             cpus=_affinity_cpus() if config.cpu_affinity else (),
+            middleware=chain,
         )
         unsubscribe = lifecycle.subscribe(lambda t: self._announce(t, count, model, execution))
         if self._banner_wanted():
@@ -209,7 +224,7 @@ class Server:
                     worker_count=count,
                 )
                 self._on_hard_stop = supervisor.kill_children
-                supervisor.run()
+                supervisor.run()  # each worker process closes its own middleware
             else:
                 supervisor_t = ThreadSupervisor(
                     config=config,
@@ -224,7 +239,11 @@ class Server:
                     reloader=lambda: self._reloaded(factory, execution),
                 )
                 self._thread_supervisor = supervisor_t
-                supervisor_t.run()
+                try:
+                    supervisor_t.run()
+                finally:
+                    if chain is not None:
+                        chain.close()  # the workers have stopped: summaries, flushes
         except BaseException as exc:
             lifecycle.dispatch("failed", str(exc))
             raise
@@ -294,6 +313,7 @@ class Server:
             self.sync_app,
             self.draining,
             with_sync=execution is WorkerExecutionMode.SYNC,
+            middleware=self._middleware_chain,
         )
         return dataclasses.replace(
             factory, app=pipelines.asgi, sync_app=self.sync_app, sync_pipeline=pipelines.sync

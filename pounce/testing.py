@@ -9,12 +9,13 @@ plugin (``pounce_server`` fixture).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
+from pounce.pipeline.middleware import ServerMiddleware
 from pounce.server import Server
 from pounce.supervisor.lifecycle import Phase
 from pounce.sync_protocol import SyncApp
@@ -49,6 +50,7 @@ def start_server(
     *,
     sync_app: SyncApp | None = None,
     config: ServerConfig | None = None,
+    middleware: Sequence[ServerMiddleware] = (),
     **settings: Any,
 ) -> ServerHandle:
     """Start pounce on a background thread and return once it is serving."""
@@ -57,7 +59,7 @@ def start_server(
         settings.setdefault("port", 0)
         settings.setdefault("log_level", "warning")
         config = ServerConfig(**settings)
-    server = Server(config, app, sync_app=sync_app)
+    server = Server(config, app, sync_app=sync_app, middleware=middleware)
     failure: list[BaseException] = []
 
     def target() -> None:

@@ -303,6 +303,8 @@ def _child_main(parent: ProcessSupervisor, worker_id: int, generation: int, read
         # The caller leaves with os._exit: make sure the parent heard "ready" or the
         # startup error first, or it only sees "exited during startup".
         reporter.join(5.0)
+        if parent.factory.middleware is not None:
+            parent.factory.middleware.close()  # this process's copy: its summary, flushes
     if worker.startup_error is not None:
         return 3
     return _EXIT_RETIRED if worker.retired and not stops else 0

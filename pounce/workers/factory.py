@@ -18,6 +18,7 @@ from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
 from pounce.pipeline.build import SyncPipeline
+from pounce.pipeline.middleware import MiddlewareChain
 from pounce.sync_protocol import SyncApp
 from pounce.workers.aio_worker import AsyncWorker
 from pounce.workers.sync import SyncWorker
@@ -58,6 +59,9 @@ class WorkerFactory:
     max_connections_per_worker: int
     sync_pipeline: SyncPipeline | None = None
     cpus: tuple[int, ...] = ()  # pin worker i to cpus[i % len(cpus)] (--cpu-affinity)
+    # The server middleware inside ``app`` and ``sync_pipeline``: a worker process closes
+    # its copy when it ends (thread workers share the server's, closed by the server).
+    middleware: MiddlewareChain | None = None
 
     def cpu_for(self, worker_id: int) -> int | None:
         return self.cpus[worker_id % len(self.cpus)] if self.cpus else None

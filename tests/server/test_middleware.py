@@ -1,0 +1,157 @@
+"""Server middleware (pipeline/middleware.py) over real sockets, on both worker kinds: hooks
+run once per request in onion order, may answer before the app, add headers after it, and
+hear every end exactly once, including a hand-off from the fused path to the async pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import start_kind
+from support.apps import Recorder
+from support.middleware import Recording, RoutedApp
+
+from pounce.config import ServerConfig
+from pounce.errors import ConfigError
+from pounce.testing import start_server
+
+
+@pytest.fixture
+def served(server_kind: str) -> Any:
+    handles = []
+
+    def _serve(app: Any, **settings: Any) -> Any:
+        handle = start_kind(server_kind, app, **settings)
+        handles.append(handle)
+        return handle
+
+    yield _serve
+    for handle in handles:
+        handle.stop()
+
+
+def test_hooks_run_in_onion_order(served: Any, connect: Any) -> None:
+    log = Recorder()
+    app = RoutedApp()
+    handle = served(app, middleware=[Recording("outer", log), Recording("inner", log)])
+    response = connect(handle).request("GET", "/hello")
+    assert response.status == 200
+    assert response.body == b"/hello"
+    # Added by inner first, then outer: the outer middleware has the last word.
+    assert response.header_list("x-seen-by") == ["inner", "outer"]
+    assert log.wait_count(6)
+    assert log.snapshot() == [
+        ("outer", "request", "/hello"),
+        ("inner", "request", "/hello"),
+        ("inner", "response", 200),
+        ("outer", "response", 200),
+        ("inner", "complete", 200),
+        ("outer", "complete", 200),
+    ]
+
+
+def test_a_middleware_answers_before_the_app(served: Any, connect: Any) -> None:
+    log = Recorder()
+    app = RoutedApp()
+    handle = served(
+        app,
+        middleware=[
+            Recording("outer", log),
+            Recording("guard", log, answer_path="/tea"),
+            Recording("inner", log),
+        ],
+    )
+    client = connect(handle)
+    response = client.request("GET", "/tea")
+    assert response.status == 418
+    assert response.body == b"teapot\n"
+    assert response.header("content-length") == "7"
+    assert response.header_list("x-seen-by") == ["outer"]  # only who let it through
+    assert log.wait_count(4)
+    assert log.snapshot() == [
+        ("outer", "request", "/tea"),
+        ("guard", "request", "/tea"),
+        ("outer", "response", 418),
+        ("outer", "complete", 418),
+    ]
+    assert len(app.entered) == 0
+    # The connection stays usable.
+    assert client.request("GET", "/next").status == 200
+
+
+def test_handoff_to_the_pool_is_seen_once(served: Any, connect: Any) -> None:
+    """``handle_sync`` declines ``/async``: on the sync kind the request moves to the pool
+    after the middleware let it in; they must not see it a second time there."""
+    log = Recorder()
+    app = RoutedApp()
+    handle = served(app, middleware=[Recording("mw", log)])
+    response = connect(handle).request("GET", "/async/x")
+    assert response.status == 200
+    assert response.header("x-face") == "async"
+    assert response.header_list("x-seen-by") == ["mw"]
+    assert log.wait_count(3)
+    assert log.snapshot() == [
+        ("mw", "request", "/async/x"),
+        ("mw", "response", 200),
+        ("mw", "complete", 200),
+    ]
+
+
+def test_app_failure_completes_with_500(served: Any, connect: Any, pounce_logs: Any) -> None:
+    pounce_logs.expect_errors()
+    log = Recorder()
+    handle = served(RoutedApp(), middleware=[Recording("mw", log)])
+    response = connect(handle).request("GET", "/boom")
+    assert response.status == 500
+    assert log.wait_count(2)
+    assert log.snapshot() == [("mw", "request", "/boom"), ("mw", "complete", 500)]
+
+
+def test_health_check_is_not_seen_by_middleware(served: Any, connect: Any) -> None:
+    log = Recorder()
+    handle = served(RoutedApp(), middleware=[Recording("mw", log)], health_check_path="/healthz")
+    client = connect(handle)
+    assert client.request("GET", "/healthz").status == 200
+    assert client.request("GET", "/after").status == 200
+    assert log.wait_count(3)
+    assert [event[2] for event in log.snapshot() if event[1] == "request"] == ["/after"]
+
+
+def test_middleware_from_config(server_kind: str, connect: Any) -> None:
+    """``middleware = ["pkg.mod:factory"]`` in the config (what pounce.toml, POUNCE_MIDDLEWARE
+    and --middleware set): the factory is called with the config."""
+    app = RoutedApp()
+    config = ServerConfig(
+        host="127.0.0.1",
+        port=0,
+        worker_mode=server_kind,
+        request_queue_max_depth=7,
+        middleware=("support.middleware:make_tagger",),
+        shutdown_timeout=5.0,
+    )
+    handle = start_server(app, sync_app=app if server_kind == "sync" else None, config=config)
+    try:
+        response = connect(handle).request("GET", "/x")
+        assert response.status == 200
+        assert response.header("x-tagged") == "7"
+    finally:
+        handle.stop()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("support.middleware:nope", "has no attribute"),
+        ("support.middleware:not_middleware", "not a pounce.ServerMiddleware"),
+        ("no_such_module_here:make", "cannot import"),
+    ],
+)
+def test_bad_middleware_spec_fails_at_start(spec: str, message: str) -> None:
+    config = ServerConfig(host="127.0.0.1", port=0, middleware=(spec,))
+    with pytest.raises(ConfigError, match=message):
+        start_server(RoutedApp(), config=config).stop()
+
+
+def test_bad_middleware_spec_is_refused_by_config() -> None:
+    with pytest.raises(ConfigError, match=r"package\.module:factory"):
+        ServerConfig(middleware=("no-colon",))

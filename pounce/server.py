@@ -133,6 +133,12 @@ class Server:
         first = self._listeners[0]
         return (first.host, first.port)
 
+    @property
+    def middleware_chain(self) -> MiddlewareChain | None:
+        """The server middleware of this run (built-ins included), once ``run()`` built it;
+        e.g. ``chain.find(LoadShedder).shed`` for a count."""
+        return self._middleware_chain
+
     def wait_until_bound(self, timeout: float) -> bool:
         return self._bound.wait(timeout)
 

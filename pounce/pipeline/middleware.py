@@ -104,6 +104,14 @@ class ServerRequest:
     # How many middleware let this request in (set by MiddlewareChain; read by it only).
     entered: int = 0
 
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header ``name`` (lower case), or ``None``. Header names keep
+        the case the client sent on the fused path, so compare through this."""
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
     @classmethod
     def from_scope(cls, scope: Scope, phases: Phases | None) -> ServerRequest:
         worker = scope["extensions"].get("pounce.worker")
@@ -230,6 +238,13 @@ class MiddlewareChain:
                     error = error or exc
         if error is not None:
             raise error
+
+    def find[M: ServerMiddleware](self, kind: type[M]) -> M | None:
+        """The first middleware of ``kind`` (the metrics read the built-ins' counts)."""
+        for middleware in self.middleware:
+            if isinstance(middleware, kind):
+                return middleware
+        return None
 
     def close(self) -> None:
         for middleware in self.middleware:

@@ -67,9 +67,7 @@ def test_without_debug_the_body_is_short_and_plain(serve_kind: Any, connect: Any
     assert response.body == b"Internal Server Error\n"
 
 
-def test_debug_page_shows_the_chain_with_context_and_locals(
-    serve_kind: Any, connect: Any
-) -> None:
+def test_debug_page_shows_the_chain_with_context_and_locals(serve_kind: Any, connect: Any) -> None:
     handle = serve_kind(debug=True)
     response = connect(handle).request("GET", "/boom")
     assert response.status == 500
@@ -93,7 +91,9 @@ def test_debug_page_shows_the_chain_with_context_and_locals(
     assert 100 < longest <= 400
 
 
-def test_fused_path_500_uses_the_debug_page(server_kind: str, serve_kind: Any, connect: Any) -> None:
+def test_fused_path_500_uses_the_debug_page(
+    server_kind: str, serve_kind: Any, connect: Any
+) -> None:
     if server_kind != "sync":
         pytest.skip("the fused path's own 500 (a response it cannot frame)")
     handle = serve_kind(debug=True)

@@ -11,6 +11,7 @@ from conftest import start_kind
 from support.apps import Recorder
 from support.middleware import Recording, RoutedApp
 
+from pounce import ServerMiddleware, ServerRequest
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError
 from pounce.testing import start_server
@@ -155,3 +156,24 @@ def test_bad_middleware_spec_fails_at_start(spec: str, message: str) -> None:
 def test_bad_middleware_spec_is_refused_by_config() -> None:
     with pytest.raises(ConfigError, match=r"package\.module:factory"):
         ServerConfig(middleware=("no-colon",))
+
+
+def test_request_fields_are_the_same_on_both_paths(served: Any, connect: Any) -> None:
+    seen: list[Any] = []
+
+    class Look(ServerMiddleware):
+        def on_request(self, request: ServerRequest) -> None:
+            seen.append(request)
+
+    handle = served(RoutedApp(), middleware=[Look()], root_path="/api")
+    client = connect(handle)
+    response = client.request("POST", "/a%20b", [("X-Probe", "yes")], body=b"hi")
+    assert response.status == 200
+    (request,) = seen
+    assert request.method == "POST"
+    assert request.path == "/api/a b"
+    assert request.header(b"x-probe") == b"yes"
+    assert request.client is not None and request.client[0] == "127.0.0.1"
+    assert request.scheme == "http"
+    assert request.http_version == "1.1"
+    assert request.worker_id == 0

@@ -4,7 +4,8 @@
 answer one path itself. ``make_tagger`` is a factory the config can name
 (``middleware = ["support.middleware:make_tagger"]``). ``RoutedApp`` is an ASGI app and a
 SyncApp: ``/async...`` is declined by ``handle_sync`` (served by the ASGI face), ``/boom``
-raises, ``/block`` waits on ``gate`` (async face only), anything else answers at once; each
+raises, ``/block`` waits on ``gate`` (async face only), ``.../slow`` takes 20 ms (async face
+only), anything else answers at once; each
 response says which face served it in ``x-face``.
 """
 
@@ -29,6 +30,8 @@ class Recording(ServerMiddleware):
 
     def on_request(self, request: ServerRequest) -> RawResponse | None:
         self.log.add((self.name, "request", request.path))
+        if request.header(b"x-probe") is not None:
+            self.log.add((self.name, "probe", request.header(b"x-probe")))
         if request.path == self.answer_path:
             return RawResponse(418, ((b"content-type", b"text/plain"),), b"teapot\n")
         return None
@@ -70,18 +73,23 @@ class RoutedApp:
     def __init__(self) -> None:
         self.entered = Recorder()
         self.gate = threading.Event()
+        # Names of the threads that ran either face (set.add is one atomic operation).
+        self.threads: set[str] = set()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         path = scope["path"]
         self.entered.add(path)
+        self.threads.add(threading.current_thread().name)
         await read_body(receive)
         if path == "/boom":
             raise RuntimeError("boom")
         if path.startswith("/block"):
             while not self.gate.is_set():
                 await asyncio.sleep(0.005)
+        if path.endswith("/slow"):
+            await asyncio.sleep(0.02)
         await send(
             {
                 "type": "http.response.start",
@@ -92,6 +100,7 @@ class RoutedApp:
         await send({"type": "http.response.body", "body": path.encode()})
 
     def handle_sync(self, request: RawRequest) -> RawResponse | None:
+        self.threads.add(threading.current_thread().name)
         if request.path.startswith(b"/async") or request.path.startswith(b"/block"):
             return None
         if request.path == b"/boom":

@@ -968,7 +968,7 @@ def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[
             origin = sources.get("middleware", "middleware")
             return _fail(f"{exc.message} (from {origin})", EXIT_USAGE)
         rows.extend(
-            ("middleware", f"{spec} -> {type(m).__name__}")
+            ("hook", f"{spec} -> {type(m).__name__}")
             for spec, m in zip(config.middleware, loaded, strict=True)
         )
     rows.append(("settings", _describe_sources(sources)))

@@ -81,3 +81,16 @@ def test_on_a_refusal_too(served: Any, connect: Any) -> None:
     refused = client.request("GET", "/x")
     assert refused.status == 429
     assert _timings(refused.header("server-timing"))["app"] == 0.0
+
+
+def test_http2_streams_carry_app_and_write(served: Any) -> None:
+    """HTTP/2 streams run through the same middleware (the pool, on the sync kind); the
+    HTTP/2 carrier does not mark read and parse, so those are left out, not shown as 0."""
+    httpx = pytest.importorskip("httpx")
+    handle = served(server_timing=True)
+    with httpx.Client(http1=False, http2=True, base_url=handle.url) as client:
+        response = client.get("/async/slow")
+    assert response.http_version == "HTTP/2"
+    timings = _timings(response.headers["server-timing"])
+    assert set(timings) == {"app", "write"}
+    assert timings["app"] >= 20.0

@@ -87,9 +87,7 @@ class ServerRequest:
 
     ``path`` is the percent-decoded path with ``root_path`` in front (``scope["path"]``);
     ``client`` is the client the server resolved (the proxy's word where it is trusted),
-    ``None`` on a Unix socket. ``queued`` counts requests the worker knows are waiting
-    behind this one (the fused loop's ready connections; 0 on the async path, whose waiting
-    requests are still in socket buffers).
+    ``None`` on a Unix socket.
     """
 
     method: str
@@ -100,7 +98,6 @@ class ServerRequest:
     http_version: str
     worker_id: int
     phases: Phases | None = None
-    queued: int = 0
     # How many middleware let this request in (set by MiddlewareChain; read by it only).
     entered: int = 0
 

@@ -8,11 +8,11 @@ admitted requests bounded by about ``depth x service time``, and a refusal costs
 one small write. Clients (and load balancers) retry after ``Retry-After`` or elsewhere.
 
 What counts: requests this worker let through and has not finished (on a sync worker that
-includes the requests it handed to its async pool: both threads share the worker's count),
-plus, on the fused path, the ready connections of the current poll still waiting behind the
-request in hand (``ServerRequest.queued``). Requests still in socket buffers are the
-kernel's queue and are not seen. Health checks and the other exempt paths are never shed
-(and not counted).
+includes the requests it handed to its async pool: both threads share the worker's count).
+Requests still in socket buffers are the kernel's queue and are not seen: on the fused path,
+which answers each request before it reads the next, that is where an overload waits (only
+the requests it hands to the pool pile up in the worker). Health checks and the other
+exempt paths are never shed (and not counted).
 
 Concurrency: the count is per worker, each guarded by its own lock, held for one compare and
 increment (or one decrement), never across I/O or app code. An async worker's lock is only
@@ -103,7 +103,7 @@ class LoadShedder(ServerMiddleware):
             return None
         load = self._load(request.worker_id)
         with load.lock:
-            if load.in_flight + request.queued < self.max_depth:
+            if load.in_flight < self.max_depth:
                 load.in_flight += 1
                 load.admitted += 1
                 return None

@@ -214,9 +214,6 @@ class SyncWorker:
         self._app_async_only = not pipeline.has_app
         # Phase timing for Server-Timing and the profiler: read and parse marks per request.
         self._phase_timing = config.server_timing or config.profile > 0
-        # Ready connections of the current poll not served yet (the load shedder reads it as
-        # requests waiting behind the one in hand); kept only when there is middleware.
-        self._ready_left = 0
 
     # ------------------------------------------------------------------ control
 
@@ -346,12 +343,7 @@ class SyncWorker:
         on_readable = self._on_readable
         while not self._stopped:
             events = poll(interval)
-            track = self._pipeline.middleware is not None
-            left = len(events)
             for fd, mask in events:
-                if track:
-                    left -= 1
-                    self._ready_left = left
                 conn = conns.get(fd)
                 if conn is not None:
                     if mask & _EPOLLOUT:
@@ -604,7 +596,6 @@ class SyncWorker:
             raw.http_version,
             self.worker_id,
             phases,
-            self._ready_left,
         )
         try:
             answer = chain.enter(server_request)

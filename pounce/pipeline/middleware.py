@@ -170,7 +170,15 @@ class MiddlewareChain:
     Immutable after build; shared by every worker thread.
     """
 
-    __slots__ = ("_completes", "_requests", "_responses", "middleware", "needs_phases")
+    __slots__ = (
+        "_completes",
+        "_requests",
+        "_responses",
+        "middleware",
+        "needs_phases",
+        "sees_responses",
+        "wraps_app",
+    )
 
     def __init__(self, middleware: Sequence[ServerMiddleware]) -> None:
         self.middleware = tuple(middleware)
@@ -189,6 +197,11 @@ class MiddlewareChain:
             for i, m in reversed(list(enumerate(self.middleware)))
             if _overrides(m, "on_complete")
         )
+        # What a worker may skip when no middleware needs it (a chain of on_request hooks
+        # only, a rate limiter, costs no response-side work): rebuilding the response's
+        # headers for on_response (and the timing marks), and watching the app run.
+        self.sees_responses = bool(self._responses) or self.needs_phases
+        self.wraps_app = self.sees_responses or bool(self._completes)
 
     def enter(self, request: ServerRequest) -> RawResponse | None:
         """Run ``on_request`` hooks in order; the first answer wins. After this (even when it
@@ -315,6 +328,9 @@ class ServerMiddlewareApp:
         elif request.phases is not None:
             request.phases.app_start = time.perf_counter_ns()
             request.phases.app_end = 0  # the sync worker's attempt does not count
+        if not chain.wraps_app:
+            await self.app(scope, receive, send)  # nobody listens past on_request
+            return
         if request.phases is not None:
             extensions[PHASES_EXTENSION] = request.phases  # for PhaseMark, inside
         sent = [0]  # the status the app started, 0 until it does

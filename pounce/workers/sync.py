@@ -617,7 +617,9 @@ class SyncWorker:
             result = RawResponse(answer.status, tuple(answer_headers(answer)), answer.body)
         status = 500
         try:
-            if isinstance(result, RawResponse):
+            if not chain.sees_responses:
+                pass  # nobody adds headers or reads timings: send it as it is
+            elif isinstance(result, RawResponse):
                 status = result.status
                 headers = list(result.headers)
                 chain.respond(server_request, status, headers)

@@ -45,7 +45,7 @@ def test_every_request_and_a_summary(server_kind: str, connect: Any, pounce_logs
     ]
     slow = next(r for r in pounce_logs.snapshot() if "/async/slow" in r.getMessage())
     app_ms = float(re.search(r"app=(\d+\.\d+)ms", slow.getMessage()).group(1))  # type: ignore[union-attr]
-    assert app_ms >= 20.0
+    assert app_ms >= 15.0  # slept 20 ms; event-loop timers may fire a ms early
     summary = [r.getMessage() for r in pounce_logs.snapshot() if "profile" in r.getMessage()]
     assert "profile summary: 3 sampled requests (every 1)" in summary
     for phase in ("read", "parse", "app", "write"):

@@ -55,7 +55,7 @@ def test_every_phase_on_both_paths(served: Any, connect: Any, server_kind: str) 
     assert slow.header("x-face") == "async"
     timings = _timings(slow.header("server-timing"))
     assert set(timings) == {"read", "parse", "app", "write"}
-    assert timings["app"] >= 20.0  # the app slept 20 ms
+    assert timings["app"] >= 15.0  # slept 20 ms; event-loop timers may fire a ms early
     assert timings["read"] < 1000 and timings["parse"] < 1000
 
 
@@ -93,4 +93,4 @@ def test_http2_streams_carry_app_and_write(served: Any) -> None:
     assert response.http_version == "HTTP/2"
     timings = _timings(response.headers["server-timing"])
     assert set(timings) == {"app", "write"}
-    assert timings["app"] >= 20.0
+    assert timings["app"] >= 15.0  # slept 20 ms; event-loop timers may fire a ms early

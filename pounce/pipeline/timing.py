@@ -21,22 +21,22 @@ from pounce.pipeline.middleware import ServerMiddleware, ServerRequest
 __all__ = ["ServerTiming", "server_timing_value"]
 
 
-def _ms(ns: int) -> str:
-    return f"{ns / 1e6:.3f}"
-
-
 def server_timing_value(request: ServerRequest) -> bytes:
-    """The header value for ``request`` (its ``phases`` must be set)."""
+    """The header value for ``request`` (its ``phases`` must be set). One bytes ``%`` format:
+    this runs for every response while the feature is on."""
     phases = request.phases
     assert phases is not None
-    parts = []
+    app_end = phases.app_end
+    app = app_end - phases.app_start if app_end and phases.app_start else 0
+    write = phases.framed - app_end if app_end and phases.framed else 0
     if phases.read_start:
-        parts.append(f"read;dur={_ms(phases.read_ns())}")
-        parts.append(f"parse;dur={_ms(phases.parse_ns)}")
-    parts.append(f"app;dur={_ms(phases.app_ns())}")
-    if phases.app_end and phases.framed:
-        parts.append(f"write;dur={_ms(max(0, phases.framed - phases.app_end))}")
-    return ", ".join(parts).encode("ascii")
+        return b"read;dur=%.3f, parse;dur=%.3f, app;dur=%.3f, write;dur=%.3f" % (
+            (phases.read_end - phases.read_start) / 1e6,
+            phases.parse_ns / 1e6,
+            app / 1e6,
+            write / 1e6,
+        )
+    return b"app;dur=%.3f, write;dur=%.3f" % (app / 1e6, write / 1e6)
 
 
 class ServerTiming(ServerMiddleware):

@@ -154,3 +154,27 @@ def test_exact_counts_under_concurrent_clients(server_kind: str) -> None:
             assert len(app.threads) >= 2, app.threads
     finally:
         handle.stop()
+
+
+@pytest.mark.skipif(FREE_THREADED, reason="worker processes are the GIL build's model")
+def test_worker_processes_each_keep_their_own_table(server_kind: str) -> None:
+    """On a GIL build several workers are processes, forked with a copy of the limiter:
+    each limits on its own (documented), so a client gets between one and two bursts."""
+    burst, total = 3, 20
+    handle = start_kind(
+        server_kind,
+        RoutedApp(),
+        workers=2,
+        rate_limit_enabled=True,
+        rate_limit_burst=burst,
+        rate_limit_requests_per_second=_NO_REFILL,
+    )
+    try:
+        seen: Counter[int] = Counter()
+        for _ in range(total):
+            with RawClient(handle.host, handle.port) as client:
+                seen[client.request("GET", "/x").status] += 1
+        assert seen[200] + seen[429] == total
+        assert burst <= seen[200] <= 2 * burst
+    finally:
+        handle.stop()

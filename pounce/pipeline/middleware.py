@@ -26,6 +26,7 @@ middleware.
 from __future__ import annotations
 
 import importlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ __all__ = [
     "ServerRequest",
     "load_middleware",
 ]
+
+_logger = logging.getLogger("pounce.middleware")
 
 # Scope extensions the carriers set for the ASGI face (absent unless needed):
 # the request's phase timings (``Phases``), when Server-Timing or profiling is on;
@@ -128,8 +131,9 @@ class ServerMiddleware:
     """Subclass and override what you need; the methods left alone cost nothing.
 
     All four are called on worker threads, for many requests at once: see the module
-    docstring on thread safety. Exceptions are the server's errors: an ``on_request`` that
-    raises costs the request a 500 (logged), never the worker.
+    docstring on thread safety. Exceptions are the server's errors: an ``on_request`` or
+    ``on_response`` that raises costs the request a 500 (logged), never the worker; one in
+    ``on_complete`` is logged (the response is already out).
 
     Set ``needs_phases = True`` on a middleware that reads ``request.phases``: the server
     then times every request's phases (a few clock reads per request).
@@ -234,20 +238,22 @@ class MiddlewareChain:
                 hook(request, status, headers)
 
     def complete(self, request: ServerRequest, status: int) -> None:
-        """Each ``on_complete`` runs even if an earlier one raised (the first error is
-        re-raised afterwards): a load shedder's slot must come back whatever a neighbour
-        does."""
+        """Each ``on_complete`` runs, even if a neighbour's raised: a load shedder's slot
+        must come back whatever the others do. The response is out by now, so a failure here
+        is logged (with the middleware's name), never the client's problem."""
         entered = request.entered
         request.entered = 0  # exactly once
-        error: BaseException | None = None
         for index, hook in self._completes:
             if index < entered:
                 try:
                     hook(request, status)
-                except Exception as exc:
-                    error = error or exc
-        if error is not None:
-            raise error
+                except Exception:
+                    _logger.exception(
+                        "server middleware %r failed in on_complete for %s %s",
+                        self.middleware[index],
+                        request.method,
+                        request.path,
+                    )
 
     def find[M: ServerMiddleware](self, kind: type[M]) -> M | None:
         """The first middleware of ``kind`` (the metrics read the built-ins' counts)."""

@@ -177,3 +177,38 @@ def test_request_fields_are_the_same_on_both_paths(served: Any, connect: Any) ->
     assert request.scheme == "http"
     assert request.http_version == "1.1"
     assert request.worker_id == 0
+
+
+class _Broken(ServerMiddleware):
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def on_response(
+        self, request: ServerRequest, status: int, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        if self.where == "response":
+            raise RuntimeError("broken on_response")
+
+    def on_complete(self, request: ServerRequest, status: int) -> None:
+        if self.where == "complete":
+            raise RuntimeError("broken on_complete")
+
+
+def test_failing_hooks_cost_a_500_or_a_log_line(
+    served: Any, connect: Any, pounce_logs: Any
+) -> None:
+    pounce_logs.expect_errors()
+    log = Recorder()
+    after = served(RoutedApp(), middleware=[Recording("outer", log), _Broken("complete")])
+    client = connect(after)
+    # The response is out before on_complete: it stands, the connection stays open, and the
+    # other middleware still hear the end.
+    assert client.request("GET", "/a").status == 200
+    assert client.request("GET", "/b").status == 200
+    assert log.wait_for(lambda items: items.count(("outer", "complete", 200)) == 2)
+    assert pounce_logs.wait_for(lambda r: "failed in on_complete" in r.getMessage())
+    before = served(RoutedApp(), middleware=[_Broken("response")])
+    response = connect(before).request("GET", "/c")
+    assert response.status == 500
+    assert response.body == b"Internal Server Error\n"
+    assert connect(before).request("GET", "/d").status == 500  # the worker lives on

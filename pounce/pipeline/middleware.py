@@ -101,6 +101,9 @@ class ServerRequest:
     http_version: str
     worker_id: int
     phases: Phases | None = None
+    # What the app (or a server middleware) raised while serving this request, for
+    # on_complete (an error reporter); None when it did not raise.
+    error: BaseException | None = None
     # How many middleware let this request in (set by MiddlewareChain; read by it only).
     entered: int = 0
 
@@ -155,7 +158,8 @@ class ServerMiddleware:
 
     def on_complete(self, request: ServerRequest, status: int) -> None:
         """The response was handed to the socket, or the request ended without one (the
-        app failed: ``status`` 500; the client left: the status sent so far, else 0)."""
+        app failed: ``status`` 500 and ``request.error`` holds the exception; the client
+        left: the status sent so far, else 0)."""
 
     def close(self) -> None:
         """The server (this process) is stopping: flush, log a summary, release."""
@@ -325,7 +329,8 @@ class ServerMiddlewareApp:
             request = ServerRequest.from_scope(scope, phases)
             try:
                 answer = chain.enter(request)
-            except BaseException:
+            except BaseException as exc:
+                request.error = exc
                 chain.complete(request, 500)
                 raise
             if answer is not None:
@@ -355,6 +360,9 @@ class ServerMiddlewareApp:
         try:
             await self.app(scope, receive, hooked_send)
             failed = False
+        except BaseException as exc:
+            request.error = exc
+            raise
         finally:
             status = sent[0]
             chain.complete(request, 500 if failed and not status else status)

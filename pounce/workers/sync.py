@@ -601,6 +601,7 @@ class SyncWorker:
             answer = chain.enter(server_request)
         except Exception as exc:
             _logger.exception("server middleware failed for %s %s", request.method, request.path)
+            server_request.error = exc
             chain.complete(server_request, 500)
             body, content_type = internal_error_body(exc, debug=self.config.debug)
             self._send_result(
@@ -629,8 +630,9 @@ class SyncWorker:
                 headers = list(result.headers)
                 chain.respond(server_request, status, headers)
                 result = dataclasses.replace(result, headers=tuple(headers))
-            status = self._send_result(conn, raw, result, started)
-        except Exception:
+            status = self._send_result(conn, raw, result, started, server_request)
+        except Exception as exc:
+            server_request.error = exc
             _logger.exception("server middleware failed for %s %s", request.method, request.path)
             if not conn.h1.response_started:
                 self._write(
@@ -652,9 +654,15 @@ class SyncWorker:
         return phases
 
     def _send_result(
-        self, conn: _Conn, raw: RawRequest, result: RawResponse | FileResponse, started: int
+        self,
+        conn: _Conn,
+        raw: RawRequest,
+        result: RawResponse | FileResponse,
+        started: int,
+        server_request: ServerRequest | None = None,
     ) -> int:
-        """Frame and write a fused answer; the status that went out (500 for a broken one)."""
+        """Frame and write a fused answer; the status that went out (500 for a broken one,
+        whose exception goes to ``server_request.error`` for the middleware)."""
         if self._quota is not None:
             self._quota.take()
         h1 = conn.h1
@@ -666,6 +674,8 @@ class SyncWorker:
                 self._write_file(conn, result)  # type: ignore[arg-type]
         except Exception as exc:  # LocalProtocolError, or a value that is not a response
             # A broken answer costs this request a 500, never the worker thread.
+            if server_request is not None:
+                server_request.error = exc
             _logger.error("bad fused response for %s %s: %r", raw.method, raw.path, exc)
             if not h1.response_started:
                 self._write(conn, self._internal_error(raw, exc))

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from conftest import start_kind
-from support.apps import Recorder
+from support.apps import Recorder, wait_until
 from support.middleware import Recording, RoutedApp
 
-from pounce import ServerMiddleware, ServerRequest
+from pounce import RawRequest, RawResponse, ServerMiddleware, ServerRequest
 from pounce.config import ServerConfig
 from pounce.errors import ConfigError
 from pounce.testing import start_server
@@ -212,3 +212,39 @@ def test_failing_hooks_cost_a_500_or_a_log_line(
     assert response.status == 500
     assert response.body == b"Internal Server Error\n"
     assert connect(before).request("GET", "/d").status == 500  # the worker lives on
+
+
+def test_on_complete_sees_the_apps_exception(
+    served: Any, connect: Any, pounce_logs: Any, server_kind: str
+) -> None:
+    """What an error reporter needs: the exception the app raised (the ASGI face's /boom on
+    both kinds), or why the fused path could not answer (/bad-fused on the sync kind)."""
+    pounce_logs.expect_errors()
+    ends: list[tuple[str, int, BaseException | None]] = []
+
+    class Reporter(ServerMiddleware):
+        def on_complete(self, request: ServerRequest, status: int) -> None:
+            ends.append((request.path, status, request.error))
+
+    handle = served(_FailingRoutes(), middleware=[Reporter()])
+    client = connect(handle)
+    assert client.request("GET", "/fine").status == 200
+    assert connect(handle).request("GET", "/boom").status == 500
+    paths = ["/fine", "/boom"]
+    if server_kind == "sync":
+        assert connect(handle).request("GET", "/bad-fused").status == 500
+        paths.append("/bad-fused")
+    assert wait_until(lambda: len(ends) == len(paths))
+    assert [end[0] for end in ends] == paths
+    assert ends[0][1:] == (200, None)
+    assert ends[1][1] == 500 and isinstance(ends[1][2], RuntimeError)
+    assert str(ends[1][2]) == "boom"
+    if server_kind == "sync":
+        assert ends[2][1] == 500 and ends[2][2] is not None
+
+
+class _FailingRoutes(RoutedApp):
+    def handle_sync(self, request: RawRequest) -> RawResponse | None:
+        if request.path == b"/bad-fused":
+            return RawResponse(200, ((b"x-bad", "not bytes"),), b"")  # type: ignore[arg-type]
+        return super().handle_sync(request)

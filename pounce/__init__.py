@@ -36,6 +36,8 @@ __all__ = [
     "Send",
     "Server",
     "ServerConfig",
+    "ServerMiddleware",
+    "ServerRequest",
     "StaticFiles",
     "StaticMount",
     "SupervisorError",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from pounce._static import StaticFiles, StaticMount, create_static_handler
     from pounce.config import ServerConfig
     from pounce.lifecycle import LifecycleCollector
+    from pounce.pipeline.middleware import ServerMiddleware, ServerRequest
     from pounce.server import Server
     from pounce.sync_protocol import RawRequest, RawResponse, SyncApp
 
@@ -56,6 +59,8 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "ServerConfig": "pounce.config",
     "Server": "pounce.server",
+    "ServerMiddleware": "pounce.pipeline.middleware",
+    "ServerRequest": "pounce.pipeline.middleware",
     "LifecycleCollector": "pounce.lifecycle",
     "RawRequest": "pounce.sync_protocol",
     "RawResponse": "pounce.sync_protocol",

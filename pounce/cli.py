@@ -69,6 +69,7 @@ GROUPS: Final = (
     "TLS",
     "Static files",
     "Features",
+    "Protection and profiling",
     "WebSocket",
     "HTTP/3",
     "Observability",
@@ -134,7 +135,7 @@ _TABLE: Final = """
 --reload-exclude reload_exclude append GLOB
     never reload on files or directories matching GLOB, e.g. '*.log' (repeatable)
 --debug debug switch -
-    show tracebacks in error pages; never in production
+    500 pages show the exception chain, source and local variables; never in production
 --pid-file pid_file str FILE
     write the server's process id to FILE while it runs
 [Workers]
@@ -243,6 +244,27 @@ _TABLE: Final = """
     request body bytes a stream may send before the app reads them
 --http2-max-frame-size http2_max_frame_size int BYTES
     largest HTTP/2 frame a client may send (16384..16777215)
+[Protection and profiling]
+--rate-limit rate_limit_enabled switch -
+    answer 429 to a client over its request rate (a token bucket per client address)
+--rate-limit-rps rate_limit_requests_per_second float N
+    requests per second each client may keep up
+--rate-limit-burst rate_limit_burst int N
+    requests a client may send at once before the rate applies
+--rate-limit-max-ips rate_limit_max_tracked_ips int N
+    clients remembered at most; the least recently seen are forgotten first
+--request-queue request_queue_enabled switch -
+    shed load: answer 503 at once while a worker has --request-queue-max-depth requests
+--request-queue-max-depth request_queue_max_depth int N
+    requests a worker may have waiting or running before new ones get 503
+--exempt-path protection_exempt_paths append PATH
+    never rate limit or shed PATH (repeatable); the health and metrics paths never are
+--server-timing server_timing switch -
+    add a Server-Timing header (read, parse, app, write); it tells clients your timings
+--profile profile int N
+    log the phase timings of every Nth request, and a summary at shutdown; 0 = off
+--middleware middleware append MODULE:FACTORY
+    server middleware to load, e.g. myapp.hooks:make (repeatable; see docs/protection.md)
 [WebSocket]
 --ws ws str {auto,none,wsproto}
     WebSocket implementation; none = answer upgrade requests as plain HTTP
@@ -987,6 +1009,18 @@ def _check(choice: _AppChoice, app: object, config: ServerConfig, sources: dict[
         environment = config.sentry_environment or "production"
         rate = f"{config.sentry_traces_sample_rate:g}"
         rows.append(("sentry", f"on ({environment}, traces sample rate {rate})"))
+    if config.middleware:
+        from pounce.pipeline.middleware import load_middleware
+
+        try:
+            loaded = load_middleware(config.middleware, config)
+        except ConfigError as exc:
+            origin = sources.get("middleware", "middleware")
+            return _fail(f"{exc.message} (from {origin})", EXIT_USAGE)
+        rows.extend(
+            ("hook", f"{spec} -> {type(m).__name__}")
+            for spec, m in zip(config.middleware, loaded, strict=True)
+        )
     rows.append(("settings", _describe_sources(sources)))
     name = choice.spec or "the static files"
     lines = [f"pounce check: OK, ready to serve {name}", ""]

@@ -152,6 +152,18 @@ class ServerConfig:
     rate_limit_max_tracked_ips: int = 100_000
     request_queue_enabled: bool = False
     request_queue_max_depth: int = 1000
+    # Paths the rate limiter and the load shedder never refuse (exact match on the path, as
+    # the app sees it); health_check_path and metrics_path are always among them.
+    protection_exempt_paths: tuple[str, ...] = ()
+
+    # --- observing requests, server middleware -----------------------------------------------
+    # A Server-Timing header (read, parse, app, write) on every response; off by default
+    # because it tells any client how long the server spent.
+    server_timing: bool = False
+    # Log the phase timings of every Nth request (0: off) and a summary at shutdown.
+    profile: int = 0
+    # Server middleware factories, "package.module:factory" (see pipeline/middleware.py).
+    middleware: tuple[str, ...] = ()
 
     # --- reload (dev) ----------------------------------------------------------------------
     reload: bool = False
@@ -222,6 +234,8 @@ class ServerConfig:
         set_(self, "reload_include", tuple(self.reload_include))
         set_(self, "reload_dirs", tuple(self.reload_dirs))
         set_(self, "reload_exclude", tuple(self.reload_exclude))
+        set_(self, "protection_exempt_paths", tuple(self.protection_exempt_paths))
+        set_(self, "middleware", tuple(self.middleware))
         set_(self, "response_headers", _header_pairs(self.response_headers))
         static = self.static_files
         pairs = static.items() if isinstance(static, Mapping) else static
@@ -380,6 +394,15 @@ def _validate(c: ServerConfig) -> None:
         )
     if c.request_queue_max_depth < 0:
         _fail("request_queue_max_depth", c.request_queue_max_depth, "must be 0 or more")
+    for path in c.protection_exempt_paths:
+        if not path.startswith("/"):
+            _fail("protection_exempt_paths", path, "paths must start with '/'")
+    if c.profile < 0:
+        _fail("profile", c.profile, "must be 0 (off) or N to sample every Nth request")
+    for spec in c.middleware:
+        module, sep, attr = spec.partition(":")
+        if not sep or not module or not attr:
+            _fail("middleware", spec, "expected 'package.module:factory'")
     if c.forwarded_for_trusted_hops < 1:
         _fail("forwarded_for_trusted_hops", c.forwarded_for_trusted_hops, "must be 1 or more")
     if not 0.0 <= c.sentry_traces_sample_rate <= 1.0:

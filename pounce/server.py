@@ -20,7 +20,7 @@ import sys
 import sysconfig
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Final
@@ -51,7 +51,8 @@ from pounce.observe.integrations import Integrations
 from pounce.observe.logs import LogOutput, configure_logging, log_always
 from pounce.observe.metrics_port import MetricsListener
 from pounce.observe.scrape import MetricsSource
-from pounce.pipeline.build import build_pipelines
+from pounce.pipeline.build import build_middleware, build_pipelines
+from pounce.pipeline.middleware import MiddlewareChain, ServerMiddleware
 from pounce.supervisor.board import READINESS, SharedBoard
 from pounce.supervisor.chores import SupervisorChores
 from pounce.supervisor.lifecycle import LifecycleTransition, Phase, ServerLifecycle
@@ -105,6 +106,7 @@ class Server:
         sync_app: SyncApp | None = None,
         cli_display: CliDisplay | None = None,
         tracer_provider: Any = None,
+        middleware: Sequence[ServerMiddleware] = (),
     ) -> None:
         """``tracer_provider``: an OpenTelemetry SDK ``TracerProvider`` of the embedding
         program's own; pounce's server spans go to it (``otel_endpoint`` is then optional)."""
@@ -123,6 +125,10 @@ class Server:
         self.app = app
         self.app_path = app_path
         self.sync_app = sync_app
+        # Server middleware passed in (after those the config names; see
+        # pipeline/middleware.py). Built into one chain per run, kept across dev reloads.
+        self.middleware = tuple(middleware)
+        self._middleware_chain: MiddlewareChain | None = None
         if lifecycle_collector is None and config.lifecycle_logging:
             lifecycle_collector = LoggingCollector()
         self.collector = lifecycle_collector
@@ -176,6 +182,12 @@ class Server:
             return None
         first = self._listeners[0]
         return (first.host, first.port)
+
+    @property
+    def middleware_chain(self) -> MiddlewareChain | None:
+        """The server middleware of this run (built-ins included), once ``run()`` built it;
+        e.g. ``chain.find(LoadShedder).shed`` for a count."""
+        return self._middleware_chain
 
     def wait_until_bound(self, timeout: float) -> bool:
         return self._bound.wait(timeout)
@@ -241,17 +253,25 @@ class Server:
         ssl_context = build_ssl_context(config)
         self._integrations = Integrations.from_config(config, tracer_provider=self._tracer_provider)
         integrations = self._integrations
-        pipelines = build_pipelines(
-            config,
-            self.app,
-            self.sync_app,
-            self.draining,
-            with_sync=execution is WorkerExecutionMode.SYNC,
-            integrations=integrations,
-            board=self._board,
-            metrics=public_metrics,
-        )
+        try:
+            # Imports the config's middleware (a bad spec is a ConfigError, before binding).
+            chain = build_middleware(config, self.middleware)
+            pipelines = build_pipelines(
+                config,
+                self.app,
+                self.sync_app,
+                self.draining,
+                with_sync=execution is WorkerExecutionMode.SYNC,
+                integrations=integrations,
+                board=self._board,
+                metrics=public_metrics,
+                middleware=chain,
+            )
+        except BaseException as exc:
+            lifecycle.dispatch("failed", str(exc))  # start_server and hosts stop waiting
+            raise
         self._public_metrics = public_metrics
+        self._middleware_chain = chain
         distributed = config.accept_distributor and model is WorkerModel.THREADS
         quic_engine = load_quic_engine(config) if config.http3 else None
         listeners = bind_listeners(config, 1 if distributed else count)
@@ -311,6 +331,7 @@ class Server:
             quic_engine=quic_engine,
             at_worker_exit=_flusher(integrations, config),
             metrics=self.metrics,
+            middleware=chain,
         )
         unsubscribe = lifecycle.subscribe(lambda t: self._announce(t, count, model, execution))
         if self._banner_wanted():
@@ -332,7 +353,7 @@ class Server:
                 )
                 self._on_hard_stop = supervisor.kill_children
                 self._roller = supervisor
-                supervisor.run()
+                supervisor.run()  # each worker process closes its own middleware
             else:
                 supervisor_t = ThreadSupervisor(
                     config=config,
@@ -350,7 +371,11 @@ class Server:
                 )
                 self._thread_supervisor = supervisor_t
                 self._roller = supervisor_t
-                supervisor_t.run()
+                try:
+                    supervisor_t.run()
+                finally:
+                    if chain is not None:
+                        chain.close()  # the workers have stopped: summaries, flushes
         except BaseException as exc:
             lifecycle.dispatch("failed", str(exc))
             raise
@@ -429,6 +454,7 @@ class Server:
             integrations=self._integrations,
             board=self._board,
             metrics=self._public_metrics,
+            middleware=self._middleware_chain,
         )
         return dataclasses.replace(
             factory, app=pipelines.asgi, sync_app=self.sync_app, sync_pipeline=pipelines.sync

@@ -9,12 +9,13 @@ plugin (``pounce_server`` fixture).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from pounce._types import ASGIApp
 from pounce.config import ServerConfig
+from pounce.pipeline.middleware import ServerMiddleware
 from pounce.server import Server
 from pounce.supervisor.lifecycle import Phase
 from pounce.sync_protocol import SyncApp
@@ -50,6 +51,7 @@ def start_server(
     sync_app: SyncApp | None = None,
     config: ServerConfig | None = None,
     tracer_provider: Any = None,
+    middleware: Sequence[ServerMiddleware] = (),
     **settings: Any,
 ) -> ServerHandle:
     """Start pounce on a background thread and return once it is serving.
@@ -60,7 +62,9 @@ def start_server(
         settings.setdefault("port", 0)
         settings.setdefault("log_level", "warning")
         config = ServerConfig(**settings)
-    server = Server(config, app, sync_app=sync_app, tracer_provider=tracer_provider)
+    server = Server(
+        config, app, sync_app=sync_app, tracer_provider=tracer_provider, middleware=middleware
+    )
     failure: list[BaseException] = []
 
     def target() -> None:

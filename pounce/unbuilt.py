@@ -25,8 +25,6 @@ __all__ = ["UNBUILT", "UNBUILT_TUNING", "refuse_unbuilt", "unbuilt_in_use"]
 # A feature's switch -> why it is refused (immutable; read by any thread).
 UNBUILT: Final[Mapping[str, str]] = {
     "trusted_hosts": "proxy headers are not read",
-    "rate_limit_enabled": "there is no rate limiter",
-    "request_queue_enabled": "there is no load shedding",
 }
 
 # A setting that only tunes an unbuilt feature -> that feature's switch. It does nothing on
@@ -34,10 +32,6 @@ UNBUILT: Final[Mapping[str, str]] = {
 # passes every one of these from its own config, with values of its own, on every run.
 UNBUILT_TUNING: Final[Mapping[str, str]] = {
     "forwarded_for_trusted_hops": "trusted_hosts",
-    "rate_limit_requests_per_second": "rate_limit_enabled",
-    "rate_limit_burst": "rate_limit_enabled",
-    "rate_limit_max_tracked_ips": "rate_limit_enabled",
-    "request_queue_max_depth": "request_queue_enabled",
 }
 
 # Values a setting may hold without being "in use" besides its default.

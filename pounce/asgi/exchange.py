@@ -186,7 +186,10 @@ class HTTPExchange(HTTPCycle):
             return
         from pounce.observe.errorpage import internal_error_body
 
-        body, content_type = internal_error_body(exc, debug=self._host.config.debug)
+        scope = self.scope
+        body, content_type = internal_error_body(
+            exc, debug=self._host.config.debug, where=f"{scope['method']} {scope['path']}"
+        )
         self.status = 500
         channel.send_error(500, ((b"content-type", content_type),), body)
 

@@ -467,6 +467,8 @@ def _child_main(
             metrics.leave_worker_process()  # the last numbers, for the parent to keep
         if parent.factory.at_worker_exit is not None:
             parent.factory.at_worker_exit()
+        if parent.factory.middleware is not None:
+            parent.factory.middleware.close()  # this process's copy: its summary, flushes
     if worker.startup_error is not None:
         return 3
     return _EXIT_RETIRED if worker.retired and not stops else 0

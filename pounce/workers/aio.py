@@ -30,6 +30,7 @@ from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ClientDisconnected, ConnectionOpened
 from pounce.net.tls import tls_extension
 from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP1, HTTP2, WEBSOCKET
+from pounce.pipeline.middleware import ADMITTED_EXTENSION, PHASES_EXTENSION, Phases, ServerRequest
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
 from pounce.protocols.h1.connection import PartyState
@@ -74,8 +75,10 @@ class H1Protocol(asyncio.Protocol):
         "_exchange",
         "_handoff",
         "_linger_left",
+        "_parse_ns",
         "_prefetched",
         "_read_paused",
+        "_read_start",
         "_scopes",
         "_waiting",
         "client",
@@ -113,6 +116,9 @@ class H1Protocol(asyncio.Protocol):
         self._waiting = _WAIT_HEAD
         self._deadline = ctx.now + ctx.config.header_timeout
         self._linger_left = -1  # bytes still dropped after an error response; -1: not lingering
+        # Phase marks of the request being read (only with --server-timing / --profile).
+        self._read_start = 0
+        self._parse_ns = 0
 
     # ------------------------------------------------------------------ connection
 
@@ -187,7 +193,7 @@ class H1Protocol(asyncio.Protocol):
                 return
             if handoff.body is not None and handoff.request.has_body:
                 self._prefetched = Data(handoff.body, False)
-            self._start(handoff.request)
+            self._start(handoff.request, handoff.admitted)
             if self._exchange is None:  # answered at once: carry on with pipelined bytes
                 self._process()
 
@@ -257,10 +263,13 @@ class H1Protocol(asyncio.Protocol):
                 self._close()
             return
         conn = self.conn
-        conn.receive_data(data)
         if self._exchange is None:
+            if self._ctx.phase_timing and not self._read_start:
+                self._read_start = time.perf_counter_ns()
+            conn.receive_data(data)
             self._process()
             return
+        conn.receive_data(data)
         waiter = self._body_waiter
         if waiter is not None:
             event = self._next_body()
@@ -277,9 +286,17 @@ class H1Protocol(asyncio.Protocol):
     def _process(self) -> None:
         """Parse and start requests until one needs the loop, or bytes run out."""
         conn = self.conn
+        timing = self._ctx.phase_timing
         while not self.disconnected:
             try:
-                event = conn.next_event()
+                if timing:
+                    parse_start = time.perf_counter_ns()
+                    if not self._read_start:  # pipelined: its read starts as we come to it
+                        self._read_start = parse_start
+                    event = conn.next_event()
+                    self._parse_ns += time.perf_counter_ns() - parse_start
+                else:
+                    event = conn.next_event()
             except RemoteProtocolError as exc:
                 self._reject(exc)
                 return
@@ -302,6 +319,8 @@ class H1Protocol(asyncio.Protocol):
                     self._waiting = _WAIT_HEAD
                     self._deadline = self._ctx.now + self._ctx.config.header_timeout
                     self._ctx.idle.pop(self, None)
+                elif timing and not conn.has_buffered_data:
+                    self._read_start = self._parse_ns = 0  # nothing of a next request yet
                 if self._read_paused:
                     self._read_paused = False
                     self.transport.resume_reading()  # type: ignore[union-attr]
@@ -312,7 +331,7 @@ class H1Protocol(asyncio.Protocol):
             # PAUSED: a response is still in progress; nothing to do until it ends.
             return
 
-    def _start(self, request: Request) -> None:
+    def _start(self, request: Request, admitted: ServerRequest | None = None) -> None:
         ctx = self._ctx
         ctx.idle.pop(self, None)
         if ctx.quota is not None:
@@ -325,6 +344,14 @@ class H1Protocol(asyncio.Protocol):
         # that have not arrived (receive_body), never while it thinks.
         self._waiting = _WAIT_APP
         scope = self._scopes.http(request, ctx.next_request_id())  # type: ignore[union-attr]
+        if admitted is not None:  # let in by the middleware on a sync worker already
+            scope["extensions"][ADMITTED_EXTENSION] = admitted
+        elif ctx.phase_timing:
+            now = time.perf_counter_ns()
+            scope["extensions"][PHASES_EXTENSION] = Phases(
+                read_start=self._read_start or now, read_end=now, parse_ns=self._parse_ns
+            )
+        self._read_start = self._parse_ns = 0
         exchange = HTTPExchange(ctx, self, scope, request.has_body, self.connection_id)
         self._exchange = exchange
         self._eager = True

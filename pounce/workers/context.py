@@ -92,6 +92,8 @@ class WorkerContext:
         # --max-requests: counts each request this worker starts (None: never replaced).
         self.quota = quota
         self.logger = logging.getLogger("pounce.worker")
+        # Carriers mark each request's read and parse phases (Server-Timing, the profiler).
+        self.phase_timing = config.server_timing or config.profile > 0
         # Connections of this worker, and the idle keep-alive ones in the order they went
         # idle (dict insertion order), so the oldest idle one can be closed under pressure.
         self.connections: set[ServedConnection] = set()

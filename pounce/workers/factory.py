@@ -19,6 +19,7 @@ from pounce.config import ServerConfig
 from pounce.lifecycle import LifecycleCollector
 from pounce.observe.scrape import MetricsSource
 from pounce.pipeline.build import SyncPipeline
+from pounce.pipeline.middleware import MiddlewareChain
 from pounce.protocols.quic import QuicEngine
 from pounce.sync_protocol import SyncApp
 from pounce.workers.aio_worker import AsyncWorker
@@ -71,6 +72,9 @@ class WorkerFactory:
     # The run's metrics (None: off). Its registry is read at build time: a worker process
     # replaces it with its own after the fork.
     metrics: MetricsSource | None = None
+    # The server middleware inside ``app`` and ``sync_pipeline``: a worker process closes
+    # its copy when it ends (thread workers share the server's, closed by the server).
+    middleware: MiddlewareChain | None = None
 
     def cpu_for(self, worker_id: int) -> int | None:
         return self.cpus[worker_id % len(self.cpus)] if self.cpus else None

@@ -7,10 +7,13 @@ to the socket and the parser; the pool's loop thread owns them from then on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pounce.protocols.events import Request
 from pounce.protocols.h1 import H1Connection
+
+if TYPE_CHECKING:
+    from pounce.pipeline.middleware import ServerRequest
 
 __all__ = ["H2", "HTTP11", "Handoff"]
 
@@ -35,3 +38,6 @@ class Handoff:
     # unread bytes inside ``conn``; another protocol's carrier starts from ``data``.
     protocol: str = HTTP11
     data: bytes = b""
+    # ``request`` as the server middleware already let it in on the sync worker: the pool
+    # runs the app without asking them again and tells them when it is done.
+    admitted: ServerRequest | None = None

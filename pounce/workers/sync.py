@@ -28,6 +28,7 @@ loop is reached through ``_wake`` + ``_inbox`` (a pipe and a SimpleQueue).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -41,6 +42,7 @@ from concurrent.futures import Future
 from typing import Any, Final
 
 from pounce._types import ASGIApp
+from pounce.asgi.scope import decode_path
 from pounce.config import ServerConfig
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import (
@@ -51,6 +53,7 @@ from pounce.lifecycle import (
     ResponseCompleted,
 )
 from pounce.observe.access import AccessLogger
+from pounce.observe.errorpage import internal_error_body
 from pounce.observe.metrics import (
     BYTES_IN,
     BYTES_OUT,
@@ -62,9 +65,11 @@ from pounce.observe.metrics import (
     observe_request,
 )
 from pounce.pipeline.build import SyncPipeline
+from pounce.pipeline.middleware import MiddlewareChain, Phases, ServerRequest, answer_headers
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
+from pounce.protocols.h1.serializer import status_line
 from pounce.protocols.h2 import is_preface
 from pounce.sync_protocol import RawRequest, RawResponse
 from pounce.workers.aio_worker import AsyncWorker, tick_interval
@@ -119,6 +124,8 @@ class _Conn:
         "linger_after_write",
         "linger_left",
         "out",
+        "parse_ns",
+        "read_start",
         "request",
         "server",
         "sock",
@@ -149,6 +156,9 @@ class _Conn:
         self.waiting = _WAIT_HEAD
         self.deadline = deadline
         self.cid = 0  # lifecycle connection id, given when a collector listens
+        # Phase marks of the request being read (only with --server-timing / --profile).
+        self.read_start = 0
+        self.parse_ns = 0
 
 
 class SyncWorker:
@@ -235,6 +245,8 @@ class SyncWorker:
         self._sync_declines = 0
         self._app_async_only = not pipeline.has_app
         self._connection_counter = 0  # this thread's only (lifecycle connection ids)
+        # Phase timing for Server-Timing and the profiler: read and parse marks per request.
+        self._phase_timing = config.server_timing or config.profile > 0
 
     # ------------------------------------------------------------------ control
 
@@ -506,6 +518,8 @@ class SyncWorker:
         metrics = self._metrics
         if metrics is not None:
             metrics[BYTES_IN] += len(data)
+        if self._phase_timing and not conn.read_start and conn.request is None:
+            conn.read_start = time.perf_counter_ns()
         conn.h1.receive_data(data)
         if not data:
             if conn.out or conn.file is not None:
@@ -529,7 +543,14 @@ class SyncWorker:
                     self._poller.modify(conn.fd, _EPOLLOUT)
                 return
             try:
-                event = h1.next_event()
+                if self._phase_timing:
+                    parse_start = time.perf_counter_ns()
+                    if not conn.read_start:  # pipelined: its read starts as we come to it
+                        conn.read_start = parse_start
+                    event = h1.next_event()
+                    conn.parse_ns += time.perf_counter_ns() - parse_start
+                else:
+                    event = h1.next_event()
             except RemoteProtocolError as exc:
                 self._reject(conn, exc)
                 return
@@ -569,9 +590,12 @@ class SyncWorker:
                     cont = h1.continue_response()
                     if cont:
                         self._write(conn, cont)
-                elif h1.has_buffered_data and conn.waiting == _WAIT_IDLE:
-                    conn.waiting = _WAIT_HEAD
-                    conn.deadline = self._now + self.config.header_timeout
+                elif h1.has_buffered_data:
+                    if conn.waiting == _WAIT_IDLE:
+                        conn.waiting = _WAIT_HEAD
+                        conn.deadline = self._now + self.config.header_timeout
+                elif conn.read_start:
+                    conn.read_start = conn.parse_ns = 0  # nothing of a next request yet
                 return
             if cls is ConnectionClosed:
                 self._close(conn)
@@ -606,12 +630,119 @@ class SyncWorker:
                     http_version=request.http_version,
                 )
             )
-        result = self._answer(raw)
+        pipeline = self._pipeline
+        result: RawResponse | FileResponse | None = pipeline.endpoint(raw)
         if result is None:
-            if metrics is not None:
-                metrics[IN_FLIGHT] -= 1  # not started here: the pool counts it as it starts it
-            self._handoff(conn, request, body)  # counted by the pool when it starts it
+            if pipeline.middleware is not None:
+                self._respond_through_middleware(conn, request, raw, pipeline.middleware, started)
+                return
+            result = self._answer(raw)
+            if result is None:
+                self._handed_off(conn, request, body)
+                return
+        self._send_result(conn, raw, result, started)
+
+    def _handed_off(
+        self,
+        conn: _Conn,
+        request: Request,
+        body: bytes | None,
+        server_request: ServerRequest | None = None,
+    ) -> None:
+        """The app declined: the pool answers (and counts) the request it starts."""
+        if self._metrics is not None:
+            self._metrics[IN_FLIGHT] -= 1
+        self._handoff(conn, request, body, server_request)
+
+    def _respond_through_middleware(
+        self,
+        conn: _Conn,
+        request: Request,
+        raw: RawRequest,
+        chain: MiddlewareChain,
+        started: int,
+    ) -> None:
+        """``_respond`` with server middleware around the pipeline (``MiddlewareChain``):
+        they may answer first; a request handed to the pool goes with its ``ServerRequest``
+        so that they see it once and hear its end there."""
+        phases = self._take_phases(conn)
+        root = self.config.root_path
+        server_request = ServerRequest(
+            raw.method.decode("ascii"),
+            root + decode_path(raw.path) if root else decode_path(raw.path),
+            raw.headers,
+            raw.client,
+            "http",
+            raw.http_version,
+            self.worker_id,
+            phases,
+        )
+        try:
+            answer = chain.enter(server_request)
+        except Exception as exc:
+            _logger.exception("server middleware failed for %s %s", request.method, request.path)
+            server_request.error = exc
+            chain.complete(server_request, 500)
+            body, content_type = internal_error_body(exc, debug=self.config.debug)
+            self._send_result(
+                conn, raw, RawResponse(500, ((b"content-type", content_type),), body), started
+            )
             return
+        result: RawResponse | FileResponse | None
+        if answer is None:
+            result = self._answer(raw, phases)
+            if result is None:
+                self._handed_off(conn, request, raw.body, server_request)
+                return
+        else:
+            result = RawResponse(answer.status, tuple(answer_headers(answer)), answer.body)
+        status = 500
+        try:
+            if not chain.sees_responses:
+                pass  # nobody adds headers or reads timings: send it as it is
+            elif isinstance(result, RawResponse):
+                status = result.status
+                headers = list(result.headers)
+                chain.respond(server_request, status, headers)
+                result = RawResponse(status, tuple(headers), result.body)
+            elif isinstance(result, FileResponse):
+                status = result.status
+                headers = list(result.headers)
+                chain.respond(server_request, status, headers)
+                result = dataclasses.replace(result, headers=tuple(headers))
+            status = self._send_result(conn, raw, result, started, server_request)
+        except Exception as exc:
+            server_request.error = exc
+            _logger.exception("server middleware failed for %s %s", request.method, request.path)
+            if not conn.h1.response_started:
+                self._write(
+                    conn, error_response(500, "Internal Server Error", defaults=self._defaults)
+                )
+            self._close_when_written(conn)
+        finally:
+            chain.complete(server_request, status)
+
+    def _take_phases(self, conn: _Conn) -> Phases | None:
+        """The request's read and parse marks (``--server-timing``, ``--profile``), reset
+        for the next request on the connection."""
+        if not self._phase_timing:
+            return None
+        now = time.perf_counter_ns()
+        phases = Phases(read_start=conn.read_start or now, read_end=now, parse_ns=conn.parse_ns)
+        conn.read_start = 0
+        conn.parse_ns = 0
+        return phases
+
+    def _send_result(
+        self,
+        conn: _Conn,
+        raw: RawRequest,
+        result: RawResponse | FileResponse,
+        started: int,
+        server_request: ServerRequest | None = None,
+    ) -> int:
+        """Frame and write a fused answer; the status that went out (500 for a broken one,
+        whose exception goes to ``server_request.error`` for the middleware)."""
         if self._quota is not None:
             self._quota.take()
         h1 = conn.h1
@@ -623,22 +754,22 @@ class SyncWorker:
                 self._write_file(conn, result)  # type: ignore[arg-type]
         except Exception as exc:  # LocalProtocolError, or a value that is not a response
             # A broken answer costs this request a 500, never the worker thread.
-            _logger.error("bad fused response for %s %s: %r", request.method, request.path, exc)
+            if server_request is not None:
+                server_request.error = exc
+            _logger.error("bad fused response for %s %s: %r", raw.method, raw.path, exc)
             if not h1.response_started:
-                self._write(
-                    conn, error_response(500, "Internal Server Error", defaults=self._defaults)
-                )
+                self._write(conn, self._internal_error(raw, exc))
             self._close_when_written(conn)
-            if metrics is not None:
-                observe_request(metrics, request.method, 500, time.perf_counter_ns() - started)
-            return
-        if timed:
+            if self._metrics is not None:
+                observe_request(self._metrics, raw.method, 500, time.perf_counter_ns() - started)
+            return 500
+        if started:
             duration = time.perf_counter_ns() - started
-            if metrics is not None:
-                observe_request(metrics, request.method, result.status, duration)
+            if self._metrics is not None:
+                observe_request(self._metrics, raw.method, result.status, duration)
             if self._access is not None:
                 self._access.log(_access_scope(raw), result.status, duration)
-            if recording:
+            if self._collector is not None:
                 self._record(
                     ResponseCompleted(
                         connection_id=conn.cid,
@@ -658,6 +789,7 @@ class SyncWorker:
             # else: still writing; _flush starts the keep-alive wait once the answer is out
         else:
             self._close_when_written(conn)
+        return result.status
 
     # ------------------------------------------------------------------ lifecycle events
 
@@ -685,7 +817,25 @@ class SyncWorker:
         except Exception:
             _logger.exception("lifecycle collector %r failed", collector)
 
-    def _answer(self, raw: RawRequest) -> RawResponse | FileResponse | None:
+    def _internal_error(self, raw: RawRequest, exc: BaseException) -> bytes:
+        """A framed 500 (``--debug``: the debug page for ``exc``) that closes the connection."""
+        if not self.config.debug:
+            return error_response(500, "Internal Server Error", defaults=self._defaults)
+        where = f"{raw.method.decode('ascii')} {raw.path.decode('ascii', 'replace')}"
+        body, content_type = internal_error_body(exc, debug=True, where=where)
+        return b"".join(
+            (
+                status_line(500),
+                self._defaults.prefix,
+                b"content-type: %s\r\ncontent-length: %d\r\n" % (content_type, len(body)),
+                b"connection: close\r\n\r\n",
+                body,
+            )
+        )
+
+    def _answer(
+        self, raw: RawRequest, phases: Phases | None = None
+    ) -> RawResponse | FileResponse | None:
         pipeline = self._pipeline
         try:
             result = pipeline.before_app(raw)
@@ -709,6 +859,8 @@ class SyncWorker:
                 )
             return None
         self._sync_answers += 1
+        if phases is not None:
+            phases.app_end = time.perf_counter_ns()  # transforms after this are the server's
         try:
             return pipeline.after_app(raw, result)
         except Exception:
@@ -717,17 +869,28 @@ class SyncWorker:
             _logger.exception("response transform failed for %s %s", raw.method, raw.path)
             return result
 
-    def _handoff(self, conn: _Conn, request: Request | None, body: bytes | None) -> None:
-        """Move the connection, with everything read so far, to the async pool."""
+    def _handoff(
+        self,
+        conn: _Conn,
+        request: Request | None,
+        body: bytes | None,
+        admitted: ServerRequest | None = None,
+    ) -> None:
+        """Move the connection, with everything read so far, to the async pool (with the
+        request's ``ServerRequest`` when the middleware already let it in)."""
         self._forget(conn)
         metrics = self._metrics
         if metrics is not None:
             metrics[CONNECTIONS_OPEN + HTTP1] -= 1  # the pool's count from here
         sock = conn.sock
         # The connection's slot in the budget moves with it; the pool releases it.
-        if not self.pool.submit_connection(sock, Handoff(conn.h1, request, body)):
+        if not self.pool.submit_connection(
+            sock, Handoff(conn.h1, request, body, admitted=admitted)
+        ):
             self._budget.release()
             sock.close()
+            if admitted is not None and self._pipeline.middleware is not None:
+                self._pipeline.middleware.complete(admitted, 0)
 
     # ------------------------------------------------------------------ writing
 

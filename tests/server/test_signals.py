@@ -25,6 +25,7 @@ APP_SOURCE = textwrap.dedent(
     '''
     """A tiny app for signal tests; prints markers on stdout."""
     import asyncio
+    import os
     import sys
 
     from pounce.config import ServerConfig
@@ -32,7 +33,11 @@ APP_SOURCE = textwrap.dedent(
 
 
     def mark(text):
-        print(text, flush=True)
+        # One write(2) of the whole line: with worker processes several processes share this
+        # pipe, and print() may write the text and the newline separately, interleaving them
+        # ("LIFESPAN-SHUTDOWNLIFESPAN-SHUTDOWN"). A pipe write under PIPE_BUF is atomic.
+        sys.stdout.flush()
+        os.write(1, (text + "\\n").encode())
 
 
     async def app(scope, receive, send):

@@ -194,10 +194,13 @@ class RawClient:
         timeout: float = DEFAULT_TIMEOUT,
         ssl_context: ssl.SSLContext | None = None,
         recv_buffer: int | None = None,
+        source: str | None = None,
     ) -> None:
         self.timeout = timeout
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
+        if source is not None:  # connect from another loopback address, e.g. 127.0.0.2
+            sock.bind((source, 0))
         if recv_buffer is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
         sock.settimeout(timeout)

@@ -23,6 +23,7 @@ from pounce.asgi.channel import Channel, ClientDisconnectedError
 from pounce.asgi.http import HTTPCycle
 from pounce.errors import LocalProtocolError
 from pounce.lifecycle import LifecycleEvent, RequestStarted, ResponseCompleted
+from pounce.pipeline.request_id import request_id_var
 
 if TYPE_CHECKING:
     from pounce._types import ASGIApp
@@ -116,6 +117,9 @@ class HTTPExchange(HTTPCycle):
         channel = self._channel
         cycle = self
         scope = self.scope
+        request_id = scope["extensions"].get("request_id")
+        if request_id is not None:
+            request_id_var.set(request_id)  # this task's own context: app log records see it
         try:
             await self._host.app(scope, self.receive, self.send)
         except asyncio.CancelledError:

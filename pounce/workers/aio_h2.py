@@ -34,10 +34,12 @@ from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened
+from pounce.net.proxy_protocol import ProxyHeader
 from pounce.protocols.events import Data
 from pounce.protocols.h2 import H2Settings, request_from_headers
 from pounce.workers.context import WorkerContext
 from pounce.workers.filebody import copy_file_body
+from pounce.workers.scopes import connection_scopes
 from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H2Protocol"]
@@ -80,6 +82,7 @@ class H2Stream:
         "exchange",
         "head_sent",
         "response_done",
+        "response_id",
         "stream_id",
         "write_paused",
     )
@@ -93,6 +96,8 @@ class H2Stream:
         self.write_paused = False
         self.head_sent = False
         self.response_done = False
+        # (name, value) of the request id header to send, unless the app sends one itself.
+        self.response_id: tuple[bytes, bytes] | None = None
         self._body: deque[tuple[bytes, int]] = deque()  # (data, flow-controlled length)
         self._ended = False  # END_STREAM from the client
         self._body_waiter: asyncio.Future[Data | None] | None = None
@@ -155,6 +160,9 @@ class H2Stream:
         if self.disconnected:
             return
         fields = _response_fields(status, headers)
+        response_id = self.response_id
+        if response_id is not None and not any(n == response_id[0] for n, _ in fields):
+            fields.append(response_id)
         bodiless = status in (204, 304)
         if bodiless:
             self._no_body = True
@@ -372,13 +380,22 @@ class H2Protocol(asyncio.Protocol):
         "client",
         "connection_id",
         "disconnected",
+        "proxy_header",
         "requests_seen",
         "transport",
         "write_paused",
     )
 
-    def __init__(self, ctx: WorkerContext, settings: H2Settings, initial: bytes = b"") -> None:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        settings: H2Settings,
+        initial: bytes = b"",
+        proxy_header: ProxyHeader | None = None,
+    ) -> None:
         self._ctx = ctx
+        # The PROXY header a sync worker read before handing the connection over.
+        self.proxy_header = proxy_header
         config = h2.config.H2Configuration(
             client_side=False,
             header_encoding=None,
@@ -425,18 +442,9 @@ class H2Protocol(asyncio.Protocol):
         or the h2c preface), which already made the scope factory and counted us."""
         self.transport = transport
         ctx = self._ctx
-        peer = transport.get_extra_info("peername")
-        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
         if scopes is None:
-            local = transport.get_extra_info("sockname")
-            server = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
-            scopes = ScopeFactory(
-                client=self.client,
-                server=server,
-                scheme="https" if ctx.ssl_context is not None else "http",
-                root_path=ctx.config.root_path,
-                source=ctx,
-            )
+            scopes = connection_scopes(ctx, transport, self.proxy_header)
+        self.client = scopes.client  # the client a PROXY header named, if any
         self._scopes = scopes
         if connection_id == 0:
             connection_id = ctx.next_connection_id()
@@ -588,7 +596,12 @@ class H2Protocol(asyncio.Protocol):
         if ended:
             stream._ended = True
         self._streams[stream_id] = stream
-        scope = self._scopes.http(request, ctx.next_request_id())  # type: ignore[union-attr]
+        request_id = None
+        ids = ctx.request_ids
+        if ids is not None:
+            request_id = ids.for_request(request.headers)
+            stream.response_id = (ids.header, request_id.encode("ascii"))
+        scope = self._scopes.http(request, request_id)  # type: ignore[union-attr]
         exchange = HTTPExchange(ctx, stream, scope, request.has_body, self.connection_id)
         stream.exchange = exchange
         exchange.start()

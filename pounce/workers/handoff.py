@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from pounce.net.proxy_protocol import ProxyHeader
 from pounce.protocols.events import Request
 from pounce.protocols.h1 import H1Connection
 
@@ -35,3 +36,9 @@ class Handoff:
     # unread bytes inside ``conn``; another protocol's carrier starts from ``data``.
     protocol: str = HTTP11
     data: bytes = b""
+    # The PROXY protocol header the sync worker already read (its addresses are the
+    # connection's from now on), or None when the peer sent none. Either way the pool never
+    # expects one on a handed-off connection.
+    proxy_header: ProxyHeader | None = None
+    # The id the sync worker gave ``request`` (handle_sync saw it; the ASGI app sees it too).
+    request_id: str | None = None

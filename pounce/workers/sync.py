@@ -41,11 +41,15 @@ from concurrent.futures import Future
 from typing import Any, Final
 
 from pounce._types import ASGIApp
+from pounce.asgi.scope import replace_host
 from pounce.config import ServerConfig
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import LifecycleCollector
+from pounce.net.proxy_protocol import ProxyHeader, ProxyProtocolError, maybe_parse_proxy_header
 from pounce.observe.access import AccessLogger
 from pounce.pipeline.build import SyncPipeline
+from pounce.pipeline.forwarded import ProxyHeaders
+from pounce.pipeline.request_id import RequestIds, request_id_var
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
@@ -53,7 +57,7 @@ from pounce.protocols.h2 import is_preface
 from pounce.sync_protocol import RawRequest, RawResponse
 from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.budget import ConnectionBudget, RequestQuota
-from pounce.workers.context import limits_from_config, response_defaults
+from pounce.workers.context import limits_from_config, peer_policy, response_defaults
 from pounce.workers.handoff import H2, Handoff
 
 __all__ = ["SyncWorker"]
@@ -98,7 +102,11 @@ class _Conn:
         "file",
         "h1",
         "out",
+        "proxy",
+        "proxy_buffer",
+        "proxy_header",
         "request",
+        "scheme",
         "server",
         "sock",
         "waiting",
@@ -125,6 +133,13 @@ class _Conn:
         self.close_after_write = False
         self.waiting = _WAIT_HEAD
         self.deadline = deadline
+        self.scheme = "http"
+        # Trusted-proxy state: the proxy-header step (None: this client's headers do not
+        # count), the bytes of a PROXY header still arriving (None: none expected), and the
+        # header once read (handed to the pool with the connection).
+        self.proxy: ProxyHeaders | None = None
+        self.proxy_buffer: bytes | None = None
+        self.proxy_header: ProxyHeader | None = None
 
 
 class SyncWorker:
@@ -178,6 +193,9 @@ class SyncWorker:
         )
         self._limits = limits_from_config(config)
         self._defaults = response_defaults(config)
+        self._peers = peer_policy(config)
+        self._request_ids = RequestIds.from_config(config)  # this thread's own generator
+        self._root_path = config.root_path
         self.ready = threading.Event()
         self.startup_error: BaseException | None = None
         # Cross-thread inbox: the only way into this loop (see module docstring).
@@ -411,6 +429,11 @@ class SyncWorker:
             server,
             self._now + self.config.header_timeout,
         )
+        peers = self._peers
+        if peers is not None:
+            if peers.expects_proxy_header(client[0]):
+                conn.proxy_buffer = b""  # the PROXY header comes before any HTTP byte
+            conn.proxy = peers.headers_for(client[0])
         self._conns[conn.fd] = conn
         self._poller.register(conn.fd, _EPOLLIN)
 
@@ -454,6 +477,10 @@ class SyncWorker:
             self._close(conn)
             return
         self._idle.pop(conn.fd, None)
+        if conn.proxy_buffer is not None:
+            data = self._proxy_header_received(conn, data)
+            if not data:
+                return
         conn.h1.receive_data(data)
         if not data:
             if conn.out or conn.file is not None:
@@ -465,6 +492,34 @@ class SyncWorker:
                 self._close(conn)
                 return
         self._process(conn)
+
+    def _proxy_header_received(self, conn: _Conn, data: bytes) -> bytes:
+        """Feed bytes to the PROXY header; what follows it (HTTP), or b"" for nothing yet."""
+        if not data:
+            self._close(conn)  # gone before its PROXY header was complete
+            return b""
+        buffer = conn.proxy_buffer + data if conn.proxy_buffer else data
+        try:
+            parsed = maybe_parse_proxy_header(buffer)
+        except ProxyProtocolError as exc:
+            _logger.info(
+                "closing connection from %s:%d: %s", conn.client[0], conn.client[1], exc.message
+            )
+            self._close(conn)
+            return b""
+        if parsed is None:
+            conn.proxy_buffer = buffer
+            return b""
+        header, used = parsed
+        conn.proxy_buffer = None
+        conn.proxy_header = header
+        if header.client is not None and header.server is not None:
+            conn.client, conn.server = header.client, header.server
+        if header.tls is not None:
+            conn.scheme = "https"
+        peers = self._peers
+        conn.proxy = peers.headers_for(conn.client[0]) if peers is not None else None
+        return buffer[used:]
 
     def _process(self, conn: _Conn) -> None:
         h1 = conn.h1
@@ -527,20 +582,51 @@ class SyncWorker:
             return  # PAUSED cannot happen here: every response is complete when written
 
     def _respond(self, conn: _Conn, request: Request, body: bytes) -> None:
+        client = conn.client
+        server = conn.server
+        scheme = conn.scheme
+        root_path = self._root_path
+        headers = request.headers
+        proxy = conn.proxy
+        if proxy is not None:
+            forwarded = proxy.resolve(headers, client, server, scheme)
+            if forwarded is not None:
+                client = forwarded.client or client
+                server = forwarded.server or server
+                scheme = forwarded.scheme
+                root_path = forwarded.root_path
+                if forwarded.host is not None:
+                    headers = replace_host(headers, forwarded.host)
+        request_id = None
+        ids = self._request_ids
+        if ids is not None:
+            request_id = ids.for_request(request.headers)
+            conn.h1.response_id = request_id.encode("ascii")
         raw = RawRequest(
             request.method,
             request.path,
             request.query,
-            request.headers,
+            headers,
             body,
-            conn.client,
-            conn.server,
+            client,
+            server,
             request.http_version,
+            scheme,
+            root_path,
+            request_id,
         )
         started = time.perf_counter_ns() if self._access is not None else 0
-        result = self._answer(raw)
+        if request_id is None:
+            result = self._answer(raw)
+        else:
+            token = request_id_var.set(request_id)  # handle_sync's log records see it
+            try:
+                result = self._answer(raw)
+            finally:
+                request_id_var.reset(token)
         if result is None:
-            self._handoff(conn, request, body)  # counted by the pool when it starts it
+            # Counted by the pool when it starts it.
+            self._handoff(conn, request, body, request_id)
             return
         if self._quota is not None:
             self._quota.take()
@@ -604,12 +690,21 @@ class SyncWorker:
             _logger.exception("response transform failed for %s %s", raw.method, raw.path)
             return result
 
-    def _handoff(self, conn: _Conn, request: Request | None, body: bytes | None) -> None:
+    def _handoff(
+        self,
+        conn: _Conn,
+        request: Request | None,
+        body: bytes | None,
+        request_id: str | None = None,
+    ) -> None:
         """Move the connection, with everything read so far, to the async pool."""
         self._forget(conn)
         sock = conn.sock
+        handoff = Handoff(
+            conn.h1, request, body, proxy_header=conn.proxy_header, request_id=request_id
+        )
         # The connection's slot in the budget moves with it; the pool releases it.
-        if not self.pool.submit_connection(sock, Handoff(conn.h1, request, body)):
+        if not self.pool.submit_connection(sock, handoff):
             self._budget.release()
             sock.close()
 
@@ -733,7 +828,14 @@ class SyncWorker:
             # pool's; the connection goes there with every byte read so far.
             self._forget(conn)
             sock = conn.sock
-            handoff = Handoff(h1, None, None, protocol=H2, data=h1.trailing_data)
+            handoff = Handoff(
+                h1,
+                None,
+                None,
+                protocol=H2,
+                data=h1.trailing_data,
+                proxy_header=conn.proxy_header,
+            )
             if not self.pool.submit_connection(sock, handoff):
                 self._budget.release()
                 sock.close()
@@ -759,6 +861,13 @@ class SyncWorker:
                 continue
             waiting = conn.waiting
             if waiting == _WAIT_IDLE:
+                self._close(conn)
+            elif waiting == _WAIT_HEAD and conn.proxy_buffer is not None:
+                _logger.info(
+                    "closing connection from %s:%d: no PROXY protocol header in time",
+                    conn.client[0],
+                    conn.client[1],
+                )
                 self._close(conn)
             elif waiting in (_WAIT_HEAD, _WAIT_BODY):
                 if waiting == _WAIT_BODY and not self._draining and self._body_progressed(conn):
@@ -870,12 +979,13 @@ def _access_scope(raw: RawRequest) -> dict[str, Any]:
     """The few scope fields the access logger reads, for fused responses."""
     return {
         "client": raw.client,
+        "scheme": raw.scheme,
         "method": raw.method.decode("ascii"),
-        "path": raw.path.decode("ascii", "replace"),
+        "path": raw.root_path + raw.path.decode("ascii", "replace"),
         "query_string": raw.query_string,
         "http_version": raw.http_version,
         "headers": raw.headers,
-        "extensions": {},
+        "extensions": {} if raw.request_id is None else {"request_id": raw.request_id},
     }
 
 

@@ -208,7 +208,8 @@ class WebSocketExchange:
 
     async def _run(self) -> None:
         scope = self.scope
-        request_id = scope["extensions"].get("request_id")
+        extensions = scope.get("extensions")
+        request_id = extensions.get("request_id") if extensions else None
         if request_id is not None:
             request_id_var.set(request_id)  # this task's own context: app log records see it
         try:

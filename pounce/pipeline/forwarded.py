@@ -31,8 +31,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from pounce.errors import ConfigError
 
@@ -53,7 +52,7 @@ _UNIX_NAMES: Final = frozenset({"unix", "unix:"})
 class TrustedPeers:
     """``trusted_hosts`` compiled: exact addresses in a set, CIDRs as networks."""
 
-    __slots__ = ("any", "exact", "networks", "unix")
+    __slots__ = ("any", "exact", "networks", "ranges_v4", "unix")
 
     def __init__(self, hosts: Iterable[str]) -> None:
         exact: set[str] = set()
@@ -93,6 +92,11 @@ class TrustedPeers:
                     ) from None
         self.exact = frozenset(exact)
         self.networks = tuple(networks)
+        self.ranges_v4 = tuple(
+            (int(n.network_address), int(n.broadcast_address))
+            for n in networks
+            if isinstance(n, ipaddress.IPv4Network)
+        )
 
     def __bool__(self) -> bool:
         return self.any or self.unix or bool(self.exact) or bool(self.networks)
@@ -104,9 +108,24 @@ class TrustedPeers:
         return self.any or self.listed(host)
 
     def listed(self, host: str) -> bool:
-        """Whether ``host`` is named by address or network (``*`` aside)."""
+        """Whether ``host`` is named by address or network (``*`` aside).
+
+        Runs per hop on the request path: a canonical IPv4 address (what sockets, PROXY
+        headers and ``_address`` give) is matched against integer ranges, with no
+        ``ipaddress`` object made; other spellings take the general path.
+        """
         if host in self.exact:
             return True
+        if ":" not in host:  # IPv4, canonical: the socket's, or _address's
+            ranges = self.ranges_v4
+            if not ranges:
+                return False
+            parts = host.split(".")
+            if len(parts) != 4 or not all(part.isdigit() for part in parts):
+                return False
+            a, b, c, d = parts
+            number = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+            return any(low <= number <= high for low, high in ranges)
         if not self.networks and not self.exact:
             return False
         try:
@@ -122,9 +141,9 @@ class TrustedPeers:
         return any(address in network for network in self.networks)
 
 
-@dataclass(frozen=True, slots=True)
-class Forwarded:
-    """What the trusted proxy said about the request; each field is the final value."""
+class Forwarded(NamedTuple):
+    """What the trusted proxy said about the request; each field is the final value.
+    (A named tuple: made once per proxied request, where a frozen dataclass costs more.)"""
 
     client: Address | None
     server: Address | None
@@ -166,6 +185,8 @@ class ProxyHeaders:
         """
         xff = proto = xhost = xport = prefix = forwarded = None
         for name, value in headers:
+            if name[0] != 120 and name[0] != 102:  # neither "x..." nor "f...": not ours
+                continue
             if name[:12] == b"x-forwarded-":
                 kind = name[12:]
                 if kind == b"for":
@@ -193,18 +214,15 @@ class ProxyHeaders:
         host: bytes | None = None
         elements = _parse_forwarded(forwarded) if forwarded is not None else None
         if elements:
-            index = self._pick([element.get(b"for") for element in elements])
+            index, address = self._pick([element.get(b"for") for element in elements])
             element = elements[index]
-            node = element.get(b"for")
-            address = _address(node) if node is not None else None
             if address is not None:
                 new_client = address
             proto = element.get(b"proto")
             host = element.get(b"host")
         else:
             if xff is not None:
-                entries = [entry.strip() for entry in xff.split(b",")]
-                address = _address(entries[self._pick(entries)])
+                address = self._pick([entry.strip() for entry in xff.split(b",")])[1]
                 if address is not None:
                     new_client = address
             if proto is not None:
@@ -236,13 +254,17 @@ class ProxyHeaders:
             text = prefix.rpartition(b",")[2].strip().rstrip(b"/")
             if text and _PREFIX(text) and b"/../" not in text + b"/":
                 root = text.decode("ascii") + root
-        return Forwarded(new_client, new_server, new_scheme, root, host)
+        # tuple.__new__ directly: a named tuple's own __new__ is a Python call, measurably
+        # slower on a path that runs for every proxied request.
+        return tuple.__new__(Forwarded, (new_client, new_server, new_scheme, root, host))
 
-    def _pick(self, nodes: Sequence[bytes | None]) -> int:
-        """Index of the client's entry among the hops (see the module docstring)."""
+    def _pick(self, nodes: Sequence[bytes | None]) -> tuple[int, Address | None]:
+        """Index of the client's entry among the hops (see the module docstring), and its
+        address (None when that entry is not an IP address)."""
         trusted = self.trusted
         wanted = self.hops
         counted = 0
+        address = None
         for index in range(len(nodes) - 1, -1, -1):
             node = nodes[index]
             address = _address(node) if node is not None else None
@@ -250,8 +272,8 @@ class ProxyHeaders:
                 continue  # a proxy we trust added this hop: look further left
             counted += 1
             if counted == wanted:
-                return index
-        return 0
+                return index, address
+        return 0, address
 
 
 _SCHEMES: Final = {b"http": "http", b"https": "https", b"ws": "http", b"wss": "https"}
@@ -303,6 +325,8 @@ def _address(node: bytes) -> Address | None:
     ``::1``), normalised; None for anything else."""
     if not node or len(node) > 64:
         return None
+    if node[0] - 48 < 10 and node.count(b":") < 2:  # 0-9 first, at most one ":": IPv4?
+        return _ipv4_address(node)
     try:
         text = node.decode("ascii")
     except UnicodeDecodeError:
@@ -333,6 +357,30 @@ def _address(node: bytes) -> Address | None:
             return None
         number = int(port)
     return (str(address), number)
+
+
+def _ipv4_address(node: bytes) -> Address | None:
+    """``a.b.c.d`` or ``a.b.c.d:port``, canonical (no leading zeros), without a regular
+    expression or an ``ipaddress`` object: this runs for every proxied request."""
+    text, _, port = node.partition(b":")
+    parts = text.split(b".")
+    if len(parts) != 4:
+        return None
+    for part in parts:
+        if not part.isdigit() or len(part) > 3 or (part[0] == 48 and len(part) > 1):
+            return None
+        if len(part) == 3 and int(part) > 255:
+            return None
+    number = 0
+    if port:
+        if not port.isdigit() or len(port) > 5:
+            return None
+        number = int(port)
+        if number > 65535:
+            return None
+    elif _:
+        return None  # "1.2.3.4:" with nothing after the colon
+    return (text.decode("ascii"), number)
 
 
 def _host(value: bytes) -> tuple[str, int | None] | None:

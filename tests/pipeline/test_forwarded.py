@@ -66,6 +66,15 @@ def test_x_forwarded_for_proto_host_port_prefix() -> None:
     )
 
 
+@pytest.mark.parametrize(("entry", "client"), [
+    ("1.2.3.4:80", ("1.2.3.4", 80)), ("[2001:db8::1]:443", ("2001:db8::1", 443)),
+    ("2001:DB8:0::1", ("2001:db8::1", 0)), ("0.0.0.0", ("0.0.0.0", 0)),
+])  # fmt: skip
+def test_client_address_forms(entry: str, client: tuple[str, int]) -> None:
+    result = resolve(proxy("127.0.0.1"), ("x-forwarded-for", entry))
+    assert result is not None and result.client == client
+
+
 def test_x_forwarded_port_and_host_port() -> None:
     p = proxy("127.0.0.1")
     result = resolve(p, ("x-forwarded-port", "8443"))
@@ -124,6 +133,10 @@ def test_spoofed_left_entries_do_not_win() -> None:
         [("x-forwarded-for", "")],
         [("x-forwarded-for", "1.2.3.4:99999")],
         [("x-forwarded-for", "fe80::1%eth0")],
+        [("x-forwarded-for", "01.2.3.4")],
+        [("x-forwarded-for", "256.1.1.1")],
+        [("x-forwarded-for", "1.2.3")],
+        [("x-forwarded-for", "1.2.3.4:")],
         [("x-forwarded-for", "[::1")],
         [("x-forwarded-proto", "gopher")],
         [("x-forwarded-host", "bad host/with space")],

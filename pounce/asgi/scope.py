@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import unquote
 
+from pounce.pipeline.forwarded import ProxiedConnection
 from pounce.protocols.events import Request
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class ScopeFactory:
         self._root_bytes = root_path.encode("ascii")
         self._source = source
         self._extra = extra_extensions  # per connection, e.g. "tls"
-        self._proxy = proxy  # set only when the peer is a trusted proxy
+        # The proxy-header step, only when the peer is a trusted proxy.
+        self._proxy = None if proxy is None else ProxiedConnection(proxy, client, server, scheme)
 
     @property
     def client(self) -> tuple[str, int] | None:
@@ -99,7 +101,7 @@ class ScopeFactory:
         headers = request.headers
         proxy = self._proxy
         if proxy is not None:
-            forwarded = proxy.resolve(headers, client, server, scheme)
+            forwarded = proxy.resolve(headers)
             if forwarded is not None:
                 client = forwarded.client
                 server = forwarded.server

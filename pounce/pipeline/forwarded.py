@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from pounce.config import ServerConfig
     from pounce.net.proxy_protocol import ProxyTLS
 
-__all__ = ["Forwarded", "ProxyHeaders", "TrustedPeers", "proxy_tls_extension"]
+__all__ = ["Forwarded", "ProxiedConnection", "ProxyHeaders", "TrustedPeers", "proxy_tls_extension"]
 
 type Address = tuple[str, int]
 type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -152,6 +153,11 @@ class Forwarded(NamedTuple):
     host: bytes | None  # the Host header to show the app, when the proxy gave another
 
 
+type _RawForwarded = tuple[
+    bytes | None, bytes | None, bytes | None, bytes | None, bytes | None, bytes | None
+]
+
+
 class ProxyHeaders:
     """The proxy-header step: immutable, shared by every worker thread."""
 
@@ -183,23 +189,26 @@ class ProxyHeaders:
         ``headers`` have lower-case names (the parsers' and HTTP/2's form). Call only for a
         trusted peer; ``client``/``server``/``scheme`` are the connection's own.
         """
+        raw = self.collect(headers)
+        return None if raw is None else self.resolve_raw(raw, client, server, scheme)
+
+    def collect(self, headers: Iterable[tuple[bytes, bytes]]) -> _RawForwarded | None:
+        """The forwarding headers' values, as they came, or None when there are none."""
         xff = proto = xhost = xport = prefix = forwarded = None
         for name, value in headers:
-            if name[0] != 120 and name[0] != 102:  # neither "x..." nor "f...": not ours
-                continue
-            if name[:12] == b"x-forwarded-":
-                kind = name[12:]
-                if kind == b"for":
+            first = name[0]
+            if first == 120:  # "x": one bytes comparison per candidate, no slicing
+                if name == b"x-forwarded-for":
                     xff = value if xff is None else xff + b"," + value
-                elif kind == b"proto":
+                elif name == b"x-forwarded-proto":
                     proto = value
-                elif kind == b"host":
+                elif name == b"x-forwarded-host":
                     xhost = value
-                elif kind == b"port":
+                elif name == b"x-forwarded-port":
                     xport = value
-                elif kind == b"prefix":
+                elif name == b"x-forwarded-prefix":
                     prefix = value
-            elif name == b"forwarded":
+            elif first == 102 and name == b"forwarded":
                 forwarded = value if forwarded is None else forwarded + b"," + value
         if (
             xff is None
@@ -210,6 +219,17 @@ class ProxyHeaders:
             and prefix is None
         ):
             return None
+        return (xff, proto, xhost, xport, prefix, forwarded)
+
+    def resolve_raw(
+        self,
+        raw: _RawForwarded,
+        client: Address | None,
+        server: Address | None,
+        scheme: str,
+    ) -> Forwarded:
+        """``resolve`` on values ``collect`` found."""
+        xff, proto, xhost, xport, prefix, forwarded = raw
         new_client = client
         host: bytes | None = None
         elements = _parse_forwarded(forwarded) if forwarded is not None else None
@@ -222,16 +242,19 @@ class ProxyHeaders:
             host = element.get(b"host")
         else:
             if xff is not None:
-                address = self._pick([entry.strip() for entry in xff.split(b",")])[1]
+                if b"," in xff:
+                    address = self._pick([entry.strip() for entry in xff.split(b",")])[1]
+                else:  # one hop: it is the client whatever forwarded_for_trusted_hops says
+                    address = _address(xff.strip())
                 if address is not None:
                     new_client = address
-            if proto is not None:
-                proto = proto.rpartition(b",")[2].strip()
+            if proto is not None and b"," in proto:
+                proto = proto.rpartition(b",")[2]
             if xhost is not None:
-                host = xhost.rpartition(b",")[2].strip()
+                host = xhost.rpartition(b",")[2].strip() if b"," in xhost else xhost.strip()
         new_scheme = scheme
         if proto is not None:
-            new_scheme = _SCHEMES.get(proto.lower(), scheme)
+            new_scheme = _SCHEMES.get(proto) or _SCHEMES.get(proto.strip().lower(), scheme)
         new_server = server
         port = None
         if xport is not None:
@@ -325,7 +348,7 @@ def _address(node: bytes) -> Address | None:
     ``::1``), normalised; None for anything else."""
     if not node or len(node) > 64:
         return None
-    if node[0] - 48 < 10 and node.count(b":") < 2:  # 0-9 first, at most one ":": IPv4?
+    if 48 <= node[0] <= 57 and node.count(b":") < 2:  # a digit first, one ":" at most
         return _ipv4_address(node)
     try:
         text = node.decode("ascii")
@@ -360,27 +383,19 @@ def _address(node: bytes) -> Address | None:
 
 
 def _ipv4_address(node: bytes) -> Address | None:
-    """``a.b.c.d`` or ``a.b.c.d:port``, canonical (no leading zeros), without a regular
-    expression or an ``ipaddress`` object: this runs for every proxied request."""
-    text, _, port = node.partition(b":")
-    parts = text.split(b".")
-    if len(parts) != 4:
+    """``a.b.c.d`` or ``a.b.c.d:port``, canonical (``inet_pton`` refuses leading zeros and
+    octets over 255), without an ``ipaddress`` object: this runs for every proxied request."""
+    text, colon, port = node.partition(b":")
+    try:
+        host = text.decode("ascii")
+        socket.inet_pton(socket.AF_INET, host)
+    except UnicodeDecodeError, OSError:
         return None
-    for part in parts:
-        if not part.isdigit() or len(part) > 3 or (part[0] == 48 and len(part) > 1):
-            return None
-        if len(part) == 3 and int(part) > 255:
-            return None
-    number = 0
-    if port:
-        if not port.isdigit() or len(port) > 5:
-            return None
-        number = int(port)
-        if number > 65535:
-            return None
-    elif _:
-        return None  # "1.2.3.4:" with nothing after the colon
-    return (text.decode("ascii"), number)
+    if not colon:
+        return (host, 0)
+    if not port.isdigit() or len(port) > 5 or int(port) > 65535:
+        return None
+    return (host, int(port))
 
 
 def _host(value: bytes) -> tuple[str, int | None] | None:
@@ -407,3 +422,37 @@ def proxy_tls_extension(tls: ProxyTLS) -> dict[str, Any]:
         "tls_version": versions.get(tls.version or ""),
         "cipher_suite": tls.cipher,
     }
+
+
+class ProxiedConnection:
+    """The proxy-header step for one connection from a trusted peer.
+
+    Holds the connection's own addresses and a one-entry memo: the forwarding values of the
+    last request and what they resolved to. Requests on one keep-alive connection from a
+    proxy very often carry the same values (the same client behind it), and then the step
+    costs a header scan and one tuple comparison. Per connection, so per thread.
+    """
+
+    __slots__ = ("_client", "_key", "_proxy", "_result", "_scheme", "_server")
+
+    def __init__(
+        self, proxy: ProxyHeaders, client: Address | None, server: Address | None, scheme: str
+    ) -> None:
+        self._proxy = proxy
+        self._client = client
+        self._server = server
+        self._scheme = scheme
+        self._key: _RawForwarded | None = None
+        self._result: Forwarded | None = None
+
+    def resolve(self, headers: Iterable[tuple[bytes, bytes]]) -> Forwarded | None:
+        proxy = self._proxy
+        raw = proxy.collect(headers)
+        if raw is None:
+            return None
+        if raw == self._key:
+            return self._result
+        result = proxy.resolve_raw(raw, self._client, self._server, self._scheme)
+        self._key = raw
+        self._result = result
+        return result

@@ -48,7 +48,7 @@ from pounce.lifecycle import LifecycleCollector
 from pounce.net.proxy_protocol import ProxyHeader, ProxyProtocolError, maybe_parse_proxy_header
 from pounce.observe.access import AccessLogger
 from pounce.pipeline.build import SyncPipeline
-from pounce.pipeline.forwarded import ProxyHeaders
+from pounce.pipeline.forwarded import ProxiedConnection
 from pounce.pipeline.request_id import RequestIds, request_id_var
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
@@ -137,7 +137,7 @@ class _Conn:
         # Trusted-proxy state: the proxy-header step (None: this client's headers do not
         # count), the bytes of a PROXY header still arriving (None: none expected), and the
         # header once read (handed to the pool with the connection).
-        self.proxy: ProxyHeaders | None = None
+        self.proxy: ProxiedConnection | None = None
         self.proxy_buffer: bytes | None = None
         self.proxy_header: ProxyHeader | None = None
 
@@ -433,7 +433,9 @@ class SyncWorker:
         if peers is not None:
             if peers.expects_proxy_header(client[0]):
                 conn.proxy_buffer = b""  # the PROXY header comes before any HTTP byte
-            conn.proxy = peers.headers_for(client[0])
+            proxy = peers.headers_for(client[0])
+            if proxy is not None:
+                conn.proxy = ProxiedConnection(proxy, client, server, "http")
         self._conns[conn.fd] = conn
         self._poller.register(conn.fd, _EPOLLIN)
 
@@ -518,7 +520,12 @@ class SyncWorker:
         if header.tls is not None:
             conn.scheme = "https"
         peers = self._peers
-        conn.proxy = peers.headers_for(conn.client[0]) if peers is not None else None
+        proxy = peers.headers_for(conn.client[0]) if peers is not None else None
+        conn.proxy = (
+            None
+            if proxy is None
+            else ProxiedConnection(proxy, conn.client, conn.server, conn.scheme)
+        )
         return buffer[used:]
 
     def _process(self, conn: _Conn) -> None:
@@ -589,7 +596,7 @@ class SyncWorker:
         headers = request.headers
         proxy = conn.proxy
         if proxy is not None:
-            forwarded = proxy.resolve(headers, client, server, scheme)
+            forwarded = proxy.resolve(headers)
             if forwarded is not None:
                 client = forwarded.client or client
                 server = forwarded.server or server

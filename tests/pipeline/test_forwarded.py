@@ -205,3 +205,17 @@ def test_off_when_no_trusted_hosts_or_proxy_headers_off() -> None:
         is None
     )
     assert ProxyHeaders.from_config(ServerConfig(trusted_hosts={"127.0.0.1"})) is not None
+
+
+def test_per_connection_memo_never_serves_another_requests_values() -> None:
+    from pounce.pipeline.forwarded import ProxiedConnection
+
+    conn = ProxiedConnection(proxy("127.0.0.1"), PEER, SERVER, "http")
+    first = conn.resolve([(b"x-forwarded-for", b"203.0.113.7")])
+    assert first is not None and first.client == ("203.0.113.7", 0)
+    assert conn.resolve([(b"x-forwarded-for", b"203.0.113.7")]) == first
+    second = conn.resolve([(b"x-forwarded-for", b"203.0.113.8")])
+    assert second is not None and second.client == ("203.0.113.8", 0)
+    third = conn.resolve([(b"x-forwarded-for", b"203.0.113.8"), (b"x-forwarded-proto", b"https")])
+    assert third is not None and third.scheme == "https"
+    assert conn.resolve([(b"user-agent", b"x")]) is None

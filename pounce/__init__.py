@@ -32,6 +32,7 @@ __all__ = [
     "RawResponse",
     "Receive",
     "ReloadError",
+    "RequestIdFilter",
     "Scope",
     "Send",
     "Server",
@@ -45,6 +46,7 @@ __all__ = [
     "TLSError",
     "__version__",
     "create_static_handler",
+    "request_id_var",
 ]
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from pounce.config import ServerConfig
     from pounce.lifecycle import LifecycleCollector
     from pounce.pipeline.middleware import ServerMiddleware, ServerRequest
+    from pounce.pipeline.request_id import RequestIdFilter, request_id_var
     from pounce.server import Server
     from pounce.sync_protocol import RawRequest, RawResponse, SyncApp
 
@@ -68,6 +71,8 @@ _LAZY: dict[str, str] = {
     "StaticFiles": "pounce._static",
     "StaticMount": "pounce._static",
     "create_static_handler": "pounce._static",
+    "RequestIdFilter": "pounce.pipeline.request_id",
+    "request_id_var": "pounce.pipeline.request_id",
 }
 
 

@@ -235,7 +235,13 @@ _TABLE: Final = """
 --header response_headers header NAME:VALUE
     add this header to every response (repeatable); the app's own header of that name wins
 --trusted-host trusted_hosts append HOST
-    proxy whose X-Forwarded-* headers count; * = any (repeatable)
+    proxy to trust (IP, CIDR, unix: for Unix-socket peers, * = any; repeatable)
+--proxy-headers proxy_headers switch -
+    honour X-Forwarded-* and Forwarded from trusted hosts (alone: trusts 127.0.0.1)
+--proxy-protocol proxy_protocol switch -
+    trusted hosts send a PROXY protocol v1/v2 header first (HAProxy send-proxy)
+--request-id request_id str {on,off,NAME}
+    request ids: honour and send X-Request-ID, or the header NAME; off = none
 --http http str {auto,1,2}
     HTTP versions: auto = HTTP/1.1 and HTTP/2 (ALPN on TLS, prior knowledge in cleartext)
 --http2-max-concurrent-streams http2_max_concurrent_streams int N
@@ -337,20 +343,12 @@ ALIASES: Final = {
     "--limit-max-requests": "--max-requests",
     "--limit-max-requests-jitter": "--max-requests-jitter",
     "--h11-max-incomplete-event-size": "--max-header-size",
+    "--forwarded-allow-ips": "--trusted-host",
 }
 
 # uvicorn (and gunicorn) flags whose meaning differs in pounce, or whose feature is not built
 # yet: the error says what to do instead of a "did you mean" that points somewhere unrelated.
 NOT_HERE: Final = {
-    "--proxy-headers": (
-        "pounce does not read X-Forwarded-* headers yet (proxy support is planned); "
-        "until then scope['client'] is the proxy's address"
-    ),
-    "--no-proxy-headers": "pounce does not read X-Forwarded-* headers yet: nothing to turn off",
-    "--forwarded-allow-ips": (
-        "pounce does not read X-Forwarded-* headers yet (proxy support is planned); "
-        "--trusted-host will name the proxies to trust"
-    ),
     "--http2": (
         "HTTP/2 is on by default (ALPN over TLS, prior knowledge in cleartext); "
         "--http 2 serves HTTP/2 only, --no-http2 turns it off"
@@ -641,6 +639,8 @@ def _default_text(field: str, kind: OptionKind, defaults: dict[str, Any]) -> str
         return " (default: on)" if value else " (default: off)"
     if value is None or value in ("", (), frozenset()):
         return ""
+    if isinstance(value, bool):  # a setting that also takes a word (request_id)
+        value = "on" if value else "off"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return f" (default: {value})"

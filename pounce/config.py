@@ -132,7 +132,8 @@ class ServerConfig:
     metrics_host: str = "127.0.0.1"
     # Answered 200 only while serving; 503 while starting, draining or reloading.
     readiness_path: str | None = None
-    request_id: bool = True
+    # True (the x-request-id header), False (no ids), or the header name to read and send.
+    request_id: bool | str = True
     static_files: tuple[tuple[str, str], ...] = ()
     static_cache_control: str = "public, max-age=3600"
     static_precompress: bool = False
@@ -146,6 +147,10 @@ class ServerConfig:
     # --- proxies and limits on clients -----------------------------------------------------
     trusted_hosts: frozenset[str] = frozenset()
     forwarded_for_trusted_hops: int = 1
+    # Honour X-Forwarded-* and Forwarded from trusted_hosts (uvicorn's --proxy-headers).
+    proxy_headers: bool = True
+    # Read a PROXY protocol v1/v2 header from trusted_hosts before HTTP (HAProxy send-proxy).
+    proxy_protocol: bool = False
     rate_limit_enabled: bool = False
     rate_limit_requests_per_second: float = 100.0
     rate_limit_burst: int = 200
@@ -213,6 +218,8 @@ class ServerConfig:
 
     # --- derived at build time (not settable) ----------------------------------------------
     trusted_hosts_wildcard: bool = field(default=False, init=False)
+    # The lower-case request id header name, or None when request ids are off.
+    request_id_header: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         # Normalise first (frozen: go through object.__setattr__), then validate.
@@ -231,6 +238,7 @@ class ServerConfig:
         elif not isinstance(hosts, frozenset):
             set_(self, "trusted_hosts", frozenset(hosts))  # type: ignore[call-overload]  # any iterable of str
         set_(self, "trusted_hosts_wildcard", "*" in self.trusted_hosts)
+        set_(self, "request_id_header", _request_id_header(self.request_id))
         set_(self, "reload_include", tuple(self.reload_include))
         set_(self, "reload_dirs", tuple(self.reload_dirs))
         set_(self, "reload_exclude", tuple(self.reload_exclude))
@@ -405,6 +413,25 @@ def _validate(c: ServerConfig) -> None:
             _fail("middleware", spec, "expected 'package.module:factory'")
     if c.forwarded_for_trusted_hops < 1:
         _fail("forwarded_for_trusted_hops", c.forwarded_for_trusted_hops, "must be 1 or more")
+    if c.trusted_hosts:
+        from pounce.pipeline.forwarded import TrustedPeers
+
+        TrustedPeers(c.trusted_hosts)  # raises ConfigError naming a bad entry
+    if c.proxy_protocol:
+        if not c.trusted_hosts:
+            _fail(
+                "proxy_protocol",
+                c.proxy_protocol,
+                "needs trusted_hosts: the load balancers allowed to send a PROXY header "
+                "(their addresses or networks, or '*')",
+            )
+        if c.ssl_certfile is not None:
+            _fail(
+                "proxy_protocol",
+                c.proxy_protocol,
+                "cannot be combined with TLS here: terminate TLS at the proxy, which passes "
+                "the TLS facts in PROXY v2 TLVs",
+            )
     if not 0.0 <= c.sentry_traces_sample_rate <= 1.0:
         _fail("sentry_traces_sample_rate", c.sentry_traces_sample_rate, "must be between 0 and 1")
     if c.otel_endpoint is not None:
@@ -459,6 +486,28 @@ _HEADERS_NOT_SETTABLE: Final = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
      "trailer", "date"}
 )  # fmt: skip
+
+
+_REQUEST_ID_ON: Final = frozenset({"1", "true", "yes", "on"})
+_REQUEST_ID_OFF: Final = frozenset({"0", "false", "no", "off", "none", ""})
+
+
+def _request_id_header(value: object) -> str | None:
+    """``request_id``: on (x-request-id), off, or the header name to use."""
+    if isinstance(value, bool):
+        return "x-request-id" if value else None
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"request_id={value!r}: expected on, off or a header name", hint="request_id"
+        )
+    text = value.strip().lower()
+    if text in _REQUEST_ID_ON:
+        return "x-request-id"
+    if text in _REQUEST_ID_OFF:
+        return None
+    if not set(text) <= _TCHAR or text in _HEADERS_NOT_SETTABLE:
+        _fail("request_id", value, "must be on, off, or a header name such as x-correlation-id")
+    return text
 
 
 def _check_response_header(name: str, value: str) -> None:
@@ -561,6 +610,12 @@ def load_config_with_sources(
         _check_known(key, f"environment variable {name}")
         merged[key] = _coerce(key, raw, name)
         sources[key] = name
+    allow_ips = env.get("FORWARDED_ALLOW_IPS")
+    if allow_ips is not None and sources.get("trusted_hosts") != f"{ENV_PREFIX}TRUSTED_HOSTS":
+        # uvicorn's variable for the same list: an environment variable, so it beats the
+        # file; POUNCE_TRUSTED_HOSTS, if set too, wins.
+        merged["trusted_hosts"] = _coerce("trusted_hosts", allow_ips, "FORWARDED_ALLOW_IPS")
+        sources["trusted_hosts"] = "FORWARDED_ALLOW_IPS"
     for key, value in (cli or {}).items():
         if value is None:
             continue
@@ -568,6 +623,11 @@ def load_config_with_sources(
         _check_known(key, flag)
         merged[key] = value
         sources[key] = flag
+    if merged.get("proxy_headers") is True and not merged.get("trusted_hosts"):
+        # An explicit proxy_headers (uvicorn's --proxy-headers) with no trusted host trusts
+        # the local proxy, as uvicorn's default --forwarded-allow-ips=127.0.0.1 does.
+        merged["trusted_hosts"] = frozenset({"127.0.0.1", "::1"})
+        sources["trusted_hosts"] = f"{sources['proxy_headers']} (trusts 127.0.0.1 and ::1)"
     try:
         config = ServerConfig(**merged)
     except ConfigError as exc:
@@ -658,6 +718,10 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
     try:
         if key == "response_headers":  # "Name: value" per line or list item, or a table
             return _header_pairs(value)
+        if key == "request_id":  # on / off / a header name: ServerConfig sorts it out
+            if not isinstance(value, (bool, str)):
+                raise TypeError(value)
+            return value
         return _coerce_to(annotation, value)
     except TypeError, ValueError:
         raise ConfigError(

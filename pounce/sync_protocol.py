@@ -21,7 +21,9 @@ class RawRequest:
     """One complete HTTP request as it came off the wire.
 
     ``path`` is the raw request-target path (no query, not percent-decoded), ``query_string``
-    is what followed ``?``; header names keep the case the client sent.
+    is what followed ``?``; header names are lower case. Behind a trusted proxy, ``client``,
+    ``server``, ``scheme``, ``root_path`` and the ``host`` header are what the proxy reported
+    (``pipeline/forwarded.py``).
     """
 
     method: bytes
@@ -32,6 +34,13 @@ class RawRequest:
     client: tuple[str, int]
     server: tuple[str, int]
     http_version: str = "1.1"
+    # Added after 0.10 (at the end, so positional construction keeps working):
+    # the scheme the client used ("https" behind a TLS-terminating trusted proxy), the
+    # ASGI-style root path (root_path, plus a trusted X-Forwarded-Prefix), and the request id
+    # (None when request ids are off).
+    scheme: str = "http"
+    root_path: str = ""
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

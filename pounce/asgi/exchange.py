@@ -24,6 +24,7 @@ from pounce.asgi.http import HTTPCycle
 from pounce.errors import LocalProtocolError
 from pounce.lifecycle import LifecycleEvent, RequestStarted, ResponseCompleted
 from pounce.observe.metrics import IN_FLIGHT, observe_request
+from pounce.pipeline.request_id import request_id_var
 
 if TYPE_CHECKING:
     from pounce._types import ASGIApp
@@ -121,6 +122,10 @@ class HTTPExchange(HTTPCycle):
         channel = self._channel
         cycle = self
         scope = self.scope
+        extensions = scope.get("extensions")
+        request_id = extensions.get("request_id") if extensions else None
+        if request_id is not None:
+            request_id_var.set(request_id)  # this task's own context: app log records see it
         try:
             await self._host.app(scope, self.receive, self.send)
         except asyncio.CancelledError:

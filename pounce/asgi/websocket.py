@@ -33,6 +33,7 @@ from pounce.asgi.channel import Channel, ClientDisconnectedError
 from pounce.asgi.http import HTTPCycle
 from pounce.errors import AppError, LocalProtocolError
 from pounce.lifecycle import RequestStarted, ResponseCompleted, WebSocketClosed
+from pounce.pipeline.request_id import request_id_var
 from pounce.protocols.ws import (
     Closed,
     Handshake,
@@ -207,6 +208,10 @@ class WebSocketExchange:
 
     async def _run(self) -> None:
         scope = self.scope
+        extensions = scope.get("extensions")
+        request_id = extensions.get("request_id") if extensions else None
+        if request_id is not None:
+            request_id_var.set(request_id)  # this task's own context: app log records see it
         try:
             await self._host.app(scope, self.receive, self.send)
         except asyncio.CancelledError:

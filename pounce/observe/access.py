@@ -8,8 +8,9 @@ Off by default (it costs a formatted line per request). Formats:
 - with ``--log-format json``: the line above as ``message``, and every field at the top level
   of the same flat object (``observe/logs.py``'s ``JSONFormatter`` reads ``record.fields``).
 
-Fields: client, client_host, method, path, query, http_version, status, duration_ms,
-request_id, user_agent, referer, worker_id.
+Fields: client, client_host, scheme, method, path, query, http_version, status, duration_ms,
+request_id, user_agent, referer, worker_id. Behind a trusted proxy, client and scheme are the
+ones the proxy reported (``pipeline/forwarded.py``, PROXY protocol), not the proxy's own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = ["ACCESS_FIELDS", "AccessLogger"]
 ACCESS_FIELDS: Final = (
     "client",
     "client_host",
+    "scheme",
     "method",
     "path",
     "query",
@@ -76,6 +78,7 @@ def _fields(scope: dict[str, Any], status: int, duration_ns: int) -> dict[str, A
     return {
         "client": f"{client[0]}:{client[1]}" if client else "-",
         "client_host": client[0] if client else "-",
+        "scheme": scope.get("scheme", "http"),
         "method": scope.get("method", "GET"),  # a websocket scope has none: the GET that upgraded
         "path": path,
         "query": query,

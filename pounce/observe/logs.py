@@ -106,6 +106,9 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = getattr(record, "request_id", None)
+        if request_id is not None and request_id != "-":
+            data["request_id"] = request_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             for key, value in fields.items():
@@ -157,6 +160,10 @@ def configure_logging(config: ServerConfig, *, embedded: bool) -> LogOutput:
     colors = fmt == "text" and colors_wanted(config.use_colors, stream)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter(colors=colors))
+    if config.request_id_header is not None:
+        from pounce.pipeline.request_id import RequestIdFilter
+
+        handler.addFilter(RequestIdFilter())  # JSON lines carry the request's id
     setattr(handler, _MARK, True)
     logger.addHandler(handler)
     logger.propagate = False

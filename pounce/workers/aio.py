@@ -28,7 +28,7 @@ from pounce.asgi.scope import ScopeFactory
 from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ClientDisconnected, ConnectionOpened
-from pounce.net.tls import tls_extension
+from pounce.net.proxy_protocol import ProxyHeader, ProxyProtocolError, maybe_parse_proxy_header
 from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP1, HTTP2, WEBSOCKET
 from pounce.pipeline.middleware import ADMITTED_EXTENSION, PHASES_EXTENSION, Phases, ServerRequest
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
@@ -42,6 +42,7 @@ from pounce.workers.context import WorkerContext
 from pounce.workers.filebody import copy_file_body
 from pounce.workers.handoff import Handoff
 from pounce.workers.linger import LINGER_BYTES, LINGER_SECONDS
+from pounce.workers.scopes import connection_scopes
 from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H1Protocol"]
@@ -77,6 +78,7 @@ class H1Protocol(asyncio.Protocol):
         "_linger_left",
         "_parse_ns",
         "_prefetched",
+        "_proxy_buffer",
         "_read_paused",
         "_read_start",
         "_scopes",
@@ -95,6 +97,8 @@ class H1Protocol(asyncio.Protocol):
         self._ctx = ctx
         self._handoff = handoff
         self._prefetched: Data | None = None
+        # Bytes of a PROXY protocol header still arriving; None when none is expected.
+        self._proxy_buffer: bytes | None = None
         if handoff is None:
             self.conn = H1Connection(ctx.limits, ctx.defaults)
         else:  # adopted from a sync worker: keep its parser (and unread bytes)
@@ -127,24 +131,16 @@ class H1Protocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         transport = self.transport
         ctx = self._ctx
-        peer = transport.get_extra_info("peername")
-        local = transport.get_extra_info("sockname")
-        client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
-        server = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
-        self.client = client
-        scheme = "http"
-        extra = None
-        if ctx.ssl_context is not None:
-            scheme = "https"
-            extra = {"tls": tls_extension(transport.get_extra_info("ssl_object"))}
-        self._scopes = ScopeFactory(
-            client=client,
-            server=server,
-            scheme=scheme,
-            root_path=ctx.config.root_path,
-            source=ctx,
-            extra_extensions=extra,
-        )
+        handoff = self._handoff
+        self._scopes = self._make_scopes(handoff.proxy_header if handoff is not None else None)
+        client = self.client
+        server = self._scopes.server
+        if (
+            handoff is None
+            and ctx.peers is not None
+            and ctx.peers.expects_proxy_header(client[0] if client else None)
+        ):
+            self._proxy_buffer = b""  # the PROXY header comes before any HTTP byte
         if (
             ctx.max_connections
             and len(ctx.connections) >= ctx.max_connections
@@ -156,8 +152,10 @@ class H1Protocol(asyncio.Protocol):
             transport.close()
             self.disconnected = True
             return
-        if ctx.h2 is not None and (
-            (ctx.ssl_context is not None and _alpn_h2(transport)) or ctx.config.http == "2"
+        if (
+            ctx.h2 is not None
+            and self._proxy_buffer is None
+            and ((ctx.ssl_context is not None and _alpn_h2(transport)) or ctx.config.http == "2")
         ):
             # ALPN picked HTTP/2, or HTTP/2 is all we serve (--http 2: a TLS client that did
             # not ask for h2 meets the HTTP/2 carrier, which refuses it with a GOAWAY): the
@@ -179,7 +177,6 @@ class H1Protocol(asyncio.Protocol):
                     server=server,
                 )
             )
-        handoff = self._handoff
         if ctx.draining and (handoff is None or handoff.request is None):
             # Accepted as the listener was closing: the kernel completed this connection and
             # its client has a request on the way. Closing now would reset it (a lost request
@@ -193,7 +190,7 @@ class H1Protocol(asyncio.Protocol):
                 return
             if handoff.body is not None and handoff.request.has_body:
                 self._prefetched = Data(handoff.body, False)
-            self._start(handoff.request, handoff.admitted)
+            self._start(handoff.request, handoff.request_id, handoff.admitted)
             if self._exchange is None:  # answered at once: carry on with pipelined bytes
                 self._process()
 
@@ -233,9 +230,48 @@ class H1Protocol(asyncio.Protocol):
             )
         ctx.connection_gone(self, self.connection_id, self.conn.requests_seen)
 
+    def _make_scopes(self, header: ProxyHeader | None) -> ScopeFactory:
+        assert self.transport is not None
+        scopes = connection_scopes(self._ctx, self.transport, header)
+        self.client = scopes.client
+        return scopes
+
+    def _proxy_header_received(self, data: bytes) -> bytes:
+        """Feed bytes to the PROXY header; what follows it (HTTP), or b"" for nothing yet."""
+        buffer = self._proxy_buffer + data if self._proxy_buffer else data
+        try:
+            parsed = maybe_parse_proxy_header(buffer)
+        except ProxyProtocolError as exc:
+            _logger.info("closing connection from %s: %s", _peer(self.client), exc.message)
+            self._proxy_buffer = None
+            self.abort()
+            self.disconnected = True
+            return b""
+        if parsed is None:
+            self._proxy_buffer = buffer
+            return b""
+        header, used = parsed
+        self._proxy_buffer = None
+        self._scopes = self._make_scopes(header)
+        rest = buffer[used:]
+        ctx = self._ctx
+        if ctx.h2 is not None and ctx.config.http == "2":
+            # HTTP/2 only: the connection is the HTTP/2 carrier's from the first byte after
+            # the PROXY header.
+            ctx.connections.discard(self)
+            ctx.idle.pop(self, None)
+            assert self.transport is not None
+            _to_h2(ctx, self.transport, rest, self._scopes, self.connection_id)
+            self.connection_id = 0
+            self.disconnected = True
+            return b""
+        return rest
+
     def eof_received(self) -> bool:
         if self._linger_left >= 0:
             return False  # the client read our error response and left: close
+        if self._proxy_buffer is not None:
+            return False  # gone before its PROXY header was complete: close
         self.conn.receive_data(b"")
         if self._exchange is None:
             self._process()
@@ -262,6 +298,10 @@ class H1Protocol(asyncio.Protocol):
             if self._linger_left < 0:
                 self._close()
             return
+        if self._proxy_buffer is not None:
+            data = self._proxy_header_received(data)
+            if not data:
+                return
         conn = self.conn
         if self._exchange is None:
             if self._ctx.phase_timing and not self._read_start:
@@ -331,7 +371,12 @@ class H1Protocol(asyncio.Protocol):
             # PAUSED: a response is still in progress; nothing to do until it ends.
             return
 
-    def _start(self, request: Request, admitted: ServerRequest | None = None) -> None:
+    def _start(
+        self,
+        request: Request,
+        request_id: str | None = None,
+        admitted: ServerRequest | None = None,
+    ) -> None:
         ctx = self._ctx
         ctx.idle.pop(self, None)
         if ctx.quota is not None:
@@ -343,7 +388,12 @@ class H1Protocol(asyncio.Protocol):
         # No body timeout yet: request_timeout runs only while the app waits for body bytes
         # that have not arrived (receive_body), never while it thinks.
         self._waiting = _WAIT_APP
-        scope = self._scopes.http(request, ctx.next_request_id())  # type: ignore[union-attr]
+        ids = ctx.request_ids
+        if ids is not None:
+            if request_id is None:
+                request_id = ids.for_request(request.headers)
+            self.conn.response_id = request_id.encode("ascii")
+        scope = self._scopes.http(request, request_id)  # type: ignore[union-attr]
         if admitted is not None:  # let in by the middleware on a sync worker already
             scope["extensions"][ADMITTED_EXTENSION] = admitted
         elif ctx.phase_timing:
@@ -377,8 +427,11 @@ class H1Protocol(asyncio.Protocol):
             self._close()
             return
         self._waiting = _WAIT_APP
+        ids = ctx.request_ids
         scope = self._scopes.websocket(  # type: ignore[union-attr]
-            request, ctx.next_request_id(), handshake.subprotocols
+            request,
+            ids.for_request(request.headers) if ids is not None else None,
+            handshake.subprotocols,
         )
         settings = ctx.websockets
         assert settings is not None
@@ -765,6 +818,11 @@ class H1Protocol(asyncio.Protocol):
             return
         if waiting == _WAIT_IDLE:
             self._close()
+        elif waiting == _WAIT_HEAD and self._proxy_buffer is not None:
+            _logger.info(
+                "closing connection from %s: no PROXY protocol header in time", _peer(self.client)
+            )
+            self.abort()
         elif waiting == _WAIT_HEAD:
             _logger.info(
                 "closing connection from %s: request head not received in time", _peer(self.client)

@@ -35,7 +35,7 @@ from pounce.asgi.scope import ScopeFactory
 from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened, StreamClosed, StreamOpened
-from pounce.net.tls import tls_extension
+from pounce.net.proxy_protocol import ProxyHeader
 from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP2
 from pounce.protocols.events import Data, Request
 from pounce.protocols.h2 import H2Settings, request_from_headers
@@ -52,6 +52,7 @@ from pounce.protocols.ws import parse_handshake
 from pounce.workers.context import WorkerContext
 from pounce.workers.fields import check_fields, response_fields
 from pounce.workers.filebody import copy_file_body
+from pounce.workers.scopes import connection_scopes
 from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H2Protocol"]
@@ -122,6 +123,7 @@ class H2Stream:
         "priority",
         "priority_scope",
         "response_done",
+        "response_id",
         "stall_since",
         "stall_size",
         "stream_id",
@@ -138,6 +140,8 @@ class H2Stream:
         self.write_paused = False
         self.head_sent = False
         self.response_done = False
+        # (name, value) of the request id header to send, unless the app sends one itself.
+        self.response_id: tuple[bytes, bytes] | None = None
         self._body: deque[tuple[bytes, int]] = deque()  # (data, flow-controlled length)
         self._ended = False  # END_STREAM from the client
         self._body_waiter: asyncio.Future[Data | None] | None = None
@@ -231,6 +235,9 @@ class H2Stream:
         if self.disconnected:
             return
         fields = response_fields(status, headers, self._conn.extra_fields)
+        response_id = self.response_id
+        if response_id is not None and not any(n == response_id[0] for n, _ in fields):
+            fields.append(response_id)
         bodiless = status in (204, 304)
         if bodiless:
             self._no_body = True
@@ -492,13 +499,22 @@ class H2Protocol(asyncio.Protocol):
         "client",
         "connection_id",
         "disconnected",
+        "proxy_header",
         "requests_seen",
         "transport",
         "write_paused",
     )
 
-    def __init__(self, ctx: WorkerContext, settings: H2Settings, initial: bytes = b"") -> None:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        settings: H2Settings,
+        initial: bytes = b"",
+        proxy_header: ProxyHeader | None = None,
+    ) -> None:
         self._ctx = ctx
+        # The PROXY header a sync worker read before handing the connection over.
+        self.proxy_header = proxy_header
         config = h2.config.H2Configuration(
             client_side=False,
             header_encoding=None,
@@ -575,23 +591,9 @@ class H2Protocol(asyncio.Protocol):
         or the h2c preface), which already made the scope factory and counted us."""
         self.transport = transport
         ctx = self._ctx
-        peer = transport.get_extra_info("peername")
-        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
         if scopes is None:
-            local = transport.get_extra_info("sockname")
-            server = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
-            scopes = ScopeFactory(
-                client=self.client,
-                server=server,
-                scheme="https" if ctx.ssl_context is not None else "http",
-                root_path=ctx.config.root_path,
-                source=ctx,
-                extra_extensions=(
-                    {"tls": tls_extension(transport.get_extra_info("ssl_object"))}
-                    if ctx.ssl_context is not None
-                    else None
-                ),
-            )
+            scopes = connection_scopes(ctx, transport, self.proxy_header)
+        self.client = scopes.client  # the client a PROXY header named, if any
         self._scopes = scopes
         if connection_id == 0 and self._at_connection_limit():
             _logger.info(
@@ -818,7 +820,12 @@ class H2Protocol(asyncio.Protocol):
             self._start_websocket(stream, request, ended)
             return
         self._streams[stream_id] = stream
-        scope = self._scopes.http(request, ctx.next_request_id())  # type: ignore[union-attr]
+        request_id = None
+        ids = ctx.request_ids
+        if ids is not None:
+            request_id = ids.for_request(request.headers)
+            stream.response_id = (ids.header, request_id.encode("ascii"))
+        scope = self._scopes.http(request, request_id)  # type: ignore[union-attr]
         stream.priority_scope = scope["extensions"]["pounce.priority"] = stream.priority.as_scope()
         exchange = HTTPExchange(ctx, stream, scope, request.has_body, self.connection_id)
         stream.exchange = exchange
@@ -848,8 +855,11 @@ class H2Protocol(asyncio.Protocol):
             self._refuse(stream_id, exc, ended, "WebSocket handshake")
             return
         self._streams[stream_id] = stream
+        ids = ctx.request_ids
         scope = self._scopes.websocket(  # type: ignore[union-attr]
-            request, ctx.next_request_id(), handshake.subprotocols
+            request,
+            ids.for_request(request.headers) if ids is not None else None,
+            handshake.subprotocols,
         )
         stream.priority_scope = scope["extensions"]["pounce.priority"] = stream.priority.as_scope()
         exchange = WebSocketExchange(

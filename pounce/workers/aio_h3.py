@@ -501,7 +501,10 @@ class H3Connection:
             ctx.quota.take()
         stream = H3Stream(self, stream_id, head=request.method == b"HEAD", ended=event.ended)
         self._streams[stream_id] = stream
-        scope = self._scopes.http(request, ctx.next_request_id())
+        ids = ctx.request_ids
+        scope = self._scopes.http(
+            request, ids.for_request(request.headers) if ids is not None else None
+        )
         exchange = HTTPExchange(ctx, stream, scope, request.has_body, self.connection_id)
         stream.exchange = exchange
         exchange.start()

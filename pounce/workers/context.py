@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,8 @@ from pounce._types import ASGIApp
 from pounce.config import ServerConfig
 from pounce.lifecycle import ConnectionCompleted, LifecycleCollector, LifecycleEvent
 from pounce.observe.metrics import CONNECTIONS, CONNECTIONS_OPEN
+from pounce.pipeline.forwarded import ProxyHeaders, TrustedPeers
+from pounce.pipeline.request_id import RequestIds
 from pounce.protocols.h1 import H1Limits, ResponseDefaults
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from pounce.workers.budget import ConnectionBudget, RequestQuota
     from pounce.workers.connection import ServedConnection
 
-__all__ = ["WorkerContext", "limits_from_config", "response_defaults"]
+__all__ = ["PeerPolicy", "WorkerContext", "limits_from_config", "peer_policy", "response_defaults"]
 
 
 def limits_from_config(config: ServerConfig) -> H1Limits:
@@ -46,9 +47,48 @@ def response_defaults(config: ServerConfig) -> ResponseDefaults:
     extra = tuple(
         (name.encode("ascii"), value.encode("latin-1")) for name, value in config.response_headers
     )
+    rid = config.request_id_header
     return ResponseDefaults(
-        server_header=config.server_header, date_header=config.date_header, extra_headers=extra
+        server_header=config.server_header,
+        date_header=config.date_header,
+        extra_headers=extra,
+        request_id_header=rid.encode("ascii") if rid is not None else None,
     )
+
+
+class PeerPolicy:
+    """What a worker does with a new connection's peer: whether it must send a PROXY header
+    first, and whether its X-Forwarded-*/Forwarded headers count. Built once per worker from
+    the config; immutable."""
+
+    __slots__ = ("proxy_headers", "proxy_protocol", "trusted")
+
+    def __init__(self, config: ServerConfig) -> None:
+        trusted = TrustedPeers(config.trusted_hosts) if config.trusted_hosts else None
+        self.trusted = trusted
+        self.proxy_headers = ProxyHeaders.from_config(config)
+        self.proxy_protocol = config.proxy_protocol and trusted is not None
+
+    def expects_proxy_header(self, host: str | None) -> bool:
+        """A PROXY header comes first from this peer (only trusted ones may send one)."""
+        return self.proxy_protocol and self.trusted is not None and self.trusted.peer(host)
+
+    def headers_for(self, host: str | None) -> ProxyHeaders | None:
+        """The proxy-header step for a client at ``host``, or None: its headers do not count."""
+        proxy = self.proxy_headers
+        if proxy is None or not proxy.trusted.peer(host):
+            return None
+        return proxy
+
+
+def peer_policy(config: ServerConfig) -> PeerPolicy | None:
+    """None when no peer is trusted: the hot path then tests one attribute and moves on."""
+    if not config.trusted_hosts:
+        return None
+    policy = PeerPolicy(config)
+    if policy.proxy_headers is None and not policy.proxy_protocol:
+        return None
+    return policy
 
 
 class WorkerContext:
@@ -109,9 +149,10 @@ class WorkerContext:
             "pounce.inline_sync": False,
             "pounce.worker": {"version": 1, "worker_id": worker_id, "generation": generation},
         }
-        # Request ids: a random per-worker prefix and a counter; unique without a syscall.
-        self._rid_prefix = f"{os.urandom(6).hex()}{worker_id:02x}"
-        self._rid_counter = 0
+        # Request ids (None when off); this thread's own generator.
+        self.request_ids = RequestIds.from_config(config)
+        # Trusted proxies: PROXY protocol and proxy headers (None when nobody is trusted).
+        self.peers = peer_policy(config)
         self._connection_counter = 0
         # This thread's metrics list (observe/metrics.py), attached when the worker's thread
         # starts; None when metrics are off, so the hot path pays one ``is None`` test.
@@ -147,10 +188,6 @@ class WorkerContext:
             "generation": generation,
         }
         self.extensions = extensions
-
-    def next_request_id(self) -> str:
-        self._rid_counter += 1
-        return f"{self._rid_prefix}{self._rid_counter:08x}"
 
     def next_connection_id(self) -> int:
         self._connection_counter += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from pounce.net.proxy_protocol import ProxyHeader
 from pounce.protocols.events import Request
 from pounce.protocols.h1 import H1Connection
 
@@ -41,3 +42,9 @@ class Handoff:
     # ``request`` as the server middleware already let it in on the sync worker: the pool
     # runs the app without asking them again and tells them when it is done.
     admitted: ServerRequest | None = None
+    # The PROXY protocol header the sync worker already read (its addresses are the
+    # connection's from now on), or None when the peer sent none. Either way the pool never
+    # expects one on a handed-off connection.
+    proxy_header: ProxyHeader | None = None
+    # The id the sync worker gave ``request`` (handle_sync saw it; the ASGI app sees it too).
+    request_id: str | None = None

@@ -30,12 +30,18 @@ def protocol_factory(
     """What ``create_server`` / ``connect_accepted_socket`` call for each connection."""
     settings = ctx.h2
     if handoff is None:
-        if settings is not None and ctx.config.http == "2" and ctx.ssl_context is None:
+        if (
+            settings is not None
+            and ctx.config.http == "2"
+            and ctx.ssl_context is None
+            and not ctx.config.proxy_protocol  # H1Protocol reads the PROXY header first
+        ):
             return lambda: H2Protocol(ctx, settings)
         return lambda: H1Protocol(ctx)
     if handoff.protocol == H2 and settings is not None:
         data = handoff.data
-        return lambda: H2Protocol(ctx, settings, data)
+        header = handoff.proxy_header
+        return lambda: H2Protocol(ctx, settings, data, header)
     if handoff.protocol != HTTP11:
         raise LocalProtocolError(f"no carrier for a {handoff.protocol} hand-off")
     return lambda: H1Protocol(ctx, handoff)

@@ -42,7 +42,7 @@ from concurrent.futures import Future
 from typing import Any, Final
 
 from pounce._types import ASGIApp
-from pounce.asgi.scope import decode_path
+from pounce.asgi.scope import decode_path, replace_host
 from pounce.config import ServerConfig
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import (
@@ -52,6 +52,7 @@ from pounce.lifecycle import (
     RequestStarted,
     ResponseCompleted,
 )
+from pounce.net.proxy_protocol import ProxyHeader, ProxyProtocolError, maybe_parse_proxy_header
 from pounce.observe.access import AccessLogger
 from pounce.observe.errorpage import internal_error_body
 from pounce.observe.metrics import (
@@ -65,7 +66,9 @@ from pounce.observe.metrics import (
     observe_request,
 )
 from pounce.pipeline.build import SyncPipeline
+from pounce.pipeline.forwarded import ProxiedConnection
 from pounce.pipeline.middleware import MiddlewareChain, Phases, ServerRequest, answer_headers
+from pounce.pipeline.request_id import RequestIds, request_id_var
 from pounce.pipeline.responses import FileResponse
 from pounce.protocols.events import NEED_DATA, ConnectionClosed, Data, Request
 from pounce.protocols.h1 import H1Connection, error_response
@@ -74,7 +77,7 @@ from pounce.protocols.h2 import is_preface
 from pounce.sync_protocol import RawRequest, RawResponse
 from pounce.workers.aio_worker import AsyncWorker, tick_interval
 from pounce.workers.budget import ConnectionBudget, RequestQuota
-from pounce.workers.context import limits_from_config, response_defaults
+from pounce.workers.context import limits_from_config, peer_policy, response_defaults
 from pounce.workers.handoff import H2, Handoff
 from pounce.workers.linger import LINGER_BYTES, LINGER_SECONDS
 
@@ -125,8 +128,12 @@ class _Conn:
         "linger_left",
         "out",
         "parse_ns",
+        "proxy",
+        "proxy_buffer",
+        "proxy_header",
         "read_start",
         "request",
+        "scheme",
         "server",
         "sock",
         "waiting",
@@ -159,6 +166,13 @@ class _Conn:
         # Phase marks of the request being read (only with --server-timing / --profile).
         self.read_start = 0
         self.parse_ns = 0
+        self.scheme = "http"
+        # Trusted-proxy state: the proxy-header step (None: this client's headers do not
+        # count), the bytes of a PROXY header still arriving (None: none expected), and the
+        # header once read (handed to the pool with the connection).
+        self.proxy: ProxiedConnection | None = None
+        self.proxy_buffer: bytes | None = None
+        self.proxy_header: ProxyHeader | None = None
 
 
 class SyncWorker:
@@ -221,6 +235,9 @@ class SyncWorker:
         self._metrics: list[int] | None = None
         self._limits = limits_from_config(config)
         self._defaults = response_defaults(config)
+        self._peers = peer_policy(config)
+        self._request_ids = RequestIds.from_config(config)  # this thread's own generator
+        self._root_path = config.root_path
         self.ready = threading.Event()
         self.startup_error: BaseException | None = None
         # Cross-thread inbox: the only way into this loop (see module docstring).
@@ -461,6 +478,13 @@ class SyncWorker:
             server,
             self._now + self.config.header_timeout,
         )
+        peers = self._peers
+        if peers is not None:
+            if peers.expects_proxy_header(client[0]):
+                conn.proxy_buffer = b""  # the PROXY header comes before any HTTP byte
+            proxy = peers.headers_for(client[0])
+            if proxy is not None:
+                conn.proxy = ProxiedConnection(proxy, client, server, "http")
         self._conns[conn.fd] = conn
         self._poller.register(conn.fd, _EPOLLIN)
         metrics = self._metrics
@@ -518,6 +542,10 @@ class SyncWorker:
         metrics = self._metrics
         if metrics is not None:
             metrics[BYTES_IN] += len(data)
+        if conn.proxy_buffer is not None:
+            data = self._proxy_header_received(conn, data)
+            if not data:
+                return
         if self._phase_timing and not conn.read_start and conn.request is None:
             conn.read_start = time.perf_counter_ns()
         conn.h1.receive_data(data)
@@ -531,6 +559,39 @@ class SyncWorker:
                 self._close(conn)
                 return
         self._process(conn)
+
+    def _proxy_header_received(self, conn: _Conn, data: bytes) -> bytes:
+        """Feed bytes to the PROXY header; what follows it (HTTP), or b"" for nothing yet."""
+        if not data:
+            self._close(conn)  # gone before its PROXY header was complete
+            return b""
+        buffer = conn.proxy_buffer + data if conn.proxy_buffer else data
+        try:
+            parsed = maybe_parse_proxy_header(buffer)
+        except ProxyProtocolError as exc:
+            _logger.info(
+                "closing connection from %s:%d: %s", conn.client[0], conn.client[1], exc.message
+            )
+            self._close(conn)
+            return b""
+        if parsed is None:
+            conn.proxy_buffer = buffer
+            return b""
+        header, used = parsed
+        conn.proxy_buffer = None
+        conn.proxy_header = header
+        if header.client is not None and header.server is not None:
+            conn.client, conn.server = header.client, header.server
+        if header.tls is not None:
+            conn.scheme = "https"
+        peers = self._peers
+        proxy = peers.headers_for(conn.client[0]) if peers is not None else None
+        conn.proxy = (
+            None
+            if proxy is None
+            else ProxiedConnection(proxy, conn.client, conn.server, conn.scheme)
+        )
+        return buffer[used:]
 
     def _process(self, conn: _Conn) -> None:
         h1 = conn.h1
@@ -603,16 +664,49 @@ class SyncWorker:
             return  # PAUSED cannot happen here: every response is complete when written
 
     def _respond(self, conn: _Conn, request: Request, body: bytes) -> None:
+        client = conn.client
+        server = conn.server
+        scheme = conn.scheme
+        root_path = self._root_path
+        headers = request.headers
+        proxy = conn.proxy
+        if proxy is not None:
+            forwarded = proxy.resolve(headers)
+            if forwarded is not None:
+                client = forwarded.client or client
+                server = forwarded.server or server
+                scheme = forwarded.scheme
+                root_path = forwarded.root_path
+                if forwarded.host is not None:
+                    headers = replace_host(headers, forwarded.host)
+        request_id = None
+        ids = self._request_ids
+        if ids is not None:
+            request_id = ids.for_request(request.headers)
+            conn.h1.response_id = request_id.encode("ascii")
         raw = RawRequest(
             request.method,
             request.path,
             request.query,
-            request.headers,
+            headers,
             body,
-            conn.client,
-            conn.server,
+            client,
+            server,
             request.http_version,
+            scheme,
+            root_path,
+            request_id,
         )
+        if request_id is None:
+            self._respond_raw(conn, request, raw, body)
+            return
+        token = request_id_var.set(request_id)  # the app's and middleware's log records see it
+        try:
+            self._respond_raw(conn, request, raw, body)
+        finally:
+            request_id_var.reset(token)
+
+    def _respond_raw(self, conn: _Conn, request: Request, raw: RawRequest, body: bytes) -> None:
         metrics = self._metrics
         recording = self._collector is not None
         timed = self._access is not None or recording or metrics is not None
@@ -638,7 +732,7 @@ class SyncWorker:
                 return
             result = self._answer(raw)
             if result is None:
-                self._handed_off(conn, request, body)
+                self._handed_off(conn, request, body, raw.request_id)
                 return
         self._send_result(conn, raw, result, started)
 
@@ -647,12 +741,13 @@ class SyncWorker:
         conn: _Conn,
         request: Request,
         body: bytes | None,
+        request_id: str | None,
         server_request: ServerRequest | None = None,
     ) -> None:
         """The app declined: the pool answers (and counts) the request it starts."""
         if self._metrics is not None:
             self._metrics[IN_FLIGHT] -= 1
-        self._handoff(conn, request, body, server_request)
+        self._handoff(conn, request, body, request_id, server_request)
 
     def _respond_through_middleware(
         self,
@@ -672,7 +767,7 @@ class SyncWorker:
             root + decode_path(raw.path) if root else decode_path(raw.path),
             raw.headers,
             raw.client,
-            "http",
+            raw.scheme,
             raw.http_version,
             self.worker_id,
             phases,
@@ -692,7 +787,7 @@ class SyncWorker:
         if answer is None:
             result = self._answer(raw, phases)
             if result is None:
-                self._handed_off(conn, request, raw.body, server_request)
+                self._handed_off(conn, request, raw.body, raw.request_id, server_request)
                 return
         else:
             result = RawResponse(answer.status, tuple(answer_headers(answer)), answer.body)
@@ -874,6 +969,7 @@ class SyncWorker:
         conn: _Conn,
         request: Request | None,
         body: bytes | None,
+        request_id: str | None = None,
         admitted: ServerRequest | None = None,
     ) -> None:
         """Move the connection, with everything read so far, to the async pool (with the
@@ -883,10 +979,16 @@ class SyncWorker:
         if metrics is not None:
             metrics[CONNECTIONS_OPEN + HTTP1] -= 1  # the pool's count from here
         sock = conn.sock
+        handoff = Handoff(
+            conn.h1,
+            request,
+            body,
+            admitted=admitted,
+            proxy_header=conn.proxy_header,
+            request_id=request_id,
+        )
         # The connection's slot in the budget moves with it; the pool releases it.
-        if not self.pool.submit_connection(
-            sock, Handoff(conn.h1, request, body, admitted=admitted)
-        ):
+        if not self.pool.submit_connection(sock, handoff):
             self._budget.release()
             sock.close()
             if admitted is not None and self._pipeline.middleware is not None:
@@ -1057,7 +1159,14 @@ class SyncWorker:
                 metrics[CONNECTIONS_OPEN + HTTP1] -= 1
                 metrics[CONNECTIONS + HTTP1] -= 1
             sock = conn.sock
-            handoff = Handoff(h1, None, None, protocol=H2, data=h1.trailing_data)
+            handoff = Handoff(
+                h1,
+                None,
+                None,
+                protocol=H2,
+                data=h1.trailing_data,
+                proxy_header=conn.proxy_header,
+            )
             if not self.pool.submit_connection(sock, handoff):
                 self._budget.release()
                 sock.close()
@@ -1085,6 +1194,13 @@ class SyncWorker:
                 continue
             waiting = conn.waiting
             if waiting in (_WAIT_IDLE, _WAIT_LINGER):
+                self._close(conn)
+            elif waiting == _WAIT_HEAD and conn.proxy_buffer is not None:
+                _logger.info(
+                    "closing connection from %s:%d: no PROXY protocol header in time",
+                    conn.client[0],
+                    conn.client[1],
+                )
                 self._close(conn)
             elif waiting in (_WAIT_HEAD, _WAIT_BODY):
                 if waiting == _WAIT_BODY and not self._draining and self._body_progressed(conn):
@@ -1202,12 +1318,13 @@ def _access_scope(raw: RawRequest) -> dict[str, Any]:
     """The few scope fields the access logger reads, for fused responses."""
     return {
         "client": raw.client,
+        "scheme": raw.scheme,
         "method": raw.method.decode("ascii"),
-        "path": raw.path.decode("ascii", "replace"),
+        "path": raw.root_path + raw.path.decode("ascii", "replace"),
         "query_string": raw.query_string,
         "http_version": raw.http_version,
         "headers": raw.headers,
-        "extensions": {},
+        "extensions": {} if raw.request_id is None else {"request_id": raw.request_id},
     }
 
 

@@ -136,6 +136,7 @@ class H1Connection:
         "our_state",
         "request",
         "requests_seen",
+        "response_id",
         "their_state",
     )
 
@@ -147,6 +148,9 @@ class H1Connection:
         self.keep_alive = True
         self.request: Request | None = None
         self.requests_seen = 0
+        # The current request's id, sent as defaults.request_id_name unless the app sends
+        # that header itself (set by the worker per request; None: no id to send).
+        self.response_id: bytes | None = None
         # bytes normally; a bytearray only while a request head arrives in pieces
         self._buf: bytes | bytearray = b""
         self._pos = 0
@@ -356,6 +360,9 @@ class H1Connection:
             keep_alive = False
         prefix = memo.prefix if memo.prefix is not None else self.defaults.prefix
         parts: list[bytes] = [status_line(status), prefix, memo.block]
+        response_id = self.response_id
+        if response_id is not None and not memo.app_request_id:
+            parts.append(self.defaults.request_id_prefix + response_id + b"\r\n")
         no_body = request.method == b"HEAD" or status in (204, 304) or (status < 200)
         if no_body:
             framing = _NO_BODY
@@ -552,6 +559,7 @@ class H1Connection:
         self.their_state = IDLE
         self.our_state = IDLE
         self.request = None
+        self.response_id = None
         self._continue_sent = False
         self._trailers_allowed = False
 
@@ -603,7 +611,16 @@ class H1Connection:
 class _HeaderBlock:
     """The app's response header lines as bytes, plus what they say about framing."""
 
-    __slots__ = ("app_chunked", "block", "cacheable", "close", "content_length", "key", "prefix")
+    __slots__ = (
+        "app_chunked",
+        "app_request_id",
+        "block",
+        "cacheable",
+        "close",
+        "content_length",
+        "key",
+        "prefix",
+    )
 
     def __init__(self, key: tuple[Sequence[bytes], ...]) -> None:
         self.key = key
@@ -613,6 +630,7 @@ class _HeaderBlock:
         self.prefix: bytes | None = None
         self.content_length = -1
         self.app_chunked = False
+        self.app_request_id = False  # the app sends the request id header itself
         self.close = False
         self.cacheable = True
 
@@ -656,6 +674,8 @@ def _app_header_block(
                 replaced.append(lname)
         elif lname in defaults.extra_names:  # and so does its own value of a --header name
             replaced.append(lname)
+        elif lname == defaults.request_id_name:
+            memo.app_request_id = True
         parts.append(name)
         parts.append(b": ")
         parts.append(value)

@@ -80,6 +80,8 @@ class ResponseDefaults:
         "extra_fields",
         "extra_names",
         "prefix",
+        "request_id_name",
+        "request_id_prefix",
         "with_date",
     )
 
@@ -89,7 +91,12 @@ class ResponseDefaults:
         server_header: bool = True,
         date_header: bool = True,
         extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+        request_id_header: bytes | None = None,
     ) -> None:
+        # The request id line (name: the connection's ``response_id``) goes on each response
+        # whose app did not send that header itself; None when request ids are off.
+        self.request_id_name = request_id_header
+        self.request_id_prefix = b"" if request_id_header is None else request_id_header + b": "
         self._server_line = b"server: pounce\r\n" if server_header else b""
         extra: list[tuple[bytes, bytes]] = []
         fields: list[tuple[bytes, bytes]] = []

@@ -61,19 +61,23 @@ def build_pipelines(
         chain = health
     if not with_sync:
         return Pipelines(chain, None)
-    steps: list[SyncStep] = []
-    if health is not None:
-        steps.append(health.handle)
-    if static is not None:
-        files = static
-
-        def static_step(request: RawRequest) -> RawResponse | FileResponse | None:
-            return files.handle(request, final=app is None and sync_app is None)
-
-        steps.append(static_step)
     transforms: tuple[SyncTransform, ...] = ()
     if config.compression:
         transforms = (ResponseCompressor(config),)
+    # (step, whether before_app must run the transforms on its answers)
+    steps: list[tuple[SyncStep, bool]] = []
+    if health is not None:
+        steps.append((health.handle, True))
+    if static is not None:
+        files = static
+        final = app is None and sync_app is None
+
+        def static_step(request: RawRequest) -> RawResponse | FileResponse | None:
+            # The static face runs the transforms itself, and skips them for answers that are
+            # already content-coded (a sidecar), which no transform may touch anyway.
+            return files.handle(request, final=final, transforms=transforms)
+
+        steps.append((static_step, False))
     app_call = sync_app.handle_sync if sync_app is not None else None
     return Pipelines(chain, SyncPipeline(tuple(steps), app_call, transforms))
 
@@ -81,7 +85,8 @@ def build_pipelines(
 class SyncPipeline:
     """The fused path's steps. Immutable after build; called from every sync worker thread.
 
-    ``before_app`` runs the steps that may answer without the app (health, static files),
+    ``before_app`` runs the steps that may answer without the app (health, static files;
+    each step says whether its answers still need the transforms or it ran them itself),
     ``call_app`` the app's ``handle_sync``, ``after_app`` the response transforms
     (compression). The sync worker calls them separately so it can skip ``call_app`` for an
     app it has learned is async-only.
@@ -91,7 +96,7 @@ class SyncPipeline:
 
     def __init__(
         self,
-        steps: tuple[SyncStep, ...],
+        steps: tuple[tuple[SyncStep, bool], ...],
         app_call: Callable[[RawRequest], RawResponse | None] | None,
         transforms: tuple[SyncTransform, ...],
     ) -> None:
@@ -102,10 +107,10 @@ class SyncPipeline:
         self.has_steps = bool(steps)
 
     def before_app(self, request: RawRequest) -> RawResponse | FileResponse | None:
-        for step in self._steps:
+        for step, transform in self._steps:
             result = step(request)
             if result is not None:
-                if result.__class__ is RawResponse and self._transforms:
+                if transform and result.__class__ is RawResponse and self._transforms:
                     return self.after_app(request, result)
                 return result
         return None

@@ -23,14 +23,12 @@ from pounce.errors import ConfigError
 __all__ = ["UNBUILT", "UNBUILT_TUNING", "refuse_unbuilt", "unbuilt_in_use"]
 
 # A feature's switch -> why it is refused (immutable; read by any thread).
-UNBUILT: Final[Mapping[str, str]] = {
-}
+UNBUILT: Final[Mapping[str, str]] = {}
 
 # A setting that only tunes an unbuilt feature -> that feature's switch. It does nothing on
 # its own, and turning the feature on is refused, so it is not refused by itself: chirp
 # passes every one of these from its own config, with values of its own, on every run.
-UNBUILT_TUNING: Final[Mapping[str, str]] = {
-}
+UNBUILT_TUNING: Final[Mapping[str, str]] = {}
 
 # Values a setting may hold without being "in use" besides its default.
 _WORKER_MODE_UNBUILT: Final = "subinterpreter"

@@ -139,17 +139,21 @@ def build_pipelines(
         endpoints.append(health.handle)
     if endpoint is not None:
         endpoints.append(endpoint.handle)
-    steps: list[SyncStep] = []
-    if static is not None:
-        files = static
-
-        def static_step(request: RawRequest) -> RawResponse | FileResponse | None:
-            return files.handle(request, final=app is None and sync_app is None)
-
-        steps.append(static_step)
     transforms: tuple[SyncTransform, ...] = ()
     if config.compression:
         transforms = (ResponseCompressor(config),)
+    # (step, whether before_app must run the transforms on its answers)
+    steps: list[tuple[SyncStep, bool]] = []
+    if static is not None:
+        files = static
+        final = app is None and sync_app is None
+
+        def static_step(request: RawRequest) -> RawResponse | FileResponse | None:
+            # The static face runs the transforms itself, and skips them for answers that are
+            # already content-coded (a sidecar), which no transform may touch anyway.
+            return files.handle(request, final=final, transforms=transforms)
+
+        steps.append((static_step, False))
     app_call: Callable[[RawRequest], RawResponse | None] | None = None
     if sync_app is not None:
         app_call = sync_app.handle_sync
@@ -164,9 +168,10 @@ def build_pipelines(
 class SyncPipeline:
     """The fused path's steps. Immutable after build; called from every sync worker thread.
 
-    ``endpoint`` answers the server's own endpoints (health), which no middleware sees;
-    ``middleware`` is the ``MiddlewareChain`` the worker runs around the rest (or ``None``);
-    ``before_app`` runs the steps that may answer without the app (static files),
+    ``endpoint`` answers the server's own endpoints (health, metrics), which no middleware
+    sees; ``middleware`` is the ``MiddlewareChain`` the worker runs around the rest (or
+    ``None``); ``before_app`` runs the steps that may answer without the app (static files;
+    each step says whether its answers still need the transforms or it ran them itself),
     ``call_app`` the app's ``handle_sync``, ``after_app`` the response transforms
     (compression). The sync worker calls them separately so it can skip ``call_app`` for an
     app it has learned is async-only.
@@ -184,7 +189,7 @@ class SyncPipeline:
 
     def __init__(
         self,
-        steps: tuple[SyncStep, ...],
+        steps: tuple[tuple[SyncStep, bool], ...],
         app_call: Callable[[RawRequest], RawResponse | None] | None,
         transforms: tuple[SyncTransform, ...],
         endpoints: tuple[SyncStep, ...] = (),
@@ -208,10 +213,10 @@ class SyncPipeline:
         return None
 
     def before_app(self, request: RawRequest) -> RawResponse | FileResponse | None:
-        for step in self._steps:
+        for step, transform in self._steps:
             result = step(request)
             if result is not None:
-                if result.__class__ is RawResponse and self._transforms:
+                if transform and result.__class__ is RawResponse and self._transforms:
                     return self.after_app(request, result)
                 return result
         return None

@@ -81,6 +81,9 @@ class MountCatalog:
         # two bounds stay exact. Held for dict updates only: never across I/O.
         self._lock = threading.Lock()
         self._entries: dict[str, FileEntry] = {}
+        # The same dict, for the handler's fast path to read (never to write): a request for
+        # an entry inside its stat-cache window needs no method call here.
+        self.entries: Final[dict[str, FileEntry]] = self._entries
         self._cached_bytes = 0
 
     # --- queries -------------------------------------------------------------------------
@@ -122,6 +125,10 @@ class MountCatalog:
             if entry is not None:
                 self._discard(key)
             return None
+        if self._ttl:
+            # Just built from a stat: trusted for the window like a validated hit, so the
+            # next request is answered without a stat (and by the handler's fast path).
+            fresh.fresh_until = time.monotonic() + self._ttl
         self._insert(key, fresh)
         return fresh
 

@@ -27,7 +27,14 @@ from pounce.pipeline.static.validators import (
     parse_http_date,
 )
 
-__all__ = ["CONDITIONAL_HEADERS", "decide", "negotiate", "scan_headers"]
+__all__ = [
+    "CANONICAL_NAMES",
+    "CONDITIONAL_HEADERS",
+    "RELEVANT_NAME_LENGTHS",
+    "decide",
+    "negotiate",
+    "scan_headers",
+]
 
 CONDITIONAL_HEADERS: Final = frozenset(
     {
@@ -41,9 +48,9 @@ CONDITIONAL_HEADERS: Final = frozenset(
 )
 
 _RELEVANT: Final = frozenset({b"accept-encoding", *CONDITIONAL_HEADERS})
-_RELEVANT_LENGTHS: Final = frozenset(len(name) for name in _RELEVANT)
+RELEVANT_NAME_LENGTHS: Final = frozenset(len(name) for name in _RELEVANT)
 # Spellings clients actually send -> lower-case name; b"" marks a header we never need.
-_CANONICAL: Final = {
+CANONICAL_NAMES: Final = {
     spelling: (name if name in _RELEVANT else b"")
     for name in (
         *_RELEVANT,
@@ -97,9 +104,9 @@ def _scan_any_case(
     accept: bytes | None = None
     cond: dict[bytes, bytes] | None = None
     for raw_name, value in headers:
-        name = _CANONICAL.get(raw_name)
+        name = CANONICAL_NAMES.get(raw_name)
         if name is None:
-            if len(raw_name) not in _RELEVANT_LENGTHS:
+            if len(raw_name) not in RELEVANT_NAME_LENGTHS:
                 continue
             name = raw_name.lower()
         if name == b"accept-encoding":

@@ -18,7 +18,7 @@ returned as ``RawResponse`` / ``FileResponse``, or ``None`` to fall through to t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO, Final
 
 from pounce._types import ASGIApp, Receive, Scope, Send
@@ -116,13 +116,21 @@ class StaticFiles:
     # --- fused-path face -----------------------------------------------------------------
 
     def handle(
-        self, request: RawRequest, *, final: bool | None = None
+        self,
+        request: RawRequest,
+        *,
+        final: bool | None = None,
+        transforms: tuple[Callable[[RawRequest, RawResponse], RawResponse], ...] = (),
     ) -> RawResponse | FileResponse | None:
         """Answer ``request`` on the calling thread, or ``None`` to let the app have it.
 
         ``final`` says whether anything stands behind the files (default: whether this
         ``StaticFiles`` has a fallback app). When final, this never returns ``None``:
         misses get the 404 answer and other methods 405, as the ASGI face sends them.
+
+        ``transforms`` (the server's response compressor) run on in-memory answers, except
+        those already content-coded (a pre-compressed sidecar): a transform would leave them
+        unchanged, after scanning their headers and the request's on every request.
         """
         if final is None:
             final = self.app is None
@@ -140,7 +148,12 @@ class StaticFiles:
                 return None
             response = self.handler.not_found(path, method == b"HEAD")
         sync = response.sync
-        return sync if sync is not None else _materialise(response)
+        if sync is None:
+            sync = _materialise(response)
+        if transforms and not response.encoded and sync.__class__ is RawResponse:
+            for transform in transforms:
+                sync = transform(request, sync)
+        return sync
 
 
 def create_static_handler(

@@ -6,6 +6,9 @@ file here" (the face then calls the fallback app or answers 404). Steps:
 1. route: normalise the path (``paths``), pick the longest matching mount, refuse dot
    segments below it. Pure, so memoised per distinct path string.
 2. look up the file entry in that mount's ``MountCatalog`` (the only I/O: one ``stat`` on a hit).
+   Fast path: an entry inside its stat-cache window, asked for without conditional or range
+   headers, is answered from its prebuilt responses in one pass over the headers
+   (``_fresh_answer``), without the calls of steps 2-4.
 3. trailing-slash rules: a file asked for as ``/x/`` is not found; a directory asked for as
    ``/docs`` serves its index (0.9.2 behaviour) or redirects to ``/docs/`` when the mount
    says so.
@@ -17,11 +20,20 @@ Methods other than GET/HEAD are the faces' business (fallback app or 405).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from time import monotonic
 from typing import Final, NamedTuple
 from urllib.parse import quote
 
 from pounce.pipeline.static.catalog import MountCatalog, has_dot_segment
-from pounce.pipeline.static.decide import decide, scan_headers
+from pounce.pipeline.static.decide import (
+    CANONICAL_NAMES,
+    CONDITIONAL_HEADERS,
+    RELEVANT_NAME_LENGTHS,
+    decide,
+    negotiate,
+    scan_headers,
+)
+from pounce.pipeline.static.entry import FileEntry
 from pounce.pipeline.static.mount import StaticMount
 from pounce.pipeline.static.paths import has_encoded_separator, split_decoded, split_raw
 from pounce.pipeline.static.response import StaticResponse, plain_not_found
@@ -110,10 +122,19 @@ class StaticHandler:
             return None
         # Plain tuple unpacking: NamedTuple attribute access costs a call each on this path.
         catalog, key, segments, trailing_slash, full_segments = route
+        is_head = method == "HEAD" or method == b"HEAD"  # noqa: PLR1714 - str or bytes
+        entry = catalog.entries.get(key)
+        if (
+            entry is not None
+            and monotonic() < entry.fresh_until
+            and trailing_slash == entry.via_directory
+        ):
+            fast = _fresh_answer(entry, is_head, headers, names_lower)
+            if fast is not None:
+                return fast
         entry = catalog.lookup(key, segments)
         if entry is None:
             return None
-        is_head = method == "HEAD" or method == b"HEAD"  # noqa: PLR1714 - str or bytes
         if trailing_slash != entry.via_directory:
             if trailing_slash:
                 return None  # "/style.css/" names a directory that is not there
@@ -151,6 +172,44 @@ class StaticHandler:
             if not prefix:
                 return catalog
         return None
+
+
+def _fresh_answer(
+    entry: FileEntry, is_head: bool, headers: Iterable[tuple[bytes, bytes]], names_lower: bool
+) -> StaticResponse | None:
+    """The prebuilt answer for a request without conditional or range headers, in one pass
+    over the headers; ``None`` sends the request down the general path (``lookup``,
+    ``scan_headers``, ``decide``), which answers it the same way, only with more calls.
+
+    This is the static hot path: a file inside its stat-cache window asked for plainly. It
+    saves four Python calls per request over the general path and allocates nothing.
+    """
+    accept: bytes | None = None
+    if names_lower:
+        for name, value in headers:
+            if name == b"accept-encoding":
+                accept = value if accept is None else accept + b", " + value
+            elif name in CONDITIONAL_HEADERS:
+                return None
+    else:
+        for raw_name, value in headers:
+            known = CANONICAL_NAMES.get(raw_name)
+            if known is None:
+                if len(raw_name) in RELEVANT_NAME_LENGTHS:
+                    return None  # an unusual spelling of a name that may matter
+                continue
+            if known == b"accept-encoding":
+                accept = value if accept is None else accept + b", " + value
+            elif known:
+                return None  # a conditional or range header: decide() handles those
+    if accept is None:
+        variant = entry.variants["identity"]
+    else:
+        encoding = negotiate(accept, entry.encodings)
+        if encoding is None:
+            return None  # 406: rare, the general path builds it
+        variant = entry.variants[encoding]
+    return variant.head if is_head else variant.get
 
 
 def _prefix_segments(url_path: str) -> tuple[str, ...]:

@@ -44,12 +44,21 @@ type Chunk = bytes | FileRegion
 class StaticResponse:
     """One answer of the static handler. Treat as immutable."""
 
-    __slots__ = ("chunks", "content_length", "header_block", "headers", "status", "sync")
+    __slots__ = (
+        "chunks",
+        "content_length",
+        "encoded",
+        "header_block",
+        "headers",
+        "status",
+        "sync",
+    )
 
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     chunks: tuple[Chunk, ...]
     content_length: int
+    encoded: bool
     header_block: bytes
     sync: RawResponse | FileResponse | None
 
@@ -64,6 +73,8 @@ class StaticResponse:
         self.chunks = chunks
         self.content_length = sum(len(c) if isinstance(c, bytes) else c.count for c in chunks)
         self.header_block = b"".join(b"%s: %s\r\n" % pair for pair in headers)
+        # Content-coded already (a sidecar): response compression must leave it alone.
+        self.encoded = any(name == b"content-encoding" for name, _ in headers)
         self.sync = _sync_form(status, headers, chunks)
 
     def __repr__(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pipeline.static.static_site import CSS, NOT_FOUND_PAGE, SECRET, Site, raw_get
+from pipeline.static.static_site import CSS, JS, NOT_FOUND_PAGE, SECRET, Site, raw_get
 
 from pounce.config import ServerConfig
 from pounce.pipeline.responses import FileResponse
@@ -151,3 +151,32 @@ def test_pounce_static_on_each_worker_kind(site: Site, worker_mode: str) -> None
             reply = raw_get(url, target)
             assert reply.status in (400, 404), target
             assert SECRET not in reply.body, target
+
+
+@pytest.mark.parametrize("worker_mode", ["sync", "async"])
+def test_compression_on_leaves_sidecars_alone_and_compresses_the_rest(
+    site: Site, worker_mode: str
+) -> None:
+    """With response compression on (the default), a sidecar goes out byte for byte (the fused
+    path no longer runs the compressor on it) and a file without one is compressed on the
+    fly, as before."""
+    import gzip
+
+    from pounce.testing import serve
+
+    sidecar = gzip.compress(CSS, 9)
+    (site.root / "style.css.gz").write_bytes(sidecar)
+    settings = {"static_files": (("/", str(site.root)),), "compression": True}
+    with serve(None, worker_mode=worker_mode, **settings) as url:
+        for _ in range(3):  # the first answer builds the entry, the next ones hit the cache
+            coded = raw_get(url, b"/style.css", headers=b"Accept-Encoding: gzip\r\n")
+            assert coded.status == 200
+            assert coded.headers["content-encoding"] == "gzip"
+            assert coded.body == sidecar
+        plain = raw_get(url, b"/app.3f2a9c1b.js", headers=b"Accept-Encoding: gzip\r\n")
+        assert plain.status == 200
+        assert plain.headers["content-encoding"] == "gzip"
+        assert gzip.decompress(plain.body) == JS
+        identity = raw_get(url, b"/app.3f2a9c1b.js")
+        assert "content-encoding" not in identity.headers
+        assert identity.body == JS

@@ -649,3 +649,68 @@ def test_plain_not_found_without_page(site: Site) -> None:
 def test_js_fixture_sanity() -> None:
     assert len(JS) > 10_000
     assert dataclasses.is_dataclass(StaticMount)
+
+
+# --- the fresh-entry fast path -----------------------------------------------------------------
+
+_FAST_CASES: list[tuple[str, str, list[tuple[bytes, bytes]]]] = [
+    ("GET", "/style.css", []),
+    ("HEAD", "/style.css", [(b"host", b"x")]),
+    ("GET", "/style.css", [(b"accept-encoding", b"gzip")]),
+    ("GET", "/style.css", [(b"accept-encoding", b"br"), (b"accept-encoding", b"gzip")]),
+    ("GET", "/style.css", [(b"accept-encoding", b"identity;q=1, gzip;q=0.5")]),
+    ("GET", "/style.css", [(b"accept-encoding", b"gzip;q=0, identity;q=0")]),  # 406
+    ("GET", "/style.css", [(b"if-none-match", b"*")]),
+    ("GET", "/style.css", [(b"range", b"bytes=0-9")]),
+    ("GET", "/style.css", [(b"accept-encoding", b"gzip"), (b"range", b"bytes=0-9")]),
+    ("GET", "/style.css/", []),
+]
+
+
+def _as_tuple(r: StaticResponse | None) -> object:
+    return None if r is None else (r.status, r.headers, body(r))
+
+
+@pytest.mark.parametrize("names_lower", [True, False])
+def test_fast_path_answers_as_the_general_path(site: Site, names_lower: bool) -> None:
+    """A stat-cached handler (fast path once warm) and an uncached one (general path every
+    time) give the same answers, for plain, negotiated, conditional, range and 406 requests,
+    with lower-case and with client-cased header names."""
+    write_sidecar(site.root / "style.css", ".gz", gzip.compress(CSS))
+    fast = StaticHandler([mount(site, stat_cache=True, stat_cache_ttl=3600)])
+    general = StaticHandler([mount(site)])
+    for method, path, headers in _FAST_CASES:
+        pairs = headers if names_lower else [(n.title(), v) for n, v in headers]
+        warm = fast.handle(method, path, pairs, names_lower=names_lower)  # fills the cache
+        again = fast.handle(method, path, pairs, names_lower=names_lower)
+        expected = general.handle(method, path, pairs, names_lower=names_lower)
+        assert _as_tuple(again) == _as_tuple(expected) == _as_tuple(warm), (method, path, pairs)
+
+
+def test_fast_path_skips_lookup_for_a_fresh_entry(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside the stat-cache window a plain GET is answered from the entry's prebuilt
+    response without the catalog lookup; a conditional request still goes through it."""
+    h = StaticHandler([mount(site, stat_cache=True, stat_cache_ttl=3600)])
+    first = ask(h, "/style.css", accept_encoding="gzip")
+    catalog = h.catalogs[0]
+    calls: list[str] = []
+    real_lookup = catalog.lookup
+
+    def counting_lookup(key: str, segments: tuple[str, ...]) -> object:
+        calls.append(key)
+        return real_lookup(key, segments)
+
+    monkeypatch.setattr(catalog, "lookup", counting_lookup)
+    assert ask(h, "/style.css", accept_encoding="gzip") is first
+    assert calls == []
+    assert h.handle("GET", b"/style.css", [(b"User-Agent", b"x")], names_lower=False) is not None
+    assert calls == []
+    r = ask(h, "/style.css", if_none_match="*")
+    assert r is not None and r.status == 304
+    assert calls == ["style.css"]
+    # An unusual spelling of a relevant name is left to the general scanner.
+    r = h.handle("GET", b"/style.css", [(b"If-None-match", b"*")], names_lower=False)
+    assert r is not None and r.status == 304
+    assert calls == ["style.css", "style.css"]

@@ -967,8 +967,20 @@ class H2Protocol(asyncio.Protocol):
             self._lose(stream_id)
             return
         except h2.exceptions.ProtocolError as exc:
+            if self._closed_under_us():
+                self._lose(stream_id)
+                return
             raise LocalProtocolError(f"cannot send headers: {exc}") from exc
         self._schedule_flush()
+
+    def _closed_under_us(self) -> bool:
+        """The connection ended (the client's GOAWAY, a connection error, the transport went)
+        while a stream's app was still answering: that answer has no reader, as when a
+        client leaves; it is not the app's error."""
+        return (
+            self.disconnected
+            or self._conn.state_machine.state is h2.connection.ConnectionState.CLOSED
+        )
 
     def _lose(self, stream_id: int) -> None:
         """The stream is over for us (reset, or timed out): its app is told the client left."""
@@ -984,6 +996,11 @@ class H2Protocol(asyncio.Protocol):
         except h2.exceptions.StreamClosedError:
             self._lose(stream_id)
             return
+        except h2.exceptions.ProtocolError as exc:
+            if self._closed_under_us():
+                self._lose(stream_id)
+                return
+            raise LocalProtocolError(f"cannot send data: {exc}") from exc
         self._budget.earn(_EARNED_PER_DATA)
         self._schedule_flush()
         if end:
@@ -996,6 +1013,11 @@ class H2Protocol(asyncio.Protocol):
             self._conn.end_stream(stream_id)
         except h2.exceptions.StreamClosedError:
             return
+        except h2.exceptions.ProtocolError:
+            if self._closed_under_us():
+                self._lose(stream_id)
+                return
+            raise
         self._schedule_flush()
         code = self._reset_after.pop(stream_id, None)
         if code is not None:

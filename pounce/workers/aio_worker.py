@@ -231,7 +231,9 @@ class AsyncWorker:
             )
             # Context variables the app set in worker startup are inherited by requests.
             ctx.context = contextvars.copy_context()
-            if self.config.gc_freeze:
+            if self.config.gc_freeze and not self.config.reload:
+                # Not under --reload: each reload would leave the old app's frozen cycles
+                # (modules, classes) uncollectable.
                 freeze_startup_heap()
             if self._sock is not None:
                 await self.adopt_listener(self._sock)

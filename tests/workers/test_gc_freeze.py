@@ -65,6 +65,11 @@ def test_no_gc_freeze_leaves_the_heap_to_the_collector(
     assert _frozen(servers, tmp_path, "--no-gc-freeze") == 0
 
 
+def test_reload_never_freezes(servers: ServerGroup[PounceServer], tmp_path: Path) -> None:
+    """Each reload would leave the old app's frozen cycles (modules, classes) behind."""
+    assert _frozen(servers, tmp_path, "--reload") == 0
+
+
 def test_in_process_test_servers_do_not_freeze_the_test_process(start) -> None:  # type: ignore[no-untyped-def]
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         if scope["type"] != "http":

@@ -61,8 +61,8 @@ def freeze_startup_heap() -> None:
 
     Why: on 3.14t the collector is not generational; every automatic collection walks all
     tracked objects, 8-19 ms of CPU with a Starlette, FastAPI or Chirp app loaded (about
-    once every 20,000-40,000 requests), during which every request in flight waits: the
-    free-threaded p99 spikes. Frozen objects are skipped (Starlette's collections drop to
+    once every 20,000-40,000 requests), during which every request in flight waits (a
+    likely cause of 3.14t's p99 spikes). Frozen objects are skipped (Starlette's collections drop to
     under 0.1 ms). Process-wide: in thread mode each worker freezes what exists when it
     is ready, which includes the others' start-up. The cost: a reference cycle among
     start-up objects that later becomes garbage is never collected; such objects are

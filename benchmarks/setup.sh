@@ -27,8 +27,11 @@ H11="h11==0.16.0"
 # The websocket suite: uvicorn --ws websockets / --ws wsproto; hypercorn depends on wsproto.
 WEBSOCKETS="websockets==17.4"
 WSPROTO="wsproto==1.3.2"
-# A real framework route (compare_revisions.py, and the framework workloads to come).
+# Real framework routes: the frameworks suite (apps/starlette_bench.py, apps/fastapi_bench.py)
+# and compare_revisions.py. FastAPI brings pydantic (pydantic-core ships cp314t wheels that
+# keep the GIL off).
 STARLETTE="starlette==1.10.0"
+FASTAPI="fastapi==0.163.2"
 # Only used by the harness to write the .br sidecar of the static fixtures (never brotli: it
 # re-enables the GIL on 3.14t).
 BROTLICFFI="brotlicffi==1.2.1.0"
@@ -59,9 +62,9 @@ make_venv() {
 }
 
 make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "$HYPERCORN" "$WEBSOCKETS" \
-    "$WSPROTO" "$STARLETTE" "${CHIRP_DEPS[@]}"
+    "$WSPROTO" "$STARLETTE" "$FASTAPI" "${CHIRP_DEPS[@]}"
 make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN" "$BROTLICFFI" \
-    "$UVLOOP" "$WSPROTO" "${CHIRP_DEPS[@]}"
+    "$UVLOOP" "$WSPROTO" "$STARLETTE" "$FASTAPI" "${CHIRP_DEPS[@]}"
 for venv in "$here/.venv-314" "$here/.venv-314t"; do
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$CHIRP"
     # From / so that a repo checkout in the working directory cannot answer the import.

@@ -232,6 +232,8 @@ _TABLE: Final = """
     send a Server header
 --date-header date_header switch -
     send a Date header
+--gc-freeze gc_freeze switch -
+    gc.freeze() the heap each worker has after start-up, so GC passes skip it
 --header response_headers header NAME:VALUE
     add this header to every response (repeatable); the app's own header of that name wins
 --trusted-host trusted_hosts append HOST

@@ -61,6 +61,9 @@ def start_server(
         settings.setdefault("host", "127.0.0.1")
         settings.setdefault("port", 0)
         settings.setdefault("log_level", "warning")
+        # The test process's heap is not a server's: freezing it would keep its cyclic
+        # garbage forever.
+        settings.setdefault("gc_freeze", False)
         config = ServerConfig(**settings)
     server = Server(
         config, app, sync_app=sync_app, tracer_provider=tracer_provider, middleware=middleware

@@ -50,6 +50,7 @@ PROOFS: dict[str, str] = {
     "use_colors": "tests/test_cli_output.py::test_text_log_colour",
     "server_header": "tests/workers/test_h1_wire.py::test_server_header_can_be_turned_off",
     "date_header": "tests/protocols/h1/test_serializer.py::test_default_lines_can_be_turned_off",
+    "gc_freeze": "tests/workers/test_gc_freeze.py::test_a_served_worker_freezes_its_start_up_heap",
     "response_headers": "tests/test_cli.py::test_header_is_on_every_response_of_both_worker_paths",
     "keep_alive_timeout": "tests/workers/sync/test_timeouts_limits.py::test_partial_head_gets_408_after_header_timeout",
     "header_timeout": "tests/workers/sync/test_timeouts_limits.py::test_partial_head_gets_408_after_header_timeout",

@@ -6,6 +6,10 @@ Routes (chirp answers anything else with its own 404):
                  (a chirp ``Template``), autoescaped; ``apps.payloads.CHIRP_PAGE`` is the
                  exact bytes every server must send
 - ``GET /json``  a dict, encoded by chirp per request (``apps.payloads.JSON_1K`` bytes)
+- ``GET /def``   ``HELLO`` as a ``str`` from a plain ``def`` handler (chirp runs it in a thread
+                 through ``asyncio.to_thread``, or inline when the server's scope offers
+                 ``pounce.inline_sync``)
+- ``GET /async`` the same from an ``async def`` handler: the framework's own cost per request
 
 Unlike the other apps this one does the work a framework does (routing, middleware, template
 rendering, JSON encoding), so the suite measures what a Chirp user gets from each server, not
@@ -26,7 +30,7 @@ from pathlib import Path
 
 from chirp import App, AppConfig, Template
 
-from apps.payloads import CHIRP_ITEMS, CHIRP_NOTE, CHIRP_TITLE, JSON_1K_DOC
+from apps.payloads import CHIRP_ITEMS, CHIRP_NOTE, CHIRP_TITLE, HELLO, JSON_1K_DOC
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -43,3 +47,18 @@ async def page() -> Template:
 async def json_doc() -> dict[str, object]:
     """chirp serialises a returned dict (compact separators, as ``JSON_1K`` was built)."""
     return JSON_1K_DOC
+
+
+_HELLO_TEXT = HELLO.decode()
+
+
+@app.route("/def")
+def hello_def() -> str:
+    """A plain ``def`` handler: where chirp runs it (a thread or inline) is the server's say."""
+    return _HELLO_TEXT
+
+
+@app.route("/async")
+async def hello_async() -> str:
+    """The same answer from a coroutine: no thread hop anywhere."""
+    return _HELLO_TEXT

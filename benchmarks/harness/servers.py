@@ -39,7 +39,10 @@ ASGI_APP = "apps.asgi_bench:app"
 RSGI_APP = "apps.rsgi_bench:app"
 SYNC_APP = "apps.sync_bench:app"
 CHIRP_APP = "apps.chirp_bench:app"
-CHIRP_WORKLOADS = frozenset({"chirp-page", "chirp-json"})
+CHIRP_WORKLOADS = frozenset({"chirp-page", "chirp-json", "chirp-def", "chirp-async"})
+FRAMEWORK_APPS = {"starlette": "apps.starlette_bench:app", "fastapi": "apps.fastapi_bench:app"}
+"""The frameworks suites' apps: each answers the hello and json workloads' bytes."""
+FRAMEWORK_WORKLOADS = frozenset({"hello", "json"})
 WS_APP = "apps.ws_echo:app"
 WS_WORKLOADS = frozenset({"ws-text32", "ws-bin16k"})
 
@@ -265,6 +268,83 @@ def _ws_bare(python: Path) -> Callable[[Launch], list[str]]:
         return argv
 
     return build
+
+
+def _bare_protocol(python: Path) -> Callable[[Launch], list[str]]:
+    def build(launch: Launch) -> list[str]:
+        return [str(python), "-m", "apps.bare_protocol", "--host", HOST, "--port", str(launch.port)]
+
+    return build
+
+
+def _bare_asgi(python: Path, app: str) -> Callable[[Launch], list[str]]:
+    def build(launch: Launch) -> list[str]:
+        argv = [str(python), "-m", "apps.bare_asgi", app]
+        return [*argv, "--host", HOST, "--port", str(launch.port)]
+
+    return build
+
+
+def _framework_specs(
+    pounce: PounceSettings, v314: Path, v314t: Path, name: str, app: str
+) -> list[ServerSpec]:
+    """One real framework app (``FRAMEWORK_APPS``) under pounce on both builds, uvicorn's
+    best setup, granian ASGI and the bare ASGI dispatch ceiling."""
+    wl = FRAMEWORK_WORKLOADS
+    imports = (name,)
+    return [
+        ServerSpec(
+            key=f"pounce-{name}",
+            label=f"pounce (3.14t, threads, async worker), {name} app",
+            role="pounce",
+            python=pounce.python_ft,
+            packages=("bengal-pounce", "uvloop", name),
+            command=_pounce(pounce.python_ft, app, "async", pounce),
+            workloads=wl,
+            imports=imports,
+        ),
+        ServerSpec(
+            key=f"pounce-gil-{name}",
+            label=f"pounce (3.14 GIL, async worker), {name} app",
+            role="pounce",
+            python=pounce.python_gil,
+            packages=("bengal-pounce", "uvloop", name),
+            command=_pounce(pounce.python_gil, app, "async", pounce),
+            workloads=wl,
+            imports=imports,
+        ),
+        ServerSpec(
+            key=f"uvicorn-{name}",
+            label=f"uvicorn + httptools + uvloop (3.14), {name} app",
+            role="peer",
+            python=v314,
+            packages=("uvicorn", "httptools", "uvloop", name),
+            command=_uvicorn(v314, "--loop", "uvloop", "--http", "httptools", app=app),
+            workloads=wl,
+            imports=("uvicorn", "httptools", "uvloop", name),
+        ),
+        ServerSpec(
+            key=f"granian-{name}",
+            label=f"granian ASGI (3.14t), {name} app",
+            role="peer",
+            python=v314t,
+            packages=("granian", name),
+            command=_granian(v314t, "asgi", app=app),
+            workloads=wl,
+            imports=("granian", name),
+        ),
+        ServerSpec(
+            key=f"bare-asgi-{name}",
+            label=f"bare ASGI dispatch (3.14t + uvloop), {name} app",
+            role="peer",
+            python=v314t,
+            packages=("uvloop", name),
+            command=_bare_asgi(v314t, app),
+            notes="ceiling: apps/bare_asgi.py, ~60 lines of dispatch, no validation",
+            workloads=wl,
+            imports=("uvloop", name),
+        ),
+    ]
 
 
 def _nginx(launch: Launch) -> list[str]:
@@ -515,7 +595,40 @@ def build_registry(pounce: PounceSettings) -> dict[str, ServerSpec]:
             ),
             missing=nginx_missing,
         ),
+        ServerSpec(
+            key="bare-protocol",
+            label="bare asyncio.Protocol, fixed response (3.14t + uvloop)",
+            role="peer",
+            python=v314t,
+            packages=("uvloop",),
+            command=_bare_protocol(v314t),
+            notes="ceiling: apps/bare_protocol.py, prebuilt bytes per path, no parser, no ASGI",
+            workloads=frozenset({"hello", "json", "10k"}),
+        ),
+        ServerSpec(
+            key="bare-asgi",
+            label="bare ASGI dispatch (3.14t + uvloop)",
+            role="peer",
+            python=v314t,
+            packages=("uvloop",),
+            command=_bare_asgi(v314t, ASGI_APP),
+            notes="ceiling: apps/bare_asgi.py, ~60 lines of dispatch, no validation",
+            workloads=frozenset({"hello", "json", "10k", "echo"}),
+        ),
+        ServerSpec(
+            key="bare-asgi-chirp",
+            label="bare ASGI dispatch (3.14t + uvloop), chirp app",
+            role="peer",
+            python=v314t,
+            packages=("uvloop", "bengal-chirp", "kida-templates"),
+            command=_bare_asgi(v314t, CHIRP_APP),
+            notes="ceiling: apps/bare_asgi.py; chirp runs `def` handlers in asyncio.to_thread",
+            workloads=CHIRP_WORKLOADS,
+            imports=("uvloop", "chirp"),
+        ),
     ]
+    for name, app in FRAMEWORK_APPS.items():
+        specs += _framework_specs(pounce, v314, v314t, name, app)
     return {s.key: s for s in specs}
 
 

@@ -81,8 +81,11 @@ SUITES: dict[str, Suite] = {
                 "granian-rsgi",
                 "hypercorn",
                 "nginx",
+                "bare-protocol",
+                "bare-asgi",
             ),
             workloads=("hello", "json", "10k", "echo"),
+            baselines=("bare-asgi",),
         ),
         Suite(
             key="sync",
@@ -130,8 +133,46 @@ SUITES: dict[str, Suite] = {
                 "pounce-chirp-async",
                 "granian-chirp",
                 "uvicorn-chirp",
+                "bare-asgi-chirp",
             ),
-            workloads=("chirp-page", "chirp-json"),
+            workloads=("chirp-page", "chirp-json", "chirp-def", "chirp-async"),
+            baselines=("granian-chirp", "bare-asgi-chirp"),
+        ),
+        *(
+            Suite(
+                key=name,
+                title=f"A real {title} app through each server, one worker on one core",
+                description=(
+                    f"apps/{name}_bench.py: {what}, the same app object under pounce (3.14t "
+                    "and 3.14, async worker), uvicorn's fastest setup (httptools + uvloop, "
+                    "3.14), granian ASGI (3.14t) and the bare ASGI dispatch (apps/bare_asgi.py, "
+                    "the ceiling for this app). bare-protocol (a fixed answer, no ASGI, no "
+                    "app) is the machine's ceiling."
+                ),
+                servers=(
+                    f"pounce-{name}",
+                    f"pounce-gil-{name}",
+                    f"uvicorn-{name}",
+                    f"granian-{name}",
+                    f"bare-asgi-{name}",
+                    "bare-protocol",
+                ),
+                workloads=("hello", "json"),
+                baselines=(f"uvicorn-{name}", f"granian-{name}", f"bare-asgi-{name}"),
+            )
+            for name, title, what in (
+                (
+                    "starlette",
+                    "Starlette",
+                    "a PlainTextResponse route and a JSONResponse route (encoded per request)",
+                ),
+                (
+                    "fastapi",
+                    "FastAPI",
+                    "a str route with response_class=PlainTextResponse and a dict route "
+                    "(response model inferred, encoded per request)",
+                ),
+            )
         ),
         Suite(
             key="scaling",

@@ -122,6 +122,20 @@ WORKLOADS: dict[str, Workload] = {
             expect_body=JSON_1K,
             same_bytes=True,
         ),
+        Workload(
+            key="chirp-def",
+            title="GET /def — a chirp `def` handler returning 13 B of text",
+            path="/def",
+            expect_body=HELLO,
+            same_bytes=True,
+        ),
+        Workload(
+            key="chirp-async",
+            title="GET /async — a chirp `async def` handler returning 13 B of text",
+            path="/async",
+            expect_body=HELLO,
+            same_bytes=True,
+        ),
         _static("html10k", "GET /static/index.html — 10 KiB HTML", "/static/index.html"),
         _static(
             "css200k-br",

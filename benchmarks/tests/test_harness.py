@@ -262,3 +262,83 @@ def test_thread_baseline_reports_calls_per_thread_count() -> None:
     result = json.loads(proc.stdout)
     assert set(result["calls_per_s"]) == {"1", "2"}
     assert all(v > 0 for v in result["calls_per_s"].values())
+
+
+def test_framework_suites_run_the_same_app_under_every_server(tmp_path: Path) -> None:
+    registry = build_registry(PounceSettings())
+    launch = Launch(port=8123, workers=1, static_root=tmp_path, nginx_conf=None)
+    for name in ("starlette", "fastapi"):
+        suite = SUITES[name]
+        app = f"apps.{name}_bench:app"
+        assert set(suite.workloads) == {"hello", "json"}
+        for key in suite.servers:
+            spec = registry[key]
+            assert all(spec.serves(w) for w in suite.workloads), key
+            argv = spec.command(launch)
+            if key == "bare-protocol":
+                assert "apps.bare_protocol" in argv and app not in argv
+            else:
+                assert app in argv, key
+        pounce = registry[f"pounce-{name}"].command(launch)
+        assert pounce[pounce.index("--worker-mode") + 1] == "async"
+    # The ceilings are rows of the asgi suite too, and the chirp suite has its bare dispatch.
+    assert {"bare-protocol", "bare-asgi"} <= set(SUITES["asgi"].servers)
+    assert "bare-asgi-chirp" in SUITES["chirp"].servers
+    assert {"chirp-def", "chirp-async"} <= set(SUITES["chirp"].workloads)
+
+
+def _serve_and_get(argv: list[str], port: int, paths: list[str]) -> list[tuple[int, bytes]]:
+    import http.client
+    import socket
+    import time
+
+    proc = subprocess.Popen(argv, cwd=BENCH_DIR, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "server did not listen"
+                time.sleep(0.05)
+        answers = []
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for path in paths:  # one keep-alive connection, as wrk uses
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            answers.append((resp.status, resp.read()))
+        conn.close()
+        return answers
+    finally:
+        proc.terminate()
+        assert proc.wait(15) is not None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PEER_314T = BENCH_DIR / ".venv-314t" / "bin" / "python"
+
+
+@pytest.mark.skipif(not PEER_314T.exists(), reason="run benchmarks/setup.sh")
+@pytest.mark.parametrize("app", ["apps.asgi_bench:app", "apps.starlette_bench:app"])
+def test_bare_ceilings_answer_the_workloads_bytes(app: str) -> None:
+    from apps.payloads import HELLO, JSON_1K
+
+    port = _free_port()
+    argv = [str(PEER_314T), "-m", "apps.bare_asgi", app, "--port", str(port)]
+    assert _serve_and_get(argv, port, ["/", "/json", "/"]) == [
+        (200, HELLO),
+        (200, JSON_1K),
+        (200, HELLO),
+    ]
+    port = _free_port()
+    argv = [str(PEER_314T), "-m", "apps.bare_protocol", "--port", str(port)]
+    assert _serve_and_get(argv, port, ["/json", "/"]) == [(200, JSON_1K), (200, HELLO)]

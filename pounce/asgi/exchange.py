@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pounce.asgi.channel import Channel, ClientDisconnectedError
-from pounce.asgi.http import HTTPCycle
+from pounce.asgi.http import _DONE, _START, HTTPCycle
 from pounce.errors import LocalProtocolError
 from pounce.lifecycle import LifecycleEvent, RequestStarted, ResponseCompleted
 from pounce.observe.metrics import IN_FLIGHT, observe_request
@@ -147,7 +147,12 @@ class HTTPExchange(HTTPCycle):
         except Exception as exc:
             self._failed(exc)
         else:
-            if not cycle.response_started:
+            # _phase read directly (not the response_started/response_finished properties):
+            # two calls fewer on every request.
+            phase = cycle._phase
+            if phase == _DONE:
+                pass  # the common case: the app sent its whole response
+            elif phase == _START:
                 if not (channel.disconnected or channel.peer_closed):
                     _logger.error(
                         "ASGI app returned without starting a response: %s %s",
@@ -156,7 +161,7 @@ class HTTPExchange(HTTPCycle):
                     )
                     self._send_internal_error(None)
                 # else the client left (http.disconnect): nobody to answer
-            elif not cycle.response_finished and not channel.disconnected:
+            elif not channel.disconnected:
                 try:
                     cycle.finish()
                 except LocalProtocolError as exc:

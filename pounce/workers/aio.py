@@ -492,7 +492,8 @@ class H1Protocol(asyncio.Protocol):
         """The exchange ended: read the next request, or close (``Channel``)."""
         ctx = self._ctx
         self._exchange = None
-        self._wake_disconnect_waiters()
+        if self._disconnect_waiters:  # rarely any: skip the call
+            self._wake_disconnect_waiters()
         if self.disconnected:
             return
         conn = self.conn

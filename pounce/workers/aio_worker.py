@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import os
 import socket
@@ -57,6 +58,23 @@ _MIN_TICK_S: Final = 0.05
 # waits on a thread, e.g. asyncio.to_thread, finishes only when that thread returns).
 _LEFTOVER_GRACE_S: Final = 2.0
 _MAX_TICK_S: Final = 1.0
+
+
+def freeze_startup_heap() -> None:
+    """Move everything alive now (the app, its imports, its startup state) out of the cyclic
+    GC's reach (``gc.freeze``), after collecting the start-up garbage so none is kept.
+
+    Why: on 3.14t the collector is not generational; every automatic collection walks all
+    tracked objects, 8-19 ms of CPU with a Starlette, FastAPI or Chirp app loaded (about
+    once every 20,000-40,000 requests), during which every request in flight waits (a
+    likely cause of 3.14t's p99 spikes). Frozen objects are skipped (Starlette's collections drop to
+    under 0.1 ms). Process-wide: in thread mode each worker freezes what exists when it
+    is ready, which includes the others' start-up. The cost: a reference cycle among
+    start-up objects that later becomes garbage is never collected; such objects are
+    long-lived by nature (modules, classes, routes, settings).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def tick_interval(config: ServerConfig) -> float:
@@ -232,6 +250,10 @@ class AsyncWorker:
             )
             # Context variables the app set in worker startup are inherited by requests.
             ctx.context = contextvars.copy_context()
+            if self.config.gc_freeze and not self.config.reload:
+                # Not under --reload: each reload would leave the old app's frozen cycles
+                # (modules, classes) uncollectable.
+                freeze_startup_heap()
             if self._sock is not None:
                 await self.adopt_listener(self._sock)
             for sock in self._extra_socks:

@@ -47,6 +47,7 @@ from pounce.protocols.h1.parser import (
     maybe_parse_request_head,
 )
 from pounce.protocols.h1.serializer import (
+    _STATUS_LINES,
     CONTINUE_RESPONSE,
     LAST_CHUNK,
     ResponseDefaults,
@@ -241,7 +242,7 @@ class H1Connection:
                     return growing
             try:
                 # bytes again: _growing_head converted a finished bytearray head
-                buf = cast(bytes, self._buf)
+                buf: bytes = self._buf  # type: ignore[assignment]  # no cast() call per request
                 parsed = maybe_parse_request_head(buf, self._pos, self.limits, self._memo)
             except RemoteProtocolError:
                 self.their_state = ERROR
@@ -359,7 +360,8 @@ class H1Connection:
         if memo.close:
             keep_alive = False
         prefix = memo.prefix if memo.prefix is not None else self.defaults.prefix
-        parts: list[bytes] = [status_line(status), prefix, memo.block]
+        line = _STATUS_LINES.get(status)  # a dict hit instead of a call for known codes
+        parts: list[bytes] = [line or status_line(status), prefix, memo.block]
         response_id = self.response_id
         if response_id is not None and not memo.app_request_id:
             parts.append(self.defaults.request_id_prefix + response_id + b"\r\n")
@@ -393,12 +395,19 @@ class H1Connection:
         elif request.http_version == "1.0":
             parts.append(b"connection: keep-alive\r\n")
         parts.append(b"\r\n")
-        head = b"".join(parts)
         self.keep_alive = keep_alive
         self._framing = framing
-        self._send_left = content_length
         self._trailers_allowed = trailers and framing == _CHUNKED
         self._trailers_expected = trailers
+        if framing == _LENGTH and not more and not trailers and len(body) == content_length:
+            # The common whole response (head and its complete body in one message): one
+            # join, no send_body/_end_body calls. Everything else goes through send_body.
+            self._send_left = 0
+            self.our_state = DONE
+            parts.append(body)
+            return b"".join(parts)
+        head = b"".join(parts)
+        self._send_left = content_length
         self.our_state = SEND_BODY
         if body or not more:
             return head + self.send_body(body, more)

@@ -1,0 +1,137 @@
+"""pounce's own CPU per request, in-process: no sockets, no event-loop I/O, no load generator.
+
+Drives one ``H1Protocol`` (the async worker's HTTP/1.1 carrier) with keep-alive requests
+through ``data_received`` and a fake transport, inside a running uvloop loop, and reports the
+thread CPU time per request (``time.thread_time_ns``: other processes on a shared machine
+barely move it). ``--bare`` drives ``apps/bare_asgi.py``'s connection instead, so the
+difference between the two is what pounce's machinery costs on top of the same app.
+
+    .venv/bin/python benchmarks/micro_exchange.py apps.starlette_bench:app
+    .venv/bin/python benchmarks/micro_exchange.py apps.starlette_bench:app --bare
+    .venv-gil/bin/python benchmarks/micro_exchange.py apps.asgi_bench:app --where thread
+
+``--where thread`` imports the app on the main thread and serves it from another (what
+pounce's thread workers do); ``thread-import`` imports it on the serving thread (what
+uvicorn does). Requests whose app suspends are not supported (they would pipeline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+REQUEST = b"GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n"
+
+
+class FakeTransport:
+    """Counts writes and keeps the last one; everything else is a no-op."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.last = b""
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.last = data
+
+    def get_extra_info(self, key: str, default: Any = None) -> Any:
+        if key == "socket":
+            return socket.socket()
+        return {"peername": ("127.0.0.1", 5555), "sockname": ("127.0.0.1", 8000)}.get(key, default)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+def load(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+async def drive(app: Any, path: str, n: int, bare: bool, rounds: int = 5) -> float:
+    """Best of ``rounds`` rounds of ``n`` requests: CPU µs per request."""
+    if bare:
+        from apps.bare_asgi import Conn
+
+        proto: Any = Conn(app, {})
+    else:
+        from pounce.config import ServerConfig
+        from pounce.workers.aio import H1Protocol
+        from pounce.workers.context import WorkerContext
+
+        ctx = WorkerContext(
+            config=ServerConfig(),
+            app=app,
+            worker_id=0,
+            generation=0,
+            state={},
+            collector=None,
+            access_logger=None,
+        )
+        proto = H1Protocol(ctx)
+    transport = FakeTransport()
+    proto.connection_made(transport)
+    request = REQUEST % path.encode()
+    for _ in range(2000):  # warm-up: specialisation, memos, lazy imports
+        proto.data_received(request)
+        await asyncio.sleep(0)
+    if b" 200 " not in transport.last[:16]:
+        raise SystemExit(f"not a 200: {transport.last[:200]!r}")
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.thread_time_ns()
+        for _ in range(n):
+            proto.data_received(request)
+        await asyncio.sleep(0)
+        best = min(best, (time.thread_time_ns() - t0) / n / 1000)
+    return best
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("app", help="module:attribute, e.g. apps.starlette_bench:app")
+    p.add_argument("--path", default="/")
+    p.add_argument("--n", type=int, default=20000)
+    p.add_argument("--bare", action="store_true", help="apps/bare_asgi.py instead of pounce")
+    p.add_argument("--where", choices=("main", "thread", "thread-import"), default="main")
+    p.add_argument("--no-gc", action="store_true")
+    args = p.parse_args()
+    import uvloop
+
+    if args.no_gc:
+        gc.disable()
+    out: list[float] = []
+
+    def serve(app: Any) -> None:
+        coro = drive(app, args.path, args.n, args.bare)
+        out.append(asyncio.run(coro, loop_factory=uvloop.new_event_loop))
+
+    if args.where == "main":
+        serve(load(args.app))
+    else:
+        app = load(args.app) if args.where == "thread" else None
+        th = threading.Thread(target=lambda: serve(app if app is not None else load(args.app)))
+        th.start()
+        th.join()
+    build = "3.14t" if not sys._is_gil_enabled() else "3.14"
+    who = "bare" if args.bare else "pounce"
+    print(f"{build} {who} {args.app} {args.path} ({args.where}): {out[0]:.2f} µs CPU/request")
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ from time import monotonic
 from typing import Final, NamedTuple
 from urllib.parse import quote
 
+from pounce.observe.metrics import STATIC_HITS, count
 from pounce.pipeline.static.catalog import MountCatalog, has_dot_segment
 from pounce.pipeline.static.decide import (
     CANONICAL_NAMES,
@@ -131,6 +132,7 @@ class StaticHandler:
         ):
             fast = _fresh_answer(entry, is_head, headers, names_lower)
             if fast is not None:
+                count(STATIC_HITS)  # a cache hit, as catalog.lookup counts one
                 return fast
         entry = catalog.lookup(key, segments)
         if entry is None:

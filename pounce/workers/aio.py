@@ -860,7 +860,10 @@ class H1Protocol(asyncio.Protocol):
             self._close()
         elif self._exchange is None and not conn.has_buffered_data:
             self._waiting = _WAIT_IDLE  # closed quietly by the tick if nothing arrives
-            self._deadline = min(self._deadline, self._ctx.now + _FRESH_GRACE_S)
+            # From the real clock: ctx.now is the coarse tick's, up to a tick (1 s) old, and
+            # a grace counted from it could already be over when the drain checks it next,
+            # closing a fresh connection an instant before its first request arrives.
+            self._deadline = min(self._deadline, time.monotonic() + _FRESH_GRACE_S)
 
     def cancel(self) -> None:
         """Drain timed out: stop the app and drop the connection."""

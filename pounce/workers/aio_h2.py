@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar, Final, cast
 
 import h2.config
@@ -51,15 +51,14 @@ from pounce.protocols.h2.priority import (
 from pounce.protocols.ws import parse_handshake
 from pounce.workers.context import WorkerContext
 from pounce.workers.fields import check_fields, response_fields
-from pounce.workers.filebody import copy_file_body
 from pounce.workers.scopes import connection_scopes
+from pounce.workers.stream_channel import StreamChannelBase
 from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H2Protocol"]
 
 _logger = logging.getLogger("pounce.worker")
 
-_READ_CHUNK: Final = 256 * 1024  # file bodies are read in pieces this large
 # The connection's receive window. It is reopened as bytes arrive, not as apps take them:
 # per-stream windows do the holding back, so one slow app cannot starve the other streams
 # of the connection window (each stream can buffer at most its own window).
@@ -96,7 +95,7 @@ _COSTLY_EVENTS: Final = (
 )
 
 
-class H2Stream:
+class H2Stream(StreamChannelBase):
     """One request stream: the exchange's ``Channel``. Owned by its connection.
 
     An RFC 8441 WebSocket stream is also its session's ``FramePipe`` once accepted: DATA
@@ -130,6 +129,8 @@ class H2Stream:
         "websocket",
         "write_paused",
     )
+
+    _conn: H2Protocol
 
     def __init__(self, conn: H2Protocol, stream_id: int, *, head: bool = False) -> None:
         self._conn = conn
@@ -278,31 +279,6 @@ class H2Stream:
         check_fields(self._trailers)
         self._pending_end = True
         self._conn.schedule(self)
-
-    def send_interim(self, status: int, headers: Sequence[Sequence[bytes]]) -> None:
-        if self.disconnected or self.head_sent:
-            return
-        self._conn.send_headers(self.stream_id, response_fields(status, headers), False)
-
-    def send_error(self, status: int, headers: Sequence[Sequence[bytes]], body: bytes) -> None:
-        if self.disconnected or self.head_sent:
-            return
-        self.send_start(status, headers, body, False, False)
-
-    def call_soon(self, callback: Callable[[], None]) -> None:
-        asyncio.get_running_loop().call_soon(callback)
-
-    async def send_file(self, path: str, offset: int, count: int) -> None:
-        with open(path, "rb") as file:
-            file.seek(offset)
-            await copy_file_body(self, file, count, _READ_CHUNK)
-
-    def drain(self) -> asyncio.Future[None] | None:
-        if not self.write_paused or self.disconnected:
-            return None
-        if self._drain_waiter is None:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-        return self._drain_waiter
 
     def receive_body(self) -> Data | asyncio.Future[Data | None] | None:
         if self.disconnected:

@@ -26,7 +26,7 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar, Final, cast
 
 from pounce.asgi.exchange import HTTPExchange
@@ -56,14 +56,13 @@ from pounce.protocols.quic.engine import (
 from pounce.protocols.quic.packet import destination_cid
 from pounce.workers.context import WorkerContext
 from pounce.workers.fields import check_fields, response_fields
-from pounce.workers.filebody import copy_file_body
+from pounce.workers.stream_channel import StreamChannelBase
 from pounce.workers.waiters import wake, wake_all
 
 __all__ = ["H3Connection", "H3Stream", "QuicEndpoint"]
 
 _logger = logging.getLogger("pounce.worker")
 
-_READ_CHUNK: Final = 256 * 1024  # file bodies are read in pieces this large
 _HIGH_WATER: Final = 512 * 1024  # unsent response bytes per stream before the app waits
 _LOW_WATER: Final = 128 * 1024
 _MAX_BUFFERED: Final = 4 * 1024 * 1024  # request body bytes a stream holds for its app
@@ -75,7 +74,7 @@ _CLOSE_GRACE_S: Final = 2.0
 _MAX_TRANSPORT_BUFFER: Final = 4 * 1024 * 1024
 
 
-class H3Stream:
+class H3Stream(StreamChannelBase):
     """One request stream: the exchange's ``Channel``. Owned by its connection."""
 
     __slots__ = (
@@ -96,6 +95,8 @@ class H3Stream:
         "stream_id",
         "write_paused",
     )
+
+    _conn: H3Connection
 
     def __init__(self, conn: H3Connection, stream_id: int, *, head: bool, ended: bool) -> None:
         self._conn = conn
@@ -228,31 +229,6 @@ class H3Stream:
         check_fields(fields)
         self._conn.send_headers(self.stream_id, fields, True)
         self._finish_response()
-
-    def send_interim(self, status: int, headers: Sequence[Sequence[bytes]]) -> None:
-        if self.disconnected or self.head_sent:
-            return
-        self._conn.send_headers(self.stream_id, response_fields(status, headers), False)
-
-    def send_error(self, status: int, headers: Sequence[Sequence[bytes]], body: bytes) -> None:
-        if self.disconnected or self.head_sent:
-            return
-        self.send_start(status, headers, body, False, False)
-
-    def call_soon(self, callback: Callable[[], None]) -> None:
-        asyncio.get_running_loop().call_soon(callback)
-
-    async def send_file(self, path: str, offset: int, count: int) -> None:
-        with open(path, "rb") as file:
-            file.seek(offset)
-            await copy_file_body(self, file, count, _READ_CHUNK)
-
-    def drain(self) -> asyncio.Future[None] | None:
-        if not self.write_paused or self.disconnected:
-            return None
-        if self._drain_waiter is None:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-        return self._drain_waiter
 
     def receive_body(self) -> Data | asyncio.Future[Data | None] | None:
         if self.disconnected:

@@ -1,0 +1,73 @@
+"""What the stream carriers of HTTP/2 (``aio_h2.H2Stream``) and HTTP/3 (``aio_h3.H3Stream``)
+do alike, as a ``Channel`` of one request stream on a multiplexed connection: interim and
+error heads, file bodies read in pieces through the stream's own flow control, and the wait
+for a paused stream. Written once here; each carrier keeps what differs (framing, windows,
+the body it receives)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol
+
+from pounce.workers.fields import response_fields
+from pounce.workers.filebody import copy_file_body
+
+__all__ = ["StreamChannelBase"]
+
+_READ_CHUNK: Final = 256 * 1024  # file bodies are read in pieces this large
+
+
+class _HeadersCarrier(Protocol):
+    def send_headers(
+        self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool
+    ) -> None: ...
+
+
+class StreamChannelBase:
+    """Mixin: the subclass provides the attributes annotated here (in its ``__slots__``)."""
+
+    __slots__ = ()
+
+    stream_id: int
+    disconnected: bool
+    head_sent: bool
+    write_paused: bool
+    _drain_waiter: asyncio.Future[None] | None
+    _conn: _HeadersCarrier
+
+    def send_start(
+        self,
+        status: int,
+        headers: Sequence[Sequence[bytes]],
+        body: bytes,
+        more: bool,
+        trailers: bool,
+    ) -> None:
+        raise NotImplementedError
+
+    def send_interim(self, status: int, headers: Sequence[Sequence[bytes]]) -> None:
+        if self.disconnected or self.head_sent:
+            return
+        self._conn.send_headers(self.stream_id, response_fields(status, headers), False)
+
+    def send_error(self, status: int, headers: Sequence[Sequence[bytes]], body: bytes) -> None:
+        if self.disconnected or self.head_sent:
+            return
+        self.send_start(status, headers, body, False, False)
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        asyncio.get_running_loop().call_soon(callback)
+
+    async def send_file(self, path: str, offset: int, count: int) -> None:
+        with open(path, "rb") as file:
+            file.seek(offset)
+            await copy_file_body(self, file, count, _READ_CHUNK)  # type: ignore[arg-type]
+
+    def drain(self) -> asyncio.Future[None] | None:
+        if not self.write_paused or self.disconnected:
+            return None
+        if self._drain_waiter is None:
+            # The subclass's __slots__ has it (mypy sees only this mixin's empty one).
+            self._drain_waiter = asyncio.get_running_loop().create_future()  # type: ignore[misc]
+        return self._drain_waiter

@@ -243,14 +243,6 @@ class H3Stream(StreamChannelBase):
         self._body_waiter = waiter
         return waiter
 
-    def wait_disconnect(self) -> asyncio.Future[None]:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.disconnected or self.response_done:
-            waiter.set_result(None)
-        else:
-            self._disconnect_waiters.append(waiter)
-        return waiter
-
     def abort(self) -> None:
         if not self.disconnected:
             self._conn.reset(self.stream_id, H3_INTERNAL_ERROR)

@@ -1,8 +1,8 @@
 """What the stream carriers of HTTP/2 (``aio_h2.H2Stream``) and HTTP/3 (``aio_h3.H3Stream``)
 do alike, as a ``Channel`` of one request stream on a multiplexed connection: interim and
-error heads, file bodies read in pieces through the stream's own flow control, and the wait
-for a paused stream. Written once here; each carrier keeps what differs (framing, windows,
-the body it receives)."""
+error heads, file bodies read in pieces through the stream's own flow control, the wait for
+a paused stream and for the client to leave. Written once here; each carrier keeps what
+differs (framing, windows, the body it receives)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class StreamChannelBase:
     stream_id: int
     disconnected: bool
     head_sent: bool
+    response_done: bool
+    _disconnect_waiters: list[asyncio.Future[None]]
     write_paused: bool
     _drain_waiter: asyncio.Future[None] | None
     _conn: _HeadersCarrier
@@ -63,6 +65,14 @@ class StreamChannelBase:
         with open(path, "rb") as file:
             file.seek(offset)
             await copy_file_body(self, file, count, _READ_CHUNK)  # type: ignore[arg-type]
+
+    def wait_disconnect(self) -> asyncio.Future[None]:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.disconnected or self.response_done:
+            waiter.set_result(None)
+        else:
+            self._disconnect_waiters.append(waiter)
+        return waiter
 
     def drain(self) -> asyncio.Future[None] | None:
         if not self.write_paused or self.disconnected:

@@ -63,7 +63,9 @@ def load(spec: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-async def drive(app: Any, path: str, n: int, bare: bool, rounds: int = 5) -> float:
+async def drive(
+    app: Any, path: str, n: int, bare: bool, rounds: int = 5, settings: dict[str, Any] | None = None
+) -> float:
     """Best of ``rounds`` rounds of ``n`` requests: CPU µs per request."""
     if bare:
         from apps.bare_asgi import Conn
@@ -75,7 +77,7 @@ async def drive(app: Any, path: str, n: int, bare: bool, rounds: int = 5) -> flo
         from pounce.workers.context import WorkerContext
 
         ctx = WorkerContext(
-            config=ServerConfig(),
+            config=ServerConfig(**(settings or {})),
             app=app,
             worker_id=0,
             generation=0,
@@ -110,15 +112,25 @@ def main() -> None:
     p.add_argument("--bare", action="store_true", help="apps/bare_asgi.py instead of pounce")
     p.add_argument("--where", choices=("main", "thread", "thread-import"), default="main")
     p.add_argument("--no-gc", action="store_true")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a ServerConfig field for pounce (Python literal), e.g. compression=False",
+    )
     args = p.parse_args()
+    import ast
+
     import uvloop
 
+    settings = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
     if args.no_gc:
         gc.disable()
     out: list[float] = []
 
     def serve(app: Any) -> None:
-        coro = drive(app, args.path, args.n, args.bare)
+        coro = drive(app, args.path, args.n, args.bare, settings=settings)
         out.append(asyncio.run(coro, loop_factory=uvloop.new_event_loop))
 
     if args.where == "main":

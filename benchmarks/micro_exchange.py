@@ -25,6 +25,8 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +66,18 @@ def load(spec: str) -> Any:
 
 
 async def drive(
-    app: Any, path: str, n: int, bare: bool, rounds: int = 5, settings: dict[str, Any] | None = None
+    app: Any,
+    path: str,
+    n: int,
+    bare: bool,
+    rounds: int = 5,
+    settings: dict[str, Any] | None = None,
+    count: dict[str, float] | None = None,
 ) -> float:
-    """Best of ``rounds`` rounds of ``n`` requests: CPU µs per request."""
+    """Best of ``rounds`` rounds of ``n`` requests: CPU µs per request. With ``count``, also
+    fill it with the Python bytecode instructions per request by where their code lives
+    (``sys.monitoring`` INSTRUCTION events over ``n`` more requests; instrumented, so those
+    are not timed)."""
     if bare:
         from apps.bare_asgi import Conn
 
@@ -101,7 +112,36 @@ async def drive(
             proto.data_received(request)
         await asyncio.sleep(0)
         best = min(best, (time.thread_time_ns() - t0) / n / 1000)
+    if count is not None:
+        count.update(_count_instructions(lambda: proto.data_received(request), n))
     return best
+
+
+def _count_instructions(step: Callable[[], None], n: int) -> dict[str, float]:
+    mon = sys.monitoring
+    tool = mon.PROFILER_ID
+    per_code: Counter[Any] = Counter()
+
+    def seen(code: Any, offset: int) -> None:
+        per_code[code] += 1
+
+    mon.use_tool_id(tool, "micro_exchange")
+    mon.register_callback(tool, mon.events.INSTRUCTION, seen)
+    mon.set_events(tool, mon.events.INSTRUCTION)
+    try:
+        for _ in range(n):
+            step()
+    finally:
+        mon.set_events(tool, 0)
+        mon.free_tool_id(tool)
+    groups: Counter[str] = Counter()
+    for code, hits in per_code.items():
+        where = code.co_filename
+        group = next(
+            (g for g in ("pounce", "starlette", "fastapi", "chirp") if f"/{g}/" in where), ""
+        )
+        groups[group or ("bare dispatch" if "bare_asgi" in where else "other")] += hits
+    return {group: hits / n for group, hits in groups.most_common()}
 
 
 def main() -> None:
@@ -112,6 +152,11 @@ def main() -> None:
     p.add_argument("--bare", action="store_true", help="apps/bare_asgi.py instead of pounce")
     p.add_argument("--where", choices=("main", "thread", "thread-import"), default="main")
     p.add_argument("--no-gc", action="store_true")
+    p.add_argument(
+        "--count",
+        action="store_true",
+        help="also count Python bytecode instructions per request, by package",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -128,9 +173,10 @@ def main() -> None:
     if args.no_gc:
         gc.disable()
     out: list[float] = []
+    counted: dict[str, float] | None = {} if args.count else None
 
     def serve(app: Any) -> None:
-        coro = drive(app, args.path, args.n, args.bare, settings=settings)
+        coro = drive(app, args.path, args.n, args.bare, settings=settings, count=counted)
         out.append(asyncio.run(coro, loop_factory=uvloop.new_event_loop))
 
     if args.where == "main":
@@ -143,6 +189,11 @@ def main() -> None:
     build = "3.14t" if not sys._is_gil_enabled() else "3.14"
     who = "bare" if args.bare else "pounce"
     print(f"{build} {who} {args.app} {args.path} ({args.where}): {out[0]:.2f} µs CPU/request")
+    if counted:
+        print(
+            "  bytecode instructions per request: "
+            + ", ".join(f"{g} {c:.0f}" for g, c in counted.items())
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Two pounce instances behind a real HAProxy that health-checks their readiness path, under
-load: each instance in turn is reloaded (SIGHUP). Its readiness goes 503, HAProxy takes it
-out, its workers are replaced and drained, it answers 200 again and HAProxy puts it back.
-No request through HAProxy fails."""
+load, each in turn either reloaded (SIGHUP: its workers are replaced and drained) or restarted
+(SIGTERM, then a new process on its port). Its readiness goes 503 or its port closes, HAProxy
+takes it out, it answers 200 again and HAProxy puts it back. No request through HAProxy
+fails."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 from support.apps import wait_until
 from support.load_client import Load
-from support.pounce_cli import launch, pounce_servers, write
-from support.subprocess_server import free_port
+from support.pounce_cli import PounceServer, launch, pounce_env, pounce_servers, write
+from support.subprocess_server import ServerGroup, free_port
 
 HAPROXY = shutil.which("haproxy", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 
@@ -145,6 +146,89 @@ def test_rolling_reloads_behind_haproxy_lose_nothing(tmp_path: Path) -> None:
                     )
                 stats = server_stats(stats_port)
                 # Each instance was taken out by its readiness answer, then put back.
+                assert int(stats["a"]["chkdown"]) >= 1
+                assert int(stats["b"]["chkdown"]) >= 1
+                assert load.failures == [], load.failures[:10]
+                assert set(load.bodies) <= {b"v1a", b"v1b", b"v2a", b"v2b"}
+            except AssertionError:
+                print((tmp_path / "haproxy.out").read_text(errors="replace")[-3000:])
+                raise
+            finally:
+                haproxy.terminate()
+                haproxy.wait(30)
+        for server in servers.values():
+            assert server.stop()[0] == 0
+
+
+def relaunch(group: ServerGroup[PounceServer], old: PounceServer) -> PounceServer:
+    """A new process with the stopped one's command line, on its port."""
+    server = PounceServer(
+        old.argv, cwd=old.cwd, port=old.port, name=f"{old.name}-new", env=pounce_env()
+    )
+    return group.add(server).launch()
+
+
+def test_rolling_restart_behind_haproxy_loses_nothing(tmp_path: Path) -> None:
+    """A restart, not a reload: each instance in turn gets SIGTERM (readiness 503, drain,
+    exit), and a new process with version 2 takes its port; HAProxy sees it go and come
+    back. Under load, no request through HAProxy fails and both new versions answer."""
+    dirs = {name: tmp_path / name for name in ("a", "b")}
+    for name, directory in dirs.items():
+        write(directory / "app.py", APP.format(name=name, version="1"))
+    port, stats_port = free_port(), free_port()
+    with pounce_servers() as group:
+        servers = {
+            name: launch(
+                group,
+                ["app:app", "--workers", "2", "--readiness-path", "/ready"],
+                cwd=directory,
+                name=f"pounce-{name}",
+            )
+            for name, directory in dirs.items()
+        }
+        for server in servers.values():
+            server.wait_listening().wait_text("serving on")
+        config = write(
+            tmp_path / "haproxy.cfg",
+            CONFIG.format(
+                port=port, stats_port=stats_port, a=servers["a"].port, b=servers["b"].port
+            ),
+        )
+        assert HAPROXY is not None
+        with (
+            open(tmp_path / "haproxy.out", "wb") as out,
+            subprocess.Popen(
+                [HAPROXY, "-db", "-f", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            ) as haproxy,
+        ):
+            try:
+
+                def status(name: str) -> str:
+                    try:
+                        return server_stats(stats_port)[name]["status"]
+                    except OSError:
+                        return "unreachable"
+
+                assert wait_until(lambda: status("a") == status("b") == "UP", timeout=30)
+                with Load(port, readiness=False) as load:
+                    assert wait_until(lambda: load.count() > 50, timeout=30)
+                    for name in ("a", "b"):
+                        old = servers[name]
+                        code, _ = old.stop()
+                        assert code == 0, old.output()
+                        assert wait_until(lambda n=name: status(n) != "UP", timeout=30)
+                        served_before = load.count()
+                        assert wait_until(lambda s=served_before: load.count() > s + 20, timeout=30)
+                        write(dirs[name] / "app.py", APP.format(name=name, version="2"))
+                        servers[name] = relaunch(group, old).wait_listening()
+                        assert wait_until(lambda n=name: status(n) == "UP", timeout=30)
+                    assert wait_until(
+                        lambda: {b"v2a", b"v2b"} <= set(load.bodies[-50:]), timeout=30
+                    )
+                stats = server_stats(stats_port)
                 assert int(stats["a"]["chkdown"]) >= 1
                 assert int(stats["b"]["chkdown"]) >= 1
                 assert load.failures == [], load.failures[:10]

@@ -1,17 +1,12 @@
 """The HTTP/2 flood guards, sans-I/O: the frame-header scanner and the control-frame budget,
-and ``ServerConnection``'s stream errors, driven with bytes and no sockets."""
+driven with bytes and no sockets."""
 
 from __future__ import annotations
 
-import h2.config
-import h2.connection
 import h2.errors
-import h2.events
-import h2.settings
 import pytest
 
 from pounce.protocols.h2 import PREFACE
-from pounce.protocols.h2.connection import ServerConnection
 from pounce.protocols.h2.guard import MAX_CONTINUATIONS, FrameBudget, FrameScanner, GuardError
 
 
@@ -93,79 +88,3 @@ def test_budget_per_period_plus_earned() -> None:
     assert budget.spend(15, now=1.0)
     assert not budget.spend(1, now=2.0)
     assert budget.spend(10, now=12.0)  # a new period starts from the allowance
-
-
-def _server(max_streams: int) -> ServerConnection:
-    conn = ServerConnection(h2.config.H2Configuration(client_side=False, header_encoding=None))
-    conn.local_settings = h2.settings.Settings(
-        client=False,
-        initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_streams},
-    )
-    conn.initiate_connection()
-    return conn
-
-
-def _client() -> h2.connection.H2Connection:
-    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    client.initiate_connection()
-    return client
-
-
-REQUEST = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "t")]
-
-
-def test_a_stream_over_the_limit_is_refused_and_hpack_stays_in_step() -> None:
-    server, client = _server(1), _client()
-    server.receive_data(client.data_to_send())
-    # The client has not read our SETTINGS yet (as when its requests cross them on the
-    # wire), so it opens more streams than we allow.
-    client.send_headers(1, REQUEST, end_stream=False)
-    client.send_headers(3, [*REQUEST, ("x-new", "indexed")], end_stream=True)
-    client.send_headers(5, [*REQUEST, ("x-new", "indexed")], end_stream=True)
-    events = server.receive_data(client.data_to_send())
-    requests = [e for e in events if isinstance(e, h2.events.RequestReceived)]
-    assert [e.stream_id for e in requests] == [1]  # 3 and 5 refused, no GOAWAY
-    assert server.refused_streams == 2
-    answers = client.receive_data(server.data_to_send())
-    resets = [e for e in answers if isinstance(e, h2.events.StreamReset)]
-    assert [(e.stream_id, e.error_code) for e in resets] == [
-        (3, h2.errors.ErrorCodes.REFUSED_STREAM),
-        (5, h2.errors.ErrorCodes.REFUSED_STREAM),
-    ]
-    client.end_stream(1)
-    server.receive_data(client.data_to_send())
-    server.send_headers(1, [(":status", "200")], end_stream=True)
-    client.receive_data(server.data_to_send())
-    client.send_headers(7, [*REQUEST, ("x-new", "indexed")], end_stream=True)
-    events = server.receive_data(client.data_to_send())
-    request = next(e for e in events if isinstance(e, h2.events.RequestReceived))
-    assert (b"x-new", b"indexed") in request.headers  # the table entry decoded right
-
-
-def test_data_beyond_content_length_resets_only_its_stream() -> None:
-    server, client = _server(100), _client()
-    server.receive_data(client.data_to_send())
-    client.receive_data(server.data_to_send())
-    client.send_headers(1, [*REQUEST, ("content-length", "2")], end_stream=False)
-    client.send_data(1, b"abc")
-    events = server.receive_data(client.data_to_send())
-    reset = next(e for e in events if isinstance(e, h2.events.StreamReset))
-    assert reset.stream_id == 1 and not reset.remote_reset
-    assert reset.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
-    answers = client.receive_data(server.data_to_send())
-    assert not any(isinstance(e, h2.events.ConnectionTerminated) for e in answers)
-
-
-def test_malformed_fields_reset_only_their_stream() -> None:
-    server, client = _server(100), _client()
-    server.receive_data(client.data_to_send())
-    client.receive_data(server.data_to_send())
-    client.config.validate_outbound_headers = False
-    client.config.normalize_outbound_headers = False
-    client.send_headers(1, [*REQUEST, ("Upper-Case", "1")], end_stream=True)
-    client.send_headers(3, REQUEST, end_stream=True)
-    events = server.receive_data(client.data_to_send())
-    reset = next(e for e in events if isinstance(e, h2.events.StreamReset))
-    assert reset.stream_id == 1 and reset.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
-    request = next(e for e in events if isinstance(e, h2.events.RequestReceived))
-    assert request.stream_id == 3  # the next stream is served

@@ -230,21 +230,34 @@ class H2Stream(StreamChannelBase):
     ) -> None:
         if self.disconnected:
             return
-        fields = response_fields(status, headers, self._conn.extra_fields)
+        conn = self._conn
+        fields = response_fields(status, headers, conn.extra_fields)
         response_id = self.response_id
-        if response_id is not None and not any(n == response_id[0] for n, _ in fields):
+        id_name = response_id[0] if response_id is not None else None
+        has_id = has_length = False
+        for name, _ in fields:  # one pass for both
+            if name == b"content-length":
+                has_length = True
+            elif name == id_name:
+                has_id = True
+        if response_id is not None and not has_id:
             fields.append(response_id)
         bodiless = status in (204, 304)
         if bodiless:
             self._no_body = True
-        elif not more and not trailers and not any(n == b"content-length" for n, _ in fields):
+        elif not more and not trailers and not has_length:
             # The whole body is here: say how long it is (for HEAD, what GET would send).
             fields.append((b"content-length", b"%d" % len(body)))
         if self._no_body:
             body = b""
             trailers = False
+        if not more and not trailers and body and conn.send_whole(self.stream_id, fields, body):
+            # The usual small response: HEADERS and one DATA frame, no scheduling.
+            self.head_sent = True
+            self._finish_response()
+            return
         end = not more and not body and not trailers
-        self._conn.send_headers(self.stream_id, fields, end)
+        conn.send_headers(self.stream_id, fields, end)
         self.head_sent = True
         if end:
             self._finish_response()
@@ -740,7 +753,7 @@ class H2Protocol(asyncio.Protocol):
         stream = H2Stream(self, stream_id, head=request.method == b"HEAD")
         if ended:
             stream._ended = True
-        stream.priority = self._priority_of(stream_id, request)
+        stream.priority = self._priority_of(stream_id, event.priority)
         if request.method == b"CONNECT":
             self._start_websocket(stream, request, ended)
             return
@@ -818,13 +831,11 @@ class H2Protocol(asyncio.Protocol):
 
     # ------------------------------------------------------------------ RFC 9218 priorities
 
-    def _priority_of(self, stream_id: int, request: Request) -> Priority:
-        """The stream's priority: its ``priority`` header, overridden by a PRIORITY_UPDATE
-        that came before the HEADERS (RFC 9218 7: the frame is the more recent signal)."""
-        priority = DEFAULT_PRIORITY
-        values = [value for name, value in request.headers if name == b"priority"]
-        if values:
-            priority = parse_priority(b",".join(values))
+    def _priority_of(self, stream_id: int, field: bytes | None) -> Priority:
+        """The stream's priority: its ``priority`` header (``field``, its values joined),
+        overridden by a PRIORITY_UPDATE that came before the HEADERS (RFC 9218 7: the frame
+        is the more recent signal)."""
+        priority = DEFAULT_PRIORITY if field is None else parse_priority(field)
         early = self._early_priorities.pop(stream_id, None) if self._early_priorities else None
         if early is not None:
             priority = parse_priority(early, priority)
@@ -902,6 +913,30 @@ class H2Protocol(asyncio.Protocol):
             stream.lost()
             self._stream_closed(stream_id)
             self._went_quiet()
+
+    def send_whole(self, stream_id: int, fields: list[tuple[bytes, bytes]], body: bytes) -> bool:
+        """A complete response, HEADERS and DATA, at once, when nothing waits before it
+        (no stream's data is queued: RFC 9218 order is not at stake) and the windows and
+        the frame size admit the body in one frame. False: send it the usual way."""
+        if self._scheduler or self.write_paused or self.disconnected:
+            return False
+        conn = self._conn
+        size = len(body)
+        try:
+            if size > conn.max_outbound_frame_size or size > conn.local_flow_control_window(
+                stream_id
+            ):
+                return False
+            conn.send_headers(stream_id, fields, False)
+            conn.send_data(stream_id, body, True)
+        except StreamClosedError:
+            return False  # the usual way finds the stream gone, and says so
+        self._budget.earn(_EARNED_PER_DATA)
+        self._schedule_flush()
+        code = self._reset_after.pop(stream_id, None) if self._reset_after else None
+        if code is not None:
+            self.reset(stream_id, code)
+        return True
 
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
         try:

@@ -13,8 +13,8 @@ What it keeps of the protocol, and where the RFC leaves a choice, the choice:
 - frames: every type of RFC 9113 section 6 is parsed and checked (length, stream 0 or not,
   padding, flags); unknown types are ignored (5.5), PRIORITY_UPDATE (RFC 9218) is passed up;
 - stream states (5.1): a stream is open or half-closed in ``_streams``; a stream id at or
-  below the highest one seen and not open is closed. ``_closed`` remembers how the last
-  ``_CLOSED_REMEMBERED`` closed (frames on a stream *we* reset are ignored, as 5.1 allows for
+  below the highest one seen and not open is closed. ``_closed`` remembers how at least the
+  last ``_CLOSED_REMEMBERED`` closed (frames on a stream *we* reset are ignored, as 5.1 allows for
   the frames already in flight; DATA on another closed stream is a stream error
   STREAM_CLOSED, HEADERS a connection error STREAM_CLOSED); an id above the highest one
   seen is idle (any frame but HEADERS and PRIORITY on it: PROTOCOL_ERROR);
@@ -319,8 +319,10 @@ class H2Connection:
     def _remember(self, stream_id: int, how: int) -> None:
         closed = self._closed
         closed[stream_id] = how
-        if len(closed) > _CLOSED_REMEMBERED:
-            del closed[next(iter(closed))]
+        if len(closed) > 2 * _CLOSED_REMEMBERED:
+            # Forget the older half at once: deleting the oldest one by one would make each
+            # next(iter()) walk the holes the deletions leave at the dict's front.
+            self._closed = dict(list(closed.items())[-_CLOSED_REMEMBERED:])
 
     # ------------------------------------------------------------------ input
 
@@ -502,7 +504,9 @@ class H2Connection:
             self.refused_streams += 1
             return
         try:
-            request = h2_request(fields, end_stream=ended, max_fields=settings.max_header_count)
+            request, priority = h2_request(
+                fields, end_stream=ended, max_fields=settings.max_header_count
+            )
         except MalformedRequest:
             # 8.1.1: a stream error; the block was decoded, HPACK is in step.
             self._remember(stream_id, _RESET_BY_US)
@@ -515,7 +519,7 @@ class H2Connection:
             events.append(RequestRejected(stream_id, exc, ended))
             return
         self._open(stream_id, ended, request.body_length if not ended else -1)
-        events.append(RequestReceived(stream_id, request, ended))
+        events.append(RequestReceived(stream_id, request, ended, priority))
 
     def _open(self, stream_id: int, ended: bool, expected: int) -> None:
         self._streams[stream_id] = _Stream(

@@ -26,12 +26,15 @@ __all__ = [
 class RequestReceived:
     """A stream opened with a well-formed request (RFC 9113 8.3)."""
 
-    __slots__ = ("ended", "request", "stream_id")
+    __slots__ = ("ended", "priority", "request", "stream_id")
 
-    def __init__(self, stream_id: int, request: Request, ended: bool) -> None:
+    def __init__(
+        self, stream_id: int, request: Request, ended: bool, priority: bytes | None
+    ) -> None:
         self.stream_id = stream_id
         self.request = request
         self.ended = ended  # END_STREAM on the HEADERS: no body follows
+        self.priority = priority  # its ``priority`` fields' values, joined (RFC 9218 5)
 
 
 class RequestRejected:

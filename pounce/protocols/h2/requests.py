@@ -53,11 +53,12 @@ def _visible(value: bytes) -> bool:
 
 def h2_request(
     fields: list[tuple[bytes, bytes]], *, end_stream: bool, max_fields: int = 0
-) -> Request:
-    """The stream's request from its decoded block, in one pass; raises
-    ``MalformedRequest`` (RFC 9113 8.1.1, 8.2, 8.3) or ``RemoteProtocolError`` with the
-    status to answer (431 past ``max_fields``, 405 for plain CONNECT, 400)."""
-    method = scheme = path = authority = protocol = host = None
+) -> tuple[Request, bytes | None]:
+    """The stream's request from its decoded block, in one pass, and the values of its
+    ``priority`` fields joined (RFC 9218 5), if any; raises ``MalformedRequest`` (RFC 9113
+    8.1.1, 8.2, 8.3) or ``RemoteProtocolError`` with the status to answer (431 past
+    ``max_fields``, 405 for plain CONNECT, 400)."""
+    method = scheme = path = authority = protocol = host = priority = None
     out: list[tuple[bytes, bytes]] = []
     cookies: list[bytes] = []
     content_length = -1
@@ -109,6 +110,8 @@ def h2_request(
                 raise MalformedRequest("two host fields", status_hint=400)
             host = value
             continue
+        elif name == b"priority":
+            priority = value if priority is None else priority + b"," + value
         out.append(field)
     if method is None:
         raise MalformedRequest("missing :method", status_hint=400)
@@ -129,7 +132,8 @@ def h2_request(
     if max_fields and count > max_fields:
         raise RemoteProtocolError("too many header fields", status_hint=431)
     out.insert(0, (b"host", authority))
-    return _request(method, path, out, cookies, content_length, end_stream, protocol, "2")
+    request = _request(method, path, out, cookies, content_length, end_stream, protocol, "2")
+    return request, priority
 
 
 def request_from_headers(

@@ -504,6 +504,8 @@ class H2Connection:
             self.refused_streams += 1
             return
         try:
+            if self._decoder.malformed:
+                raise MalformedRequest("a field RFC 9113 8.2.1 forbids")
             request, priority = h2_request(
                 fields, end_stream=ended, max_fields=settings.max_header_count
             )
@@ -539,7 +541,7 @@ class H2Connection:
         if not stream.remote_open:
             self._stream_error(stream_id, ErrorCode.STREAM_CLOSED, events)
             return
-        if not ended or any(name[:1] == b":" for name, _ in fields):
+        if not ended or self._decoder.malformed or any(name[:1] == b":" for name, _ in fields):
             self._stream_error(stream_id, ErrorCode.PROTOCOL_ERROR, events)
             return
         if 0 <= stream.expected != stream.received:

@@ -102,3 +102,46 @@ def test_the_table_evicts_its_oldest_entries() -> None:
         fields = [(b"x-n", b"%064d" % number)]
         assert decoder.decode(encoder.encode(fields)) == fields
     assert decoder.decode(encoder.encode([(b"x-n", b"%064d" % 199)])) == [(b"x-n", b"%064d" % 199)]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [(b"Upper", b"1"), (b"a b", b"1"), (b"", b"1"), (b"x-a:b", b"1"), (b"x", b" lead"),
+     (b"x", b"trail\t"), (b"x", b"a\r\nb"), (b"x", b"nul\0")],
+)  # fmt: skip
+def test_a_bad_field_marks_its_block_and_keeps_its_verdict_in_the_table(
+    field: tuple[bytes, bytes],
+) -> None:
+    encoder = hpack.Encoder()
+    decoder = FieldDecoder(max_field_list_size=1 << 16)
+    good = [(b":method", b"GET"), (b"x-ok", b"fine")]
+    decoder.decode(encoder.encode(good))
+    assert not decoder.malformed
+    assert decoder.decode(encoder.encode([*good, field])) == [*good, field]
+    assert decoder.malformed  # a stream error for the request, not a connection error
+    again = encoder.encode([*good, field])  # now an index into the dynamic table
+    assert len(again) < 6
+    decoder.decode(again)
+    assert decoder.malformed
+    decoder.decode(encoder.encode(good))
+    assert not decoder.malformed
+
+
+def test_a_repeated_block_follows_the_table() -> None:
+    """The same bytes mean other fields once the table changed: the memo must not answer."""
+    decoder = FieldDecoder(max_field_list_size=1 << 16)
+    decoder.decode(b"\x40\x03x-a\x01A")  # adds x-a: A at index 62
+    assert decoder.decode(b"\xbe") == [(b"x-a", b"A")]
+    assert decoder.decode(b"\xbe") == [(b"x-a", b"A")]  # memoised
+    decoder.decode(b"\x40\x03x-b\x01B")  # x-b: B is now 62
+    assert decoder.decode(b"\xbe") == [(b"x-b", b"B")]
+
+
+def test_the_encoder_memo_does_not_change_the_bytes() -> None:
+    encoder = FieldEncoder()
+    fields = [(b":status", b"200"), (b"content-type", b"text/plain"), (b"x-id", b"1")]
+    first = encoder.encode(fields)
+    for number in range(600):  # unique values pass through without filling the memo
+        encoder.encode([(b"x-id", b"%d" % number)])
+    assert encoder.encode(fields) == first == encoder.encode(fields)
+    assert hpack.Decoder().decode(first, raw=True) == fields

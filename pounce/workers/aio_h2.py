@@ -231,33 +231,29 @@ class H2Stream(StreamChannelBase):
         if self.disconnected:
             return
         conn = self._conn
-        fields = response_fields(status, headers, conn.extra_fields)
+        head = conn.response_head(status, headers)
+        names = head.names
         response_id = self.response_id
-        id_name = response_id[0] if response_id is not None else None
-        has_id = has_length = False
-        for name, _ in fields:  # one pass for both
-            if name == b"content-length":
-                has_length = True
-            elif name == id_name:
-                has_id = True
-        if response_id is not None and not has_id:
-            fields.append(response_id)
+        tail: list[tuple[bytes, bytes]] = []
+        if response_id is not None and response_id[0] not in names:
+            tail.append(response_id)
         bodiless = status in (204, 304)
         if bodiless:
             self._no_body = True
-        elif not more and not trailers and not has_length:
+        elif not more and not trailers and b"content-length" not in names:
             # The whole body is here: say how long it is (for HEAD, what GET would send).
-            fields.append((b"content-length", b"%d" % len(body)))
+            tail.append((b"content-length", b"%d" % len(body)))
         if self._no_body:
             body = b""
             trailers = False
-        if not more and not trailers and body and conn.send_whole(self.stream_id, fields, body):
+        block = head.block + conn.encode(tail) if tail else head.block
+        if not more and not trailers and body and conn.send_whole(self.stream_id, block, body):
             # The usual small response: HEADERS and one DATA frame, no scheduling.
             self.head_sent = True
             self._finish_response()
             return
         end = not more and not body and not trailers
-        conn.send_headers(self.stream_id, fields, end)
+        conn.send_block(self.stream_id, block, end)
         self.head_sent = True
         if end:
             self._finish_response()
@@ -444,6 +440,24 @@ class H2Stream(StreamChannelBase):
             wake_all(waiters)
 
 
+class _ResponseHead:
+    """A response head's fields, checked and encoded, and their names."""
+
+    __slots__ = ("block", "key", "names", "status")
+
+    def __init__(
+        self,
+        status: int,
+        key: tuple[Sequence[bytes], ...],
+        block: bytes,
+        names: frozenset[bytes],
+    ) -> None:
+        self.status = status
+        self.key = key  # the app's headers, as sent
+        self.block = block
+        self.names = names
+
+
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection (``ServedConnection``)."""
 
@@ -465,6 +479,7 @@ class H2Protocol(asyncio.Protocol):
         "_reset_after",
         "_resets",
         "_resets_since",
+        "_response_memo",
         "_scanner",
         "_scheduler",
         "_scopes",
@@ -513,6 +528,7 @@ class H2Protocol(asyncio.Protocol):
         self._highest_seen = 0
         self._pump_soon = False
         self._reset_after: dict[int, int] = {}
+        self._response_memo: _ResponseHead | None = None  # the last response head sent
         self._resets = 0  # client RST_STREAMs within the current period
         self._resets_since = ctx.now
         self._flush_scheduled = False
@@ -894,6 +910,36 @@ class H2Protocol(asyncio.Protocol):
         """The worker's ``--header`` fields (and ``Alt-Svc``), added to each response."""
         return self._ctx.defaults.extra_fields
 
+    def encode(self, fields: list[tuple[bytes, bytes]]) -> bytes:
+        return self._conn.encode(fields)
+
+    def response_head(self, status: int, headers: Sequence[Sequence[bytes]]) -> _ResponseHead:
+        """``:status``, the app's headers and ours, checked and encoded; memoised for the
+        next response that has the same ones (the usual case on a connection), as the
+        HTTP/1.1 carrier does. Our encoding needs no dynamic table state, so a block stays
+        valid for the whole connection."""
+        key = headers if headers.__class__ is tuple else tuple(headers)
+        memo = self._response_memo
+        if memo is not None and memo.status == status and memo.key == key:
+            return memo
+        fields = response_fields(status, headers, self.extra_fields)
+        head = _ResponseHead(
+            status, key, self._conn.encode(fields), frozenset(n for n, _ in fields)
+        )
+        for pair in key:
+            if not (pair.__class__ is tuple and all(part.__class__ is bytes for part in pair)):
+                return head  # a mutable pair could change under the memo
+        self._response_memo = head
+        return head
+
+    def send_block(self, stream_id: int, block: bytes, end: bool) -> None:
+        try:
+            self._conn.send_block(stream_id, block, end)
+        except StreamClosedError:
+            self._lose(stream_id)
+            return
+        self._schedule_flush()
+
     def send_headers(self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool) -> None:
         try:
             self._conn.send_headers(stream_id, fields, end)
@@ -914,7 +960,7 @@ class H2Protocol(asyncio.Protocol):
             self._stream_closed(stream_id)
             self._went_quiet()
 
-    def send_whole(self, stream_id: int, fields: list[tuple[bytes, bytes]], body: bytes) -> bool:
+    def send_whole(self, stream_id: int, block: bytes, body: bytes) -> bool:
         """A complete response, HEADERS and DATA, at once, when nothing waits before it
         (no stream's data is queued: RFC 9218 order is not at stake) and the windows and
         the frame size admit the body in one frame. False: send it the usual way."""
@@ -927,7 +973,7 @@ class H2Protocol(asyncio.Protocol):
                 stream_id
             ):
                 return False
-            conn.send_headers(stream_id, fields, False)
+            conn.send_block(stream_id, block, False)
             conn.send_data(stream_id, body, True)
         except StreamClosedError:
             return False  # the usual way finds the stream gone, and says so

@@ -306,11 +306,11 @@ class FieldEncoder:
         self.size_update_due = False
 
     def encode(self, fields: list[Field]) -> bytes:
+        """The fields' representations. Independent of each other (no dynamic table), so
+        blocks may be cut and joined field-wise; a due size update is the sender's to put
+        first (``H2Connection.send_block``)."""
         memo = self._fields
         parts = []
-        if self.size_update_due:
-            self.size_update_due = False
-            parts.append(b"\x20")
         for field in fields:
             chunk = memo.get(field)
             if chunk is None:

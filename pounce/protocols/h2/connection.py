@@ -226,12 +226,23 @@ class H2Connection:
         self._out = []
         return b"".join(out)
 
+    def encode(self, fields: list[tuple[bytes, bytes]]) -> bytes:
+        """Fields as a header block (or a piece of one: see ``FieldEncoder.encode``)."""
+        return self._encoder.encode(fields)
+
     def send_headers(self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool) -> None:
         """A response head, or trailers (``end``). ``fields`` were checked by the carrier."""
+        self.send_block(stream_id, self._encoder.encode(fields), end)
+
+    def send_block(self, stream_id: int, block: bytes, end: bool) -> None:
+        """HEADERS (and CONTINUATION) carrying ``block``, made by ``encode``."""
         stream = self._streams.get(stream_id)
         if stream is None or not stream.local_open or self.closed:
             raise StreamClosedError(f"stream {stream_id} is closed")
-        block = self._encoder.encode(fields)
+        encoder = self._encoder
+        if encoder.size_update_due:  # RFC 7541 4.2: first in the block after the change
+            encoder.size_update_due = False
+            block = b"\x20" + block
         flags = END_STREAM if end else 0
         out = self._out
         size = len(block)

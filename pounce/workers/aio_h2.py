@@ -234,19 +234,18 @@ class H2Stream(StreamChannelBase):
         head = conn.response_head(status, headers)
         names = head.names
         response_id = self.response_id
-        tail: list[tuple[bytes, bytes]] = []
+        block = head.block
         if response_id is not None and response_id[0] not in names:
-            tail.append(response_id)
+            block += conn.encode_once(*response_id)
         bodiless = status in (204, 304)
         if bodiless:
             self._no_body = True
         elif not more and not trailers and b"content-length" not in names:
             # The whole body is here: say how long it is (for HEAD, what GET would send).
-            tail.append((b"content-length", b"%d" % len(body)))
+            block += conn.encode([(b"content-length", b"%d" % len(body))])
         if self._no_body:
             body = b""
             trailers = False
-        block = head.block + conn.encode(tail) if tail else head.block
         if not more and not trailers and body and conn.send_whole(self.stream_id, block, body):
             # The usual small response: HEADERS and one DATA frame, no scheduling.
             self.head_sent = True
@@ -912,6 +911,9 @@ class H2Protocol(asyncio.Protocol):
 
     def encode(self, fields: list[tuple[bytes, bytes]]) -> bytes:
         return self._conn.encode(fields)
+
+    def encode_once(self, name: bytes, value: bytes) -> bytes:
+        return self._conn.encode_once(name, value)
 
     def response_head(self, status: int, headers: Sequence[Sequence[bytes]]) -> _ResponseHead:
         """``:status``, the app's headers and ours, checked and encoded; memoised for the

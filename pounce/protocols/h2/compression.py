@@ -318,6 +318,17 @@ class FieldEncoder:
             parts.append(chunk)
         return b"".join(parts)
 
+    def encode_once(self, name: bytes, value: bytes) -> bytes:
+        """A field whose value will not come again (a request id): no memo for it."""
+        head = self._names.get(name)
+        if head is None:
+            head = _name_head(name)
+            if len(self._names) >= _MEMO_ENTRIES:
+                self._names.clear()
+            self._names[name] = head
+        size = len(value)
+        return head + (bytes((size,)) if size < 0x7F else _encode_integer(size, 7, 0)) + value
+
     def _encode(self, field: Field) -> bytes:
         index = _STATIC_FIELDS.get(field)
         if index is not None:

@@ -41,6 +41,7 @@ import struct
 from typing import Final
 
 from pounce.errors import LocalProtocolError, RemoteProtocolError
+from pounce.protocols.events import Request
 from pounce.protocols.h2.compression import (
     CompressionError,
     FieldDecoder,
@@ -145,6 +146,7 @@ class H2Connection:
         "_connection_window",
         "_decoder",
         "_encoder",
+        "_last_request",
         "_local_window",
         "_out",
         "_peer_gone",
@@ -178,6 +180,9 @@ class H2Connection:
         self._block = b""  # a header block waiting for its CONTINUATION frames
         self._block_stream = 0  # its stream; 0: no block open
         self._block_ended = False  # its HEADERS had END_STREAM
+        # The last request built: (its decoded fields, END_STREAM, the Request, priority).
+        self._last_request: tuple[list[tuple[bytes, bytes]], bool, Request, bytes | None] | None
+        self._last_request = None
         # Our receive windows. A stream's starts at 65,535 until the client acknowledges our
         # SETTINGS (it may send that much before it has read them), then at ours (6.9.2).
         self._local_window = DEFAULT_WINDOW
@@ -229,6 +234,10 @@ class H2Connection:
     def encode(self, fields: list[tuple[bytes, bytes]]) -> bytes:
         """Fields as a header block (or a piece of one: see ``FieldEncoder.encode``)."""
         return self._encoder.encode(fields)
+
+    def encode_once(self, name: bytes, value: bytes) -> bytes:
+        """One field whose value will not come again (``FieldEncoder.encode_once``)."""
+        return self._encoder.encode_once(name, value)
 
     def send_headers(self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool) -> None:
         """A response head, or trailers (``end``). ``fields`` were checked by the carrier."""
@@ -514,6 +523,13 @@ class H2Connection:
             )
             self.refused_streams += 1
             return
+        last = self._last_request
+        if last is not None and last[0] is fields and last[1] == ended:
+            # The decoder's memo gave the very list it gave last time (a repeated block, the
+            # table unchanged): the same request, already checked. Requests are immutable.
+            self._open(stream_id, ended, last[2].body_length if not ended else -1)
+            events.append(RequestReceived(stream_id, last[2], ended, last[3]))
+            return
         try:
             if self._decoder.malformed:
                 raise MalformedRequest("a field RFC 9113 8.2.1 forbids")
@@ -531,6 +547,7 @@ class H2Connection:
             self._open(stream_id, ended, -1)
             events.append(RequestRejected(stream_id, exc, ended))
             return
+        self._last_request = (fields, ended, request, priority)
         self._open(stream_id, ended, request.body_length if not ended else -1)
         events.append(RequestReceived(stream_id, request, ended, priority))
 

@@ -230,3 +230,18 @@ def test_connection_errors_send_goaway_and_close() -> None:
     ended = next(e for e in answers if isinstance(e, h2.events.ConnectionTerminated))
     assert ended.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
     assert server.receive_data(b"anything") == []  # closed for good
+
+
+def test_a_repeated_request_is_built_once_and_a_changed_one_again() -> None:
+    server, client = handshake()
+    requests = []
+    steps = ((1, "/", True), (3, "/", True), (5, "/", True), (7, "/", False), (9, "/b", True))
+    for stream_id, path, end in steps:
+        client.send_headers(stream_id, [*REQUEST[:2], (":path", path), REQUEST[3]], end_stream=end)
+        events = server.receive_data(client.data_to_send())
+        requests.append(events[0].request)  # type: ignore[union-attr]
+    # The first block adds :authority to the client's table; from the second on the block
+    # repeats, the table is unchanged: the same request.
+    assert requests[2] is requests[1]
+    assert requests[3] is not requests[1] and requests[3].body_length == -1  # no END_STREAM
+    assert requests[4].target == b"/b"

@@ -47,7 +47,7 @@ from pounce.protocols.h2.events import (
     StreamEnded,
     StreamReset,
 )
-from pounce.protocols.h2.guard import FrameBudget, FrameScanner, GuardError
+from pounce.protocols.h2.guard import FrameBudget
 from pounce.protocols.h2.priority import (
     DEFAULT_PRIORITY,
     Priority,
@@ -479,7 +479,6 @@ class H2Protocol(asyncio.Protocol):
         "_resets",
         "_resets_since",
         "_response_memo",
-        "_scanner",
         "_scheduler",
         "_scopes",
         "_settings",
@@ -508,9 +507,6 @@ class H2Protocol(asyncio.Protocol):
         # first frame, not only once the client acknowledged our SETTINGS.
         self._conn = H2Connection(settings, connection_window=_CONNECTION_WINDOW)
         self._settings = settings
-        self._scanner = FrameScanner(
-            max_frame=settings.max_frame_size, max_block=settings.max_header_list_size
-        )
         self._budget = FrameBudget(_CONTROL_BUDGET, _CONTROL_PERIOD_S, ctx.now)
         self._header_since = 0.0  # a header block is open since then (header_timeout)
         self._write_paused_since = 0.0  # the transport stopped taking bytes (write_timeout)
@@ -608,25 +604,22 @@ class H2Protocol(asyncio.Protocol):
             metrics[BYTES_IN] += len(data)
         if self.disconnected:
             return
-        scanner = self._scanner
-        try:
-            scanner.feed(data)
-        except GuardError as exc:
-            self._abort_with(exc.code, exc.reason)
-            return
-        if scanner.in_header_block:
-            if not self._header_since:
-                self._header_since = self._ctx.now
-        else:
-            self._header_since = 0.0
         conn = self._conn
         try:
             events = conn.receive_data(data)
         except H2ProtocolError as exc:
+            if exc.error_code == ErrorCode.ENHANCE_YOUR_CALM:  # a flood, an HPACK bomb
+                self._abort_with(exc.error_code, str(exc))
+                return
             _logger.info("closing HTTP/2 connection from %s: %s", _peer(self.client), exc)
             self._flush()
             self._close()
             return
+        if conn.in_header_block:
+            if not self._header_since:
+                self._header_since = self._ctx.now
+        else:
+            self._header_since = 0.0
         refused = conn.refused_streams
         if refused and self._too_many_resets(refused):
             return

@@ -29,8 +29,11 @@ What it keeps of the protocol, and where the RFC leaves a choice, the choice:
   arrive, a stream's only when the carrier says its app took them: ``acknowledge``), and
   the client's windows for what we send (``send_window``), with SETTINGS changes applied to
   every open stream (6.9.2);
-- HPACK: ``compression.py``. Frame sizes and CONTINUATION floods are bounded before we see
-  the bytes (``guard.FrameScanner``); the checks here repeat the cheap ones.
+- bounds checked on a frame's 9-byte header, before its body is buffered: a frame over our
+  ``SETTINGS_MAX_FRAME_SIZE`` (FRAME_SIZE_ERROR, 4.2), a header block past the header list
+  limit (ENHANCE_YOUR_CALM); and at most ``guard.MAX_CONTINUATIONS`` CONTINUATION frames
+  per block: the CONTINUATION flood of CVE-2024-27316 is cut off, memory stays bounded;
+- HPACK: ``compression.py``.
 
 Owned by one carrier, used on its event-loop thread only.
 """
@@ -58,6 +61,7 @@ from pounce.protocols.h2.events import (
     StreamEnded,
     StreamReset,
 )
+from pounce.protocols.h2.guard import MAX_CONTINUATIONS
 from pounce.protocols.h2.requests import PREFACE, MalformedRequest, h2_request
 from pounce.protocols.h2.settings import H2Settings
 
@@ -140,6 +144,7 @@ class H2Connection:
     __slots__ = (
         "_block",
         "_block_ended",
+        "_block_frames",
         "_block_stream",
         "_buffer",
         "_closed",
@@ -180,6 +185,7 @@ class H2Connection:
         self._block = b""  # a header block waiting for its CONTINUATION frames
         self._block_stream = 0  # its stream; 0: no block open
         self._block_ended = False  # its HEADERS had END_STREAM
+        self._block_frames = 0  # its CONTINUATION frames so far
         # The last request built: (its decoded fields, END_STREAM, the Request, priority).
         self._last_request: tuple[list[tuple[bytes, bytes]], bool, Request, bytes | None] | None
         self._last_request = None
@@ -377,6 +383,8 @@ class H2Connection:
                     raise H2ProtocolError(
                         ErrorCode.FRAME_SIZE_ERROR, f"frame of {length} bytes (4.2)"
                     )
+                if kind in (CONTINUATION, HEADERS):
+                    self._check_block(kind, length)  # on the header, before the body comes
                 end = pos + 9 + length
                 if end > size:
                     break
@@ -471,6 +479,26 @@ class H2Connection:
             self._block = fragment
             self._block_stream = stream_id
             self._block_ended = ended
+            self._block_frames = 0
+
+    def _check_block(self, kind: int, length: int) -> None:
+        """A header block may not outgrow the header list limit (its bytes on the wire; a
+        CONTINUATION flood, CVE-2024-27316, is cut off here before the frame is buffered)."""
+        if (kind == HEADERS) == (self._block_stream == 0):  # not a block error (6.10)
+            limit = self._settings.max_header_list_size
+            if len(self._block) + length > limit:
+                raise H2ProtocolError(
+                    ErrorCode.ENHANCE_YOUR_CALM, f"header block over {limit} bytes"
+                )
+
+    @property
+    def in_header_block(self) -> bool:
+        """A header block is open, or a HEADERS frame is half received (the carrier's
+        ``header_timeout`` runs)."""
+        buffered = self._buffer
+        return bool(self._block_stream) or (
+            not self._preface and len(buffered) > 3 and buffered[3] == HEADERS
+        )
 
     def _continuation(
         self, flags: int, stream_id: int, payload: bytes, events: list[H2Event]
@@ -478,6 +506,11 @@ class H2Connection:
         if not self._block_stream or stream_id != self._block_stream:
             raise H2ProtocolError(
                 ErrorCode.PROTOCOL_ERROR, "CONTINUATION outside its header block (6.10)"
+            )
+        self._block_frames += 1
+        if self._block_frames > MAX_CONTINUATIONS:
+            raise H2ProtocolError(
+                ErrorCode.ENHANCE_YOUR_CALM, f"more than {MAX_CONTINUATIONS} CONTINUATION frames"
             )
         self._block += payload
         if flags & END_HEADERS:

@@ -14,7 +14,7 @@ import h2.events
 import h2.settings
 import pytest
 
-from pounce.protocols.h2 import H2Connection, H2Settings
+from pounce.protocols.h2 import PREFACE, H2Connection, H2Settings
 from pounce.protocols.h2.connection import ErrorCode, H2ProtocolError, StreamClosedError
 from pounce.protocols.h2.events import (
     DataReceived,
@@ -23,6 +23,7 @@ from pounce.protocols.h2.events import (
     StreamEnded,
     StreamReset,
 )
+from pounce.protocols.h2.guard import MAX_CONTINUATIONS
 
 REQUEST = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "t")]
 POST = [(":method", "POST"), (":scheme", "http"), (":path", "/up"), (":authority", "t")]
@@ -245,3 +246,76 @@ def test_a_repeated_request_is_built_once_and_a_changed_one_again() -> None:
     assert requests[2] is requests[1]
     assert requests[3] is not requests[1] and requests[3].body_length == -1  # no END_STREAM
     assert requests[4].target == b"/b"
+
+
+# ---------------------------------------------------------------------- bounds on frame headers
+
+
+def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3) + bytes([kind, flags]) + stream_id.to_bytes(4) + payload
+
+
+def opened(**settings: Any) -> H2Connection:
+    server, _ = handshake(**settings)
+    server.data_to_send()
+    return server
+
+
+def test_an_oversized_frame_is_refused_on_its_header() -> None:
+    server = opened()
+    with pytest.raises(H2ProtocolError) as caught:  # the header alone: no body buffered
+        server.receive_data((16_385).to_bytes(3) + b"\x00\x00\x00\x00\x00\x01")
+    assert caught.value.error_code == ErrorCode.FRAME_SIZE_ERROR
+
+
+def test_a_header_block_is_bounded_in_bytes_on_the_frame_header() -> None:
+    server = opened(max_header_list_size=1000)
+    server.receive_data(frame(0x1, 0, 1, b"x" * 600))
+    assert server.in_header_block
+    with pytest.raises(H2ProtocolError) as caught:
+        server.receive_data(frame(0x9, 0, 1, b"x" * 600)[:9])  # before its body
+    assert caught.value.error_code == ErrorCode.ENHANCE_YOUR_CALM
+
+
+def test_a_header_block_is_bounded_in_frames() -> None:
+    server = opened()
+    server.receive_data(frame(0x1, 0, 1, b"\x82"))
+    server.receive_data(frame(0x9, 0, 1) * MAX_CONTINUATIONS)
+    with pytest.raises(H2ProtocolError) as caught:
+        server.receive_data(frame(0x9, 0, 1))
+    assert caught.value.error_code == ErrorCode.ENHANCE_YOUR_CALM
+
+
+def test_a_half_received_headers_frame_counts_as_an_open_block() -> None:
+    server = opened()
+    wire = frame(0x1, 0x5, 1, b"\x82\x86\x84\x41\x01t")
+    for cut in range(len(wire)):
+        server = opened()
+        server.receive_data(wire[:cut])
+        assert server.in_header_block == (cut > 3)
+        events = server.receive_data(wire[cut:])
+        assert not server.in_header_block and [type(e) for e in events] == [RequestReceived]
+
+
+def test_a_header_block_may_not_be_interrupted() -> None:
+    server = opened()
+    server.receive_data(frame(0x1, 0, 1, b"\x82"))
+    with pytest.raises(H2ProtocolError) as caught:
+        server.receive_data(frame(0x6, 0, 0, b"12345678"))
+    assert caught.value.error_code == ErrorCode.PROTOCOL_ERROR
+
+
+def test_settings_ack_with_a_payload() -> None:
+    with pytest.raises(H2ProtocolError) as caught:
+        opened().receive_data(frame(0x4, 0x1, 0, b"\x00\x01\x00\x00\x00\x00"))
+    assert caught.value.error_code == ErrorCode.FRAME_SIZE_ERROR
+
+
+def test_bytes_that_are_not_a_preface_are_refused() -> None:
+    for first, rest in ((b"GET / HTTP/1.1\r\n\r\n", b""), (PREFACE[:10], b"XX")):
+        server = H2Connection(H2Settings())
+        server.initiate_connection()
+        with pytest.raises(H2ProtocolError) as caught:
+            server.receive_data(first)
+            server.receive_data(rest)
+        assert caught.value.error_code == ErrorCode.PROTOCOL_ERROR

@@ -748,9 +748,11 @@ class H2Protocol(asyncio.Protocol):
 
     def _request(self, event: RequestReceived) -> None:
         stream_id = event.stream_id
-        if self._refused_when_draining(stream_id):
-            return
         ctx = self._ctx
+        if ctx.draining or self._goaway_sent:
+            self._refused_when_draining(stream_id)
+            return
+        self._highest_seen = max(self._highest_seen, stream_id)
         ended = event.ended
         request = event.request
         self.requests_seen += 1
@@ -761,7 +763,8 @@ class H2Protocol(asyncio.Protocol):
         stream = H2Stream(self, stream_id, head=request.method == b"HEAD")
         if ended:
             stream._ended = True
-        stream.priority = self._priority_of(stream_id, event.priority)
+        if event.priority is not None or self._early_priorities:
+            stream.priority = self._priority_of(stream_id, event.priority)
         if request.method == b"CONNECT":
             self._start_websocket(stream, request, ended)
             return

@@ -7,8 +7,12 @@ HPACK dynamic table is warm, as on a real connection) and answers each with HEAD
 DATA frame ending the stream; a client ``H2Connection`` makes the requests and acknowledges
 the data. Only the server's calls are timed, in thread CPU time (steadier than wall time on
 a shared machine), for three ``H2Configuration`` variants: h2's defaults, outbound header
-validation off (what pounce uses), and inbound validation off too. The result bounds what
+validation off (what pounce used), and inbound validation off too. The result bounds what
 any server built on ``h2`` can do per core (docs/benchmarks.md, "Where HTTP/2's time goes").
+
+The last line is pounce's own ``H2Connection`` (``protocols/h2/connection.py``, which
+replaced ``h2`` on the server) doing the same work: the same client, the same bytes, its
+requests built and validated (``h2_request``) as the carrier gets them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+
+from pounce.protocols.h2 import H2Connection, H2Settings
+from pounce.protocols.h2.events import RequestReceived
 
 REQUEST = [
     (b":method", b"GET"),
@@ -84,6 +91,42 @@ def server_us_per_request(options: dict[str, bool], requests: int, batch: int = 
     return spent / done * 1e6
 
 
+def pounce_us_per_request(requests: int, batch: int = 10, *, vary: bool = False) -> float:
+    """``vary``: a new ``:path`` each request, so no block repeats (no memo helps)."""
+    client = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    server = H2Connection(H2Settings(), connection_window=16 * 1024 * 1024)
+    client.initiate_connection()
+    server.initiate_connection()
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    spent = 0.0
+    done = 0
+    while done < requests:
+        for number in range(batch):
+            fields = REQUEST
+            if vary:
+                fields = [*REQUEST[:1], (b":path", b"/item/%d" % (done + number)), *REQUEST[2:]]
+            client.send_headers(client.get_next_available_stream_id(), fields, end_stream=True)
+        wire = client.data_to_send()
+        start = time.thread_time()
+        for event in server.receive_data(wire):
+            if type(event) is RequestReceived:
+                server.send_headers(event.stream_id, RESPONSE, False)
+                server.send_data(event.stream_id, b"Hello, world!", True)
+        answer = server.data_to_send()
+        spent += time.thread_time() - start
+        for event in client.receive_data(answer):
+            if isinstance(event, h2.events.DataReceived):
+                client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        server.receive_data(client.data_to_send())
+        done += batch
+    return spent / done * 1e6
+
+
 def main() -> None:
     gil = sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True
     print(f"Python {sys.version.split()[0]} ({'GIL' if gil else 'free-threaded'})")
@@ -91,6 +134,13 @@ def main() -> None:
         runs = [server_us_per_request(options, 20_000) for _ in range(3)]
         each = ", ".join(f"{r:.1f}" for r in runs)
         print(f"{name:40} {min(runs):6.1f} us/request (best of 3: {each})")
+    for label, vary in (
+        ("pounce H2Connection", False),
+        ("pounce H2Connection, a new :path each", True),
+    ):
+        runs = [pounce_us_per_request(20_000, vary=vary) for _ in range(3)]
+        each = ", ".join(f"{r:.1f}" for r in runs)
+        print(f"{label:40} {min(runs):6.1f} us/request (best of 3: {each})")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,9 @@ def cell(
     wait_for_quiet(10.0)
     port = free_port(HOST)
     log = logs / f"{server.key}-{port}.log"
-    env = {**os.environ, "PYTHONPATH": str(BENCH_DIR)}
+    # pounce from this tree (not whatever the venv installed), peers from their venvs.
+    pythonpath = f"{BENCH_DIR}{os.pathsep}{REPO_DIR}" if server.key == "pounce" else str(BENCH_DIR)
+    env = {**os.environ, "PYTHONPATH": pythonpath}
     running = start_server(
         server.argv(port, tls), cpus="0", cwd=BENCH_DIR, env=env, log_path=log,
         host=HOST, port=port,

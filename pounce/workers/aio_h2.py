@@ -1,14 +1,15 @@
 """The async worker's HTTP/2 carrier: one ``asyncio.Protocol`` per connection, one
 ``H2Stream`` (a ``Channel``) per request stream.
 
-The connection moves bytes between the transport and ``h2``'s state machine and turns each
-request stream into the same ``HTTPExchange`` an HTTP/1.1 request runs through. Flow
-control is per stream in both directions: request body bytes are acknowledged (their window
-reopened) only when the app takes them, so a slow app stops its own stream's
-WINDOW_UPDATEs and nobody else's; response bodies leave as the peer's windows allow, and a
-stream whose window is shut makes its app's ``send`` wait (``write_paused``/``drain``),
-while other streams go on. Pending data of all streams is sent round-robin, a frame at a
-time, so concurrent large responses interleave fairly.
+The connection moves bytes between the transport and our sans-I/O ``H2Connection``
+(``protocols/h2/connection.py``) and turns each request stream into the same
+``HTTPExchange`` an HTTP/1.1 request runs through. Flow control is per stream in both
+directions: request body bytes are acknowledged (their window reopened) only when the app
+takes them, so a slow app stops its own stream's WINDOW_UPDATEs and nobody else's; response
+bodies leave as the peer's windows allow, and a stream whose window is shut makes its app's
+``send`` wait (``write_paused``/``drain``), while other streams go on. Pending data of all
+streams is sent in RFC 9218 order, a frame at a time, so concurrent large responses
+interleave fairly.
 
 Everything here runs on the worker's event-loop thread.
 """
@@ -22,14 +23,6 @@ from collections import deque
 from collections.abc import Sequence
 from typing import ClassVar, Final, cast
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
-import hyperframe.frame
-
 from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
 from pounce.asgi.websocket import FramePipe, WebSocketExchange
@@ -38,9 +31,23 @@ from pounce.lifecycle import ConnectionOpened, StreamClosed, StreamOpened
 from pounce.net.proxy_protocol import ProxyHeader
 from pounce.observe.metrics import BYTES_IN, BYTES_OUT, HTTP2
 from pounce.protocols.events import Data, Request
-from pounce.protocols.h2 import H2Settings, request_from_headers
-from pounce.protocols.h2.connection import ServerConnection
-from pounce.protocols.h2.guard import FrameBudget, FrameScanner, GuardError
+from pounce.protocols.h2 import H2Settings
+from pounce.protocols.h2.connection import (
+    ErrorCode,
+    H2Connection,
+    H2ProtocolError,
+    StreamClosedError,
+)
+from pounce.protocols.h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    PriorityUpdateReceived,
+    RequestReceived,
+    RequestRejected,
+    StreamEnded,
+    StreamReset,
+)
+from pounce.protocols.h2.guard import FrameBudget
 from pounce.protocols.h2.priority import (
     DEFAULT_PRIORITY,
     Priority,
@@ -63,12 +70,9 @@ _logger = logging.getLogger("pounce.worker")
 # per-stream windows do the holding back, so one slow app cannot starve the other streams
 # of the connection window (each stream can buffer at most its own window).
 _CONNECTION_WINDOW: Final = 16 * 1024 * 1024
-_DEFAULT_WINDOW: Final = 65_535  # RFC 9113 6.9.2
 # Response bytes framed before we hand them to the transport: past this the pump writes, so
 # the transport's pause_writing can stop it before a whole large body sits in h2's buffer.
 _FLUSH_EVERY: Final = 256 * 1024
-_PRIORITY_UPDATE: Final = 0x10  # RFC 9218 7.1 frame type
-_NO_RFC7540_PRIORITIES: Final = 0x9  # RFC 9218 2.1 setting: we ignore RFC 7540 priorities
 # PRIORITY_UPDATE frames may arrive before their stream's HEADERS; we keep at most this many.
 _EARLY_PRIORITIES: Final = 128
 # Rapid reset (CVE-2023-44487): a client may cancel streams, but one that cancels more than
@@ -84,15 +88,6 @@ _CONTROL_BUDGET: Final = 1000
 _CONTROL_PERIOD_S: Final = 10.0
 _EARNED_PER_REQUEST: Final = 4
 _EARNED_PER_DATA: Final = 2
-_COSTLY_EVENTS: Final = (
-    h2.events.PingReceived,
-    h2.events.PingAckReceived,
-    h2.events.RemoteSettingsChanged,
-    h2.events.SettingsAcknowledged,
-    h2.events.WindowUpdated,
-    h2.events.PriorityUpdated,
-    h2.events.UnknownFrameReceived,
-)
 
 
 class H2Stream(StreamChannelBase):
@@ -235,21 +230,29 @@ class H2Stream(StreamChannelBase):
     ) -> None:
         if self.disconnected:
             return
-        fields = response_fields(status, headers, self._conn.extra_fields)
+        conn = self._conn
+        head = conn.response_head(status, headers)
+        names = head.names
         response_id = self.response_id
-        if response_id is not None and not any(n == response_id[0] for n, _ in fields):
-            fields.append(response_id)
+        block = head.block
+        if response_id is not None and response_id[0] not in names:
+            block += conn.encode_once(*response_id)
         bodiless = status in (204, 304)
         if bodiless:
             self._no_body = True
-        elif not more and not trailers and not any(n == b"content-length" for n, _ in fields):
+        elif not more and not trailers and b"content-length" not in names:
             # The whole body is here: say how long it is (for HEAD, what GET would send).
-            fields.append((b"content-length", b"%d" % len(body)))
+            block += conn.encode([(b"content-length", b"%d" % len(body))])
         if self._no_body:
             body = b""
             trailers = False
+        if not more and not trailers and body and conn.send_whole(self.stream_id, block, body):
+            # The usual small response: HEADERS and one DATA frame, no scheduling.
+            self.head_sent = True
+            self._finish_response()
+            return
         end = not more and not body and not trailers
-        self._conn.send_headers(self.stream_id, fields, end)
+        conn.send_block(self.stream_id, block, end)
         self.head_sent = True
         if end:
             self._finish_response()
@@ -295,7 +298,7 @@ class H2Stream(StreamChannelBase):
 
     def abort(self) -> None:
         if not self.disconnected:
-            self._conn.reset(self.stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            self._conn.reset(self.stream_id, ErrorCode.INTERNAL_ERROR)
             self.lost()
 
     def exchange_done(self) -> None:
@@ -312,7 +315,7 @@ class H2Stream(StreamChannelBase):
         if not self._ended:
             # The response is complete but the client is still sending a body nobody will
             # read: tell it to stop (RFC 9113 8.1).
-            self._conn.after_flush(self, h2.errors.ErrorCodes.NO_ERROR)
+            self._conn.after_flush(self, ErrorCode.NO_ERROR)
         self._conn.forget_when_flushed(self)
 
     # ------------------------------------------------------------------ RFC 8441 WebSocket
@@ -436,6 +439,24 @@ class H2Stream(StreamChannelBase):
             wake_all(waiters)
 
 
+class _ResponseHead:
+    """A response head's fields, checked and encoded, and their names."""
+
+    __slots__ = ("block", "key", "names", "status")
+
+    def __init__(
+        self,
+        status: int,
+        key: tuple[Sequence[bytes], ...],
+        block: bytes,
+        names: frozenset[bytes],
+    ) -> None:
+        self.status = status
+        self.key = key  # the app's headers, as sent
+        self.block = block
+        self.names = names
+
+
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection (``ServedConnection``)."""
 
@@ -445,7 +466,6 @@ class H2Protocol(asyncio.Protocol):
         "_blocked",
         "_budget",
         "_conn",
-        "_conn_unacked",
         "_ctx",
         "_deadline",
         "_early_priorities",
@@ -458,7 +478,7 @@ class H2Protocol(asyncio.Protocol):
         "_reset_after",
         "_resets",
         "_resets_since",
-        "_scanner",
+        "_response_memo",
         "_scheduler",
         "_scopes",
         "_settings",
@@ -483,44 +503,13 @@ class H2Protocol(asyncio.Protocol):
         self._ctx = ctx
         # The PROXY header a sync worker read before handing the connection over.
         self.proxy_header = proxy_header
-        config = h2.config.H2Configuration(
-            client_side=False,
-            header_encoding=None,
-            validate_inbound_headers=True,
-            normalize_inbound_headers=True,
-            # Response fields are lower-cased and checked by response_fields/check_fields
-            # already; h2's second pass cost ~3% of an HTTP/2 request's CPU (benchmarks).
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-        )
-        conn = ServerConnection(config)
-        conn.local_settings = h2.settings.Settings(
-            client=False,
-            initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: settings.max_concurrent_streams,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: settings.initial_window_size,
-                h2.settings.SettingCodes.MAX_FRAME_SIZE: settings.max_frame_size,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: settings.max_header_list_size,
-                # RFC 8441: WebSockets (and any :protocol) ride on CONNECT streams.
-                h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
-                # RFC 9218 2.1: we schedule by extensible priorities, not RFC 7540's tree.
-                cast(h2.settings.SettingCodes, _NO_RFC7540_PRIORITIES): 1,
-            },
-        )
-        # Our limit holds from the first frame, not only once the client acknowledged it:
-        # a decoded header list larger than this is an HPACK bomb (GOAWAY ENHANCE_YOUR_CALM).
-        conn.decoder.max_header_list_size = settings.max_header_list_size
-        # Likewise for the frame size: h2 copies it from its settings only when they change.
-        conn.max_inbound_frame_size = settings.max_frame_size
-        self._conn = conn
+        # Our limits (frame size, header list size: an HPACK bomb past it) hold from the
+        # first frame, not only once the client acknowledged our SETTINGS.
+        self._conn = H2Connection(settings, connection_window=_CONNECTION_WINDOW)
         self._settings = settings
-        self._scanner = FrameScanner(
-            max_frame=settings.max_frame_size, max_block=settings.max_header_list_size
-        )
         self._budget = FrameBudget(_CONTROL_BUDGET, _CONTROL_PERIOD_S, ctx.now)
         self._header_since = 0.0  # a header block is open since then (header_timeout)
         self._write_paused_since = 0.0  # the transport stopped taking bytes (write_timeout)
-        self._conn_unacked = 0  # connection-window bytes received and not yet reopened
         self._initial = initial
         self._streams: dict[int, H2Stream] = {}
         # Streams with response bytes to send, in RFC 9218 order; those whose own window is
@@ -528,12 +517,13 @@ class H2Protocol(asyncio.Protocol):
         self._scheduler = PriorityScheduler()
         self._blocked: set[int] = set()
         self._early_priorities: dict[int, bytes] = {}  # PRIORITY_UPDATE before HEADERS
-        # The highest stream whose HEADERS we handled. Not h2's highest_inbound_stream_id:
-        # h2 parses a whole read before we see its events, so a PRIORITY_UPDATE that came
-        # just before its stream's HEADERS would look late by that one.
+        # The highest stream whose HEADERS we handled. Not the connection's
+        # highest_inbound_stream_id: it parses a whole read before we see its events, so a
+        # PRIORITY_UPDATE that came just before its stream's HEADERS would look late.
         self._highest_seen = 0
         self._pump_soon = False
-        self._reset_after: dict[int, h2.errors.ErrorCodes] = {}
+        self._reset_after: dict[int, int] = {}
+        self._response_memo: _ResponseHead | None = None  # the last response head sent
         self._resets = 0  # client RST_STREAMs within the current period
         self._resets_since = ctx.now
         self._flush_scheduled = False
@@ -568,10 +558,8 @@ class H2Protocol(asyncio.Protocol):
                 "refusing HTTP/2 connection from %s: at max_connections", _peer(self.client)
             )
             self._conn.initiate_connection()
-            self._conn.close_connection(
-                error_code=h2.errors.ErrorCodes.NO_ERROR,
-                additional_data=b"server at connection limit",
-                last_stream_id=0,
+            self._conn.goaway(
+                ErrorCode.NO_ERROR, last_stream_id=0, debug=b"server at connection limit"
             )
             transport.write(self._conn.data_to_send())
             self.disconnected = True
@@ -594,7 +582,6 @@ class H2Protocol(asyncio.Protocol):
         self.connection_id = connection_id
         ctx.connections.add(self)
         self._conn.initiate_connection()
-        self._conn.increment_flow_control_window(_CONNECTION_WINDOW - _DEFAULT_WINDOW)
         self._flush()
         initial, self._initial = self._initial, b""
         if initial:
@@ -617,33 +604,29 @@ class H2Protocol(asyncio.Protocol):
             metrics[BYTES_IN] += len(data)
         if self.disconnected:
             return
-        scanner = self._scanner
+        conn = self._conn
         try:
-            scanner.feed(data)
-        except GuardError as exc:
-            self._abort_with(exc.code, exc.reason)
-            return
-        if scanner.in_header_block:
-            if not self._header_since:
-                self._header_since = self._ctx.now
-        else:
-            self._header_since = 0.0
-        try:
-            events = self._conn.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
+            events = conn.receive_data(data)
+        except H2ProtocolError as exc:
+            if exc.error_code == ErrorCode.ENHANCE_YOUR_CALM:  # a flood, an HPACK bomb
+                self._abort_with(exc.error_code, str(exc))
+                return
             _logger.info("closing HTTP/2 connection from %s: %s", _peer(self.client), exc)
             self._flush()
             self._close()
             return
-        refused = self._conn.refused_streams
-        if refused:
-            self._conn.refused_streams = 0
-            if self._too_many_resets(refused):
-                return
-        cost = _cost(events)
+        if conn.in_header_block:
+            if not self._header_since:
+                self._header_since = self._ctx.now
+        else:
+            self._header_since = 0.0
+        refused = conn.refused_streams
+        if refused and self._too_many_resets(refused):
+            return
+        cost = conn.control_frames
         if cost and not self._budget.spend(cost, self._ctx.now):
             self._abort_with(
-                h2.errors.ErrorCodes.ENHANCE_YOUR_CALM,
+                ErrorCode.ENHANCE_YOUR_CALM,
                 f"more than {_CONTROL_BUDGET} control frames in {_CONTROL_PERIOD_S:.0f}s "
                 "(SETTINGS/PING/WINDOW_UPDATE/empty DATA flood)",
             )
@@ -653,46 +636,42 @@ class H2Protocol(asyncio.Protocol):
         # connection WINDOW_UPDATE often precedes its stream ones, and pumping at once would
         # give the connection window to whichever stream is not blocked yet, not to the
         # most urgent one.
-        windows_moved = False
         for event in events:
-            if isinstance(event, h2.events.RequestReceived):
-                self._request(event)
-            elif isinstance(event, h2.events.DataReceived):
-                stream = streams.get(event.stream_id)
-                flow = event.flow_controlled_length or 0
-                self._received(flow)
+            kind = type(event)
+            if kind is RequestReceived:
+                self._request(cast(RequestReceived, event))
+            elif kind is DataReceived:
+                received = cast(DataReceived, event)
+                stream = streams.get(received.stream_id)
                 if stream is not None:
-                    stream.data_received(event.data or b"", flow)
-                    if event.stream_ended is not None:
+                    stream.data_received(received.data, received.flow_length)
+                    if received.ended:
                         stream.ended()
-            elif isinstance(event, h2.events.StreamEnded):
-                stream = streams.get(event.stream_id)
+            elif kind is StreamEnded:
+                stream = streams.get(cast(StreamEnded, event).stream_id)
                 if stream is not None:
                     stream.ended()
-            elif isinstance(event, h2.events.StreamReset):
-                stream = streams.pop(event.stream_id, None)
+            elif kind is StreamReset:
+                reset = cast(StreamReset, event)
+                stream = streams.pop(reset.stream_id, None)
                 if stream is not None:
                     stream.lost()
-                    self._stream_closed(event.stream_id)
+                    self._stream_closed(reset.stream_id)
                     self._went_quiet()
-                if event.remote_reset and self._too_many_resets():
+                if reset.remote and self._too_many_resets():
                     return
-            elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
-                windows_moved = True
-            elif isinstance(event, h2.events.UnknownFrameReceived):
-                if event.frame.type == _PRIORITY_UPDATE and not self._priority_update(
-                    cast(hyperframe.frame.ExtensionFrame, event.frame)
-                ):
+            elif kind is RequestRejected:
+                rejected = cast(RequestRejected, event)
+                if not self._refused_when_draining(rejected.stream_id):
+                    self._refuse(rejected.stream_id, rejected.error, rejected.ended, "request")
+            elif kind is PriorityUpdateReceived:
+                if not self._priority_update(cast(PriorityUpdateReceived, event)):
                     return
-            elif isinstance(event, h2.events.ConnectionTerminated):
+            elif kind is ConnectionTerminated:
                 self._flush()
                 self._close()
                 return
-            elif isinstance(event, h2.events.TrailersReceived):
-                stream = streams.get(event.stream_id)
-                if stream is not None and event.stream_ended is not None:
-                    stream.ended()
-        if windows_moved:
+        if conn.windows_moved:
             self._unblock()
             self._pump()
         self._flush()
@@ -712,7 +691,7 @@ class H2Protocol(asyncio.Protocol):
         if self._resets <= _RESET_BUDGET:
             return False
         self._abort_with(
-            h2.errors.ErrorCodes.ENHANCE_YOUR_CALM,
+            ErrorCode.ENHANCE_YOUR_CALM,
             f"{self._resets} stream resets in {_RESET_PERIOD_S:.0f}s (rapid reset)",
         )
         return True
@@ -726,7 +705,7 @@ class H2Protocol(asyncio.Protocol):
         for stream in streams:
             stream.lost()  # cancels the apps still working for it
             self._stream_closed(stream.stream_id)
-        self._final_goaway(h2.errors.ErrorCodes(code))
+        self._final_goaway(code)
         self._goaway_sent = True
         self._flush()
         self.disconnected = True
@@ -759,22 +738,23 @@ class H2Protocol(asyncio.Protocol):
 
     # ------------------------------------------------------------------ requests
 
-    def _request(self, event: h2.events.RequestReceived) -> None:
+    def _refused_when_draining(self, stream_id: int) -> bool:
+        """A new stream after our GOAWAY (or while the worker drains) is refused."""
+        self._highest_seen = max(self._highest_seen, stream_id)
+        if self._ctx.draining or self._goaway_sent:
+            self.reset(stream_id, ErrorCode.REFUSED_STREAM)
+            return True
+        return False
+
+    def _request(self, event: RequestReceived) -> None:
         stream_id = event.stream_id
         ctx = self._ctx
-        self._highest_seen = max(self._highest_seen, stream_id)
         if ctx.draining or self._goaway_sent:
-            self.reset(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            self._refused_when_draining(stream_id)
             return
-        ended = event.stream_ended is not None
-        headers = cast(list[tuple[bytes, bytes]], event.headers or [])
-        try:
-            request = request_from_headers(
-                headers, end_stream=ended, max_fields=self._settings.max_header_count
-            )
-        except RemoteProtocolError as exc:
-            self._refuse(stream_id, exc, ended, "request")
-            return
+        self._highest_seen = max(self._highest_seen, stream_id)
+        ended = event.ended
+        request = event.request
         self.requests_seen += 1
         self._budget.earn(_EARNED_PER_REQUEST)
         ctx.idle.pop(self, None)
@@ -783,7 +763,8 @@ class H2Protocol(asyncio.Protocol):
         stream = H2Stream(self, stream_id, head=request.method == b"HEAD")
         if ended:
             stream._ended = True
-        stream.priority = self._priority_of(stream_id, request)
+        if event.priority is not None or self._early_priorities:
+            stream.priority = self._priority_of(stream_id, event.priority)
         if request.method == b"CONNECT":
             self._start_websocket(stream, request, ended)
             return
@@ -856,32 +837,30 @@ class H2Protocol(asyncio.Protocol):
         self.send_headers(stream_id, fields, False)
         self.send_data(stream_id, body, True)
         if not ended:
-            self._reset_after[stream_id] = h2.errors.ErrorCodes.NO_ERROR
-            self.reset(stream_id, h2.errors.ErrorCodes.NO_ERROR)
+            self._reset_after[stream_id] = ErrorCode.NO_ERROR
+            self.reset(stream_id, ErrorCode.NO_ERROR)
 
     # ------------------------------------------------------------------ RFC 9218 priorities
 
-    def _priority_of(self, stream_id: int, request: Request) -> Priority:
-        """The stream's priority: its ``priority`` header, overridden by a PRIORITY_UPDATE
-        that came before the HEADERS (RFC 9218 7: the frame is the more recent signal)."""
-        priority = DEFAULT_PRIORITY
-        values = [value for name, value in request.headers if name == b"priority"]
-        if values:
-            priority = parse_priority(b",".join(values))
+    def _priority_of(self, stream_id: int, field: bytes | None) -> Priority:
+        """The stream's priority: its ``priority`` header (``field``, its values joined),
+        overridden by a PRIORITY_UPDATE that came before the HEADERS (RFC 9218 7: the frame
+        is the more recent signal)."""
+        priority = DEFAULT_PRIORITY if field is None else parse_priority(field)
         early = self._early_priorities.pop(stream_id, None) if self._early_priorities else None
         if early is not None:
             priority = parse_priority(early, priority)
         return priority
 
-    def _priority_update(self, frame: hyperframe.frame.ExtensionFrame) -> bool:
+    def _priority_update(self, frame: PriorityUpdateReceived) -> bool:
         """A PRIORITY_UPDATE frame (RFC 9218 7.1); False when it ended the connection."""
-        parsed = parse_priority_update(frame.body)
+        parsed = parse_priority_update(frame.payload)
         if frame.stream_id != 0 or parsed is None or parsed[0] == 0 or parsed[0] % 2 == 0:
             # On a stream, too short, or naming a stream a client cannot open.
             code = (
-                h2.errors.ErrorCodes.FRAME_SIZE_ERROR
+                ErrorCode.FRAME_SIZE_ERROR
                 if parsed is None and frame.stream_id == 0
-                else h2.errors.ErrorCodes.PROTOCOL_ERROR
+                else ErrorCode.PROTOCOL_ERROR
             )
             _logger.info(
                 "closing HTTP/2 connection from %s: invalid PRIORITY_UPDATE", _peer(self.client)
@@ -926,29 +905,50 @@ class H2Protocol(asyncio.Protocol):
         """The worker's ``--header`` fields (and ``Alt-Svc``), added to each response."""
         return self._ctx.defaults.extra_fields
 
-    def send_headers(self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool) -> None:
+    def encode(self, fields: list[tuple[bytes, bytes]]) -> bytes:
+        return self._conn.encode(fields)
+
+    def encode_once(self, name: bytes, value: bytes) -> bytes:
+        return self._conn.encode_once(name, value)
+
+    def response_head(self, status: int, headers: Sequence[Sequence[bytes]]) -> _ResponseHead:
+        """``:status``, the app's headers and ours, checked and encoded; memoised for the
+        next response that has the same ones (the usual case on a connection), as the
+        HTTP/1.1 carrier does. Our encoding needs no dynamic table state, so a block stays
+        valid for the whole connection."""
+        key = headers if headers.__class__ is tuple else tuple(headers)
+        memo = self._response_memo
+        if memo is not None and memo.status == status and memo.key == key:
+            return memo
+        fields = response_fields(status, headers, self.extra_fields)
+        head = _ResponseHead(
+            status, key, self._conn.encode(fields), frozenset(n for n, _ in fields)
+        )
+        for pair in key:
+            if not (pair.__class__ is tuple and all(part.__class__ is bytes for part in pair)):
+                return head  # a mutable pair could change under the memo
+        self._response_memo = head
+        return head
+
+    def send_block(self, stream_id: int, block: bytes, end: bool) -> None:
         try:
-            self._conn.send_headers(stream_id, fields, end_stream=end)
-        except h2.exceptions.StreamClosedError:
-            # Reset meanwhile (by the client, or by h2 for a frame the client should not
-            # have sent on it): nobody will read the answer, as with a lost client.
+            self._conn.send_block(stream_id, block, end)
+        except StreamClosedError:
             self._lose(stream_id)
             return
-        except h2.exceptions.ProtocolError as exc:
-            if self._closed_under_us():
-                self._lose(stream_id)
-                return
-            raise LocalProtocolError(f"cannot send headers: {exc}") from exc
         self._schedule_flush()
 
-    def _closed_under_us(self) -> bool:
-        """The connection ended (the client's GOAWAY, a connection error, the transport went)
-        while a stream's app was still answering: that answer has no reader, as when a
-        client leaves; it is not the app's error."""
-        return (
-            self.disconnected
-            or self._conn.state_machine.state is h2.connection.ConnectionState.CLOSED
-        )
+    def send_headers(self, stream_id: int, fields: list[tuple[bytes, bytes]], end: bool) -> None:
+        try:
+            self._conn.send_headers(stream_id, fields, end)
+        except StreamClosedError:
+            # Reset meanwhile (by the client, or by us for a frame the client should not
+            # have sent on it), or the connection ended (the client's GOAWAY, a connection
+            # error) while the app was answering: nobody will read the answer, as with a
+            # lost client; it is not the app's error.
+            self._lose(stream_id)
+            return
+        self._schedule_flush()
 
     def _lose(self, stream_id: int) -> None:
         """The stream is over for us (reset, or timed out): its app is told the client left."""
@@ -958,17 +958,36 @@ class H2Protocol(asyncio.Protocol):
             self._stream_closed(stream_id)
             self._went_quiet()
 
+    def send_whole(self, stream_id: int, block: bytes, body: bytes) -> bool:
+        """A complete response, HEADERS and DATA, at once, when nothing waits before it
+        (no stream's data is queued: RFC 9218 order is not at stake) and the windows and
+        the frame size admit the body in one frame. False: send it the usual way."""
+        if self._scheduler or self.write_paused or self.disconnected:
+            return False
+        conn = self._conn
+        size = len(body)
+        try:
+            if size > conn.max_outbound_frame_size or size > conn.local_flow_control_window(
+                stream_id
+            ):
+                return False
+            conn.send_block(stream_id, block, False)
+            conn.send_data(stream_id, body, True)
+        except StreamClosedError:
+            return False  # the usual way finds the stream gone, and says so
+        self._budget.earn(_EARNED_PER_DATA)
+        self._schedule_flush()
+        code = self._reset_after.pop(stream_id, None) if self._reset_after else None
+        if code is not None:
+            self.reset(stream_id, code)
+        return True
+
     def send_data(self, stream_id: int, data: bytes, end: bool) -> None:
         try:
-            self._conn.send_data(stream_id, data, end_stream=end)
-        except h2.exceptions.StreamClosedError:
+            self._conn.send_data(stream_id, data, end)
+        except StreamClosedError:
             self._lose(stream_id)
             return
-        except h2.exceptions.ProtocolError as exc:
-            if self._closed_under_us():
-                self._lose(stream_id)
-                return
-            raise LocalProtocolError(f"cannot send data: {exc}") from exc
         self._budget.earn(_EARNED_PER_DATA)
         self._schedule_flush()
         if end:
@@ -979,41 +998,24 @@ class H2Protocol(asyncio.Protocol):
     def end_stream(self, stream_id: int) -> None:
         try:
             self._conn.end_stream(stream_id)
-        except h2.exceptions.StreamClosedError:
-            return
-        except h2.exceptions.ProtocolError:
-            if self._closed_under_us():
+        except StreamClosedError:
+            if self.disconnected or self._conn.closed:
                 self._lose(stream_id)
-                return
-            raise
+            return
         self._schedule_flush()
         code = self._reset_after.pop(stream_id, None)
         if code is not None:
             self.reset(stream_id, code)
 
-    def reset(self, stream_id: int, code: h2.errors.ErrorCodes) -> None:
-        try:
-            self._conn.reset_stream(stream_id, error_code=code)
-        except h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError:
-            pass
+    def reset(self, stream_id: int, code: int) -> None:
+        self._conn.reset_stream(stream_id, code)  # a no-op for a stream already closed
         self._schedule_flush()
-
-    def _received(self, flow_length: int) -> None:
-        """Reopen the connection window in batches, as bytes arrive."""
-        unacked = self._conn_unacked + flow_length
-        if unacked >= _CONNECTION_WINDOW // 4:
-            self._conn.increment_flow_control_window(unacked)
-            unacked = 0
-        self._conn_unacked = unacked
 
     def acknowledge(self, stream_id: int, flow_length: int) -> None:
         """The app took ``flow_length`` bytes of a stream: reopen that stream's window."""
         if flow_length <= 0 or self.disconnected:
             return
-        try:
-            self._conn.increment_flow_control_window(flow_length, stream_id)
-        except h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError:
-            return  # the stream is over: nothing to reopen
+        self._conn.acknowledge(stream_id, flow_length)  # nothing for a stream that is over
         self._schedule_flush()
 
     def schedule(self, stream: H2Stream) -> None:
@@ -1022,7 +1024,7 @@ class H2Protocol(asyncio.Protocol):
             self._scheduler.push(sid, stream.priority)
         self._pump()
 
-    def after_flush(self, stream: H2Stream, code: h2.errors.ErrorCodes) -> None:
+    def after_flush(self, stream: H2Stream, code: int) -> None:
         if stream.has_pending:
             self._reset_after[stream.stream_id] = code
         else:
@@ -1059,7 +1061,7 @@ class H2Protocol(asyncio.Protocol):
                 continue
             try:
                 window = conn.local_flow_control_window(sid)
-            except h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError:
+            except StreamClosedError:
                 stream.lost()
                 continue
             app_waiting = stream._drain_waiter is not None
@@ -1118,7 +1120,7 @@ class H2Protocol(asyncio.Protocol):
                 metrics[BYTES_OUT] += len(data)
             self.transport.write(data)
         if self._goaway_sent and not self._streams and self.transport is not None:
-            self._final_goaway(h2.errors.ErrorCodes.NO_ERROR)
+            self._final_goaway(ErrorCode.NO_ERROR)
             data = self._conn.data_to_send()
             if data and not self.disconnected:
                 self.transport.write(data)
@@ -1148,7 +1150,7 @@ class H2Protocol(asyncio.Protocol):
         config = self._ctx.config
         if self._header_since and now - self._header_since >= config.header_timeout:
             self._abort_with(
-                h2.errors.ErrorCodes.NO_ERROR,
+                ErrorCode.NO_ERROR,
                 f"a header block stayed incomplete for {config.header_timeout:g}s",
             )
             return
@@ -1161,7 +1163,7 @@ class H2Protocol(asyncio.Protocol):
         if self._streams:
             self._check_streams(now)
         elif now >= self._deadline:
-            self._goaway(h2.errors.ErrorCodes.NO_ERROR)
+            self._goaway(ErrorCode.NO_ERROR)
             self._flush()
             self._close()
 
@@ -1201,16 +1203,16 @@ class H2Protocol(asyncio.Protocol):
                 False,
             )  # fmt: skip
             self.send_data(stream_id, body, True)
-            code = h2.errors.ErrorCodes.NO_ERROR  # the answer is out; stop the upload
+            code = ErrorCode.NO_ERROR  # the answer is out; stop the upload
         else:
-            code = h2.errors.ErrorCodes.CANCEL
+            code = ErrorCode.CANCEL
         self.reset(stream_id, code)
         self._lose(stream_id)  # the app sees the client gone; its task is cancelled
 
     def shutdown(self) -> None:
         """Drain: GOAWAY (streams in progress finish; new ones are refused), close when
         the last stream is done; WebSockets are closed with 1001)."""
-        self._goaway(h2.errors.ErrorCodes.NO_ERROR)
+        self._goaway(ErrorCode.NO_ERROR)
         for stream in list(self._streams.values()):
             if stream.websocket is not None:
                 stream.websocket.going_away()
@@ -1227,34 +1229,25 @@ class H2Protocol(asyncio.Protocol):
             self.transport.abort()
 
     def close(self) -> None:
-        self._goaway(h2.errors.ErrorCodes.NO_ERROR)
+        self._goaway(ErrorCode.NO_ERROR)
         self._flush()
         self._close()
 
-    def _goaway(self, code: h2.errors.ErrorCodes) -> None:
+    def _goaway(self, code: int) -> None:
         """GOAWAY naming the last stream we will answer (RFC 9113 6.8). With streams still
-        running the frame is written by hand: ``h2``'s own ``close_connection`` would refuse
-        their remaining HEADERS and DATA; the final one comes when the last stream ends."""
+        running it only announces the end (their remaining HEADERS and DATA still go out);
+        the final one comes when the last stream ends."""
         if self._goaway_sent or self.disconnected:
             return
         self._goaway_sent = True
         if not self._streams:
             self._final_goaway(code)
             return
-        frame = hyperframe.frame.GoAwayFrame(stream_id=0)
-        frame.last_stream_id = self._conn.highest_inbound_stream_id
-        frame.error_code = code
+        self._conn.goaway(code, final=False)
         self._flush()
-        if self.transport is not None:
-            self.transport.write(frame.serialize())
 
-    def _final_goaway(self, code: h2.errors.ErrorCodes) -> None:
-        if self._conn.state_machine.state is h2.connection.ConnectionState.CLOSED:
-            return  # one GOAWAY only: a connection error already sent its own
-        try:
-            self._conn.close_connection(error_code=code)
-        except h2.exceptions.ProtocolError:
-            pass
+    def _final_goaway(self, code: int) -> None:
+        self._conn.goaway(code)  # one GOAWAY only: a no-op once the connection is closed
 
     def _close(self) -> None:
         self._ctx.idle.pop(self, None)
@@ -1265,16 +1258,3 @@ class H2Protocol(asyncio.Protocol):
 
 def _peer(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "unknown peer"
-
-
-def _cost(events: list[h2.events.Event]) -> int:
-    """How many of ``events`` came from frames that cost us work without a request."""
-    cost = 0
-    for event in events:
-        if isinstance(event, _COSTLY_EVENTS):
-            cost += 1
-        elif (
-            isinstance(event, h2.events.DataReceived) and not event.data and not event.stream_ended
-        ):
-            cost += 1  # empty DATA without END_STREAM
-    return cost

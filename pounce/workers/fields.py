@@ -9,6 +9,7 @@ RFC 9114 4.2): an app that sets them gets them dropped, not a broken stream. The
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -21,12 +22,21 @@ _CONNECTION_FIELDS: Final = frozenset(
 )
 
 
+# What a response field may not hold: CR, LF, and in a name also NUL, colon and space.
+_BAD_NAME: Final = re.compile(rb"[\r\n\0: ]").search
+_BAD_VALUE: Final = re.compile(rb"[\r\n\0]").search
+
+
 def check_fields(fields: Sequence[tuple[bytes, bytes]]) -> None:
     for name, value in fields:
+        _check_field(name, value)
+
+
+def _check_field(name: bytes, value: bytes) -> None:
+    if not name or _BAD_NAME(name) is not None or _BAD_VALUE(value) is not None:
         if b"\r" in name or b"\n" in name or b"\r" in value or b"\n" in value:
             raise LocalProtocolError("CR or LF in a response header")
-        if b"\0" in value or not name or b":" in name or b" " in name:
-            raise LocalProtocolError(f"invalid response header {name!r}")
+        raise LocalProtocolError(f"invalid response header {name!r}")
 
 
 def response_fields(
@@ -39,16 +49,17 @@ def response_fields(
         raise LocalProtocolError(f"invalid status code {status}")
     fields = [(b":status", b"%d" % status)]
     try:
-        for name, value in headers:
+        for name, raw in headers:
             lname = bytes(name).lower()
             if lname in _CONNECTION_FIELDS:
                 continue
-            fields.append((lname, bytes(value)))
+            value = bytes(raw)
+            _check_field(lname, value)
+            fields.append((lname, value))
     except (TypeError, ValueError) as exc:
         raise LocalProtocolError(
             f"response headers must be (bytes, bytes) pairs, got {headers!r}"
         ) from exc
-    check_fields(fields[1:])
     if extra:
         names = {name for name, _ in fields}
         fields.extend(pair for pair in extra if pair[0] not in names)

@@ -5,7 +5,7 @@ real socket and names the answer the RFC requires.
 - ``conn``: a connection error — GOAWAY with the code, then the close (RFC 9113 5.4.1);
 - ``rst``: a stream error — RST_STREAM with the code on that stream, and the connection goes
   on;
-- ``stream``: a stream error that ``h2`` makes a connection error (RFC 9113 5.4.1 allows it):
+- ``stream``: a stream error the server may make a connection error (RFC 9113 5.4.1 allows it):
   RST_STREAM or GOAWAY with the code;
 - ``ok``: nothing wrong — the server answers a PING sent after the case and sends no
   GOAWAY nor RST_STREAM;

@@ -6,6 +6,7 @@ import pytest
 
 from pounce.errors import RemoteProtocolError
 from pounce.protocols.h2 import PREFACE, is_preface, request_from_headers
+from pounce.protocols.h2.requests import MalformedRequest, h2_request
 
 BASE = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/a%20b?x=1&y")]
 
@@ -87,3 +88,52 @@ def test_options_star_is_fine() -> None:
 )
 def test_preface(data: bytes, expected: bool) -> None:
     assert is_preface(data) is expected
+
+
+H2_BASE = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/"), (b":authority", b"t")]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        H2_BASE[1:],  # no :method
+        [H2_BASE[0], *H2_BASE[2:]],  # no :scheme
+        [*H2_BASE[:2], (b":path", b""), H2_BASE[3]],  # empty :path
+        [*H2_BASE, (b":path", b"/x")],  # repeated
+        [*H2_BASE, (b":status", b"200")],  # response-only
+        [*H2_BASE, (b":bogus", b"1")],  # unknown
+        [*H2_BASE[:3], (b"x-a", b"1"), H2_BASE[3]],  # pseudo after a regular field
+        [*H2_BASE, (b"connection", b"close")],
+        [*H2_BASE, (b"te", b"gzip")],
+        [*H2_BASE, (b":protocol", b"websocket")],  # :protocol without CONNECT
+        H2_BASE[:3],  # no :authority nor host
+        [*H2_BASE, (b"host", b"other")],  # host and :authority disagree
+        [*H2_BASE, (b"content-length", b"x")],
+    ],
+)
+def test_h2_malformed_requests(headers: list[tuple[bytes, bytes]]) -> None:
+    with pytest.raises(MalformedRequest):
+        h2_request(headers, end_stream=False)
+
+
+def test_h2_requests_answered_without_the_app() -> None:
+    for headers, status in (
+        ([*H2_BASE[:2], (b":path", b"x"), H2_BASE[3]], 400),
+        ([(b":method", b"CONNECT"), (b":authority", b"a:1")], 405),
+        ([*H2_BASE, *[(b"x-%d" % n, b"1") for n in range(5)]], 431),
+    ):
+        with pytest.raises(RemoteProtocolError) as info:
+            h2_request(headers, end_stream=True, max_fields=4)
+        assert not isinstance(info.value, MalformedRequest)
+        assert info.value.status_hint == status
+
+
+def test_h2_request_fields() -> None:
+    request, priority = h2_request(
+        [*H2_BASE, (b"te", b"Trailers"), (b"cookie", b"a=1"), (b"priority", b"u=1"),
+         (b"cookie", b"b=2"), (b"priority", b"i"), (b"host", b"t")],
+        end_stream=True,
+    )  # fmt: skip
+    assert priority == b"u=1,i"
+    assert request.headers == ((b"host", b"t"), (b"te", b"Trailers"), (b"priority", b"u=1"),
+                               (b"priority", b"i"), (b"cookie", b"a=1; b=2"))  # fmt: skip

@@ -205,6 +205,33 @@ def test_many_concurrent_streams_on_one_connection(h3_server: Any) -> None:
     assert all(r.body == expected for r in responses[60:])
 
 
+@pytest.mark.parametrize("retry", [False, True], ids=["direct", "after-retry"])
+def test_a_client_with_an_empty_connection_id_is_served(h3_server: Any, retry: bool) -> None:
+    """Chromium's choice: a zero-length connection id of its own (RFC 9000 5.1), so every
+    packet we send must carry an empty destination id. qh3 alone answers to the client's
+    original destination id and closes on its transport parameters instead
+    (``protocols/quic/qh3_server.py``)."""
+    handle = h3_server(http3_retry=retry)
+
+    async def main() -> tuple[Any, list[Any], bytes]:
+        async with h3_client(handle.port, empty_cid=True) as client:
+            assert client._quic.host_cid == b""
+            first = await client.request("GET", "/first")
+            more = await asyncio.gather(
+                client.request("GET", "/big"),
+                client.request("POST", "/echo", body=b"z" * TWO_MIB),
+                *(client.request("GET", f"/n{i}") for i in range(20)),
+            )
+            return first, more, client._quic._tls.remote_initial_source_connection_id
+
+    first, more, server_cid = run(main())
+    assert first.body == b"3 GET /first"
+    assert more[0].body == b"x" * TWO_MIB
+    assert more[1].body == f"{TWO_MIB} {hashlib.sha256(b'z' * TWO_MIB).hexdigest()}".encode()
+    assert [r.body for r in more[2:]] == [f"3 GET /n{i}".encode() for i in range(20)]
+    assert len(server_cid) == 8
+
+
 def test_pipeline_health_and_compression(h3_server: Any) -> None:
     handle = h3_server(health_check_path="/healthz")
     health = fetch(handle.port, "GET", "/healthz")

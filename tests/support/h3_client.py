@@ -9,6 +9,7 @@ one-shot form for a test that needs a single request and no loop of its own.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from qh3.h3 import events as h3e
 from qh3.h3.connection import H3Connection
 from qh3.quic import events as qe
 from qh3.quic.configuration import QuicConfiguration
+from qh3.quic.connection import QuicConnection
 
 __all__ = ["H3Client", "H3Response", "StreamResetError", "fetch", "h3_client"]
 
@@ -150,16 +152,32 @@ class H3Client(QuicConnectionProtocol):
         return await self._pending[stream_id].done
 
 
-def client_configuration() -> QuicConfiguration:
+def client_configuration(*, empty_cid: bool = False) -> QuicConfiguration:
     config = QuicConfiguration(is_client=True, alpn_protocols=["h3"], max_datagram_frame_size=65536)
     config.verify_mode = ssl.CERT_NONE
+    if empty_cid:
+        config.connection_id_length = 0
     return config
 
 
+def _empty_cid_client(connection: QuicConnection, **kwargs: Any) -> H3Client:
+    # A client whose own connection id is empty, as Chromium's is. qh3 draws the random
+    # destination id of its first Initial with the same length (0), which RFC 9000 7.2
+    # forbids (at least 8 bytes): give it 8, as Chromium does.
+    connection._original_destination_connection_id = os.urandom(8)
+    return H3Client(connection, **kwargs)
+
+
 @asynccontextmanager
-async def h3_client(port: int, host: str = "127.0.0.1") -> AsyncIterator[H3Client]:
+async def h3_client(
+    port: int, host: str = "127.0.0.1", *, empty_cid: bool = False
+) -> AsyncIterator[H3Client]:
+    """A connected client; ``empty_cid``: one that uses a zero-length connection id."""
     async with connect(
-        host, port, configuration=client_configuration(), create_protocol=H3Client
+        host,
+        port,
+        configuration=client_configuration(empty_cid=empty_cid),
+        create_protocol=_empty_cid_client if empty_cid else H3Client,
     ) as client:
         yield client  # type: ignore[misc]
 

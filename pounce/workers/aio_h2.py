@@ -235,10 +235,7 @@ class H2Stream(StreamChannelBase):
     ) -> None:
         if self.disconnected:
             return
-        fields = response_fields(status, headers, self._conn.extra_fields)
-        response_id = self.response_id
-        if response_id is not None and not any(n == response_id[0] for n, _ in fields):
-            fields.append(response_id)
+        fields = response_fields(status, headers, self._conn.extra_fields, self.response_id)
         bodiless = status in (204, 304)
         if bodiless:
             self._no_body = True

@@ -92,6 +92,7 @@ class H3Stream(StreamChannelBase):
         "head_sent",
         "paused_since",
         "response_done",
+        "response_id",
         "stream_id",
         "write_paused",
     )
@@ -115,6 +116,8 @@ class H3Stream(StreamChannelBase):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._disconnect_waiters: list[asyncio.Future[None]] = []
         self._trailers = False  # the app announced trailers: the body does not end the stream
+        # (name, value) of the request id field to send, unless the app sends one itself.
+        self.response_id: tuple[bytes, bytes] | None = None
 
     # ------------------------------------------------------------------ from the connection
 
@@ -187,7 +190,7 @@ class H3Stream(StreamChannelBase):
     ) -> None:
         if self.disconnected:
             return
-        fields = response_fields(status, headers, self._conn.extra_fields)
+        fields = response_fields(status, headers, self._conn.extra_fields, self.response_id)
         if status in (204, 304):
             self._no_body = True
         elif not more and not trailers and not any(n == b"content-length" for n, _ in fields):
@@ -469,10 +472,12 @@ class H3Connection:
             ctx.quota.take()
         stream = H3Stream(self, stream_id, head=request.method == b"HEAD", ended=event.ended)
         self._streams[stream_id] = stream
+        request_id = None
         ids = ctx.request_ids
-        scope = self._scopes.http(
-            request, ids.for_request(request.headers) if ids is not None else None
-        )
+        if ids is not None:
+            request_id = ids.for_request(request.headers)
+            stream.response_id = (ids.header, request_id.encode("ascii"))
+        scope = self._scopes.http(request, request_id)
         exchange = HTTPExchange(ctx, stream, scope, request.has_body, self.connection_id)
         stream.exchange = exchange
         exchange.start()

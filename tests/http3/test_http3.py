@@ -232,6 +232,51 @@ def test_a_client_with_an_empty_connection_id_is_served(h3_server: Any, retry: b
     assert len(server_cid) == 8
 
 
+def test_responses_carry_the_request_id(h3_server: Any) -> None:
+    """As on HTTP/1.1 and HTTP/2: the id pounce gave the request (the client's own, when it
+    sent one) goes back in the response, and is the scope's."""
+    app = H3App()
+    handle = h3_server(app)
+
+    async def main() -> list[Any]:
+        async with h3_client(handle.port) as client:
+            return [
+                await client.request("GET", "/a"),
+                await client.request("GET", "/b", headers=[(b"x-request-id", b"edge-7f3a.1")]),
+                await client.request("GET", "/c"),
+            ]
+
+    first, echoed, third = run(main())
+    sent = first.header(b"x-request-id")
+    assert sent is not None and sent.decode() == app.scopes[0]["extensions"]["request_id"]
+    assert echoed.header(b"x-request-id") == b"edge-7f3a.1"
+    assert app.scopes[1]["extensions"]["request_id"] == "edge-7f3a.1"
+    assert third.header(b"x-request-id") not in (None, sent)  # one id per request
+
+
+def test_request_id_name_off_and_the_apps_own(h3_server: Any) -> None:
+    async def own_id(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"x-request-id", b"from-app")] if scope["path"] == "/own" else []
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    renamed = h3_server(own_id, request_id="X-Correlation-ID")
+    response = fetch(renamed.port, "GET", "/", headers=[(b"x-correlation-id", b"corr-1")])
+    assert response.header(b"x-correlation-id") == b"corr-1"
+    assert response.header(b"x-request-id") is None
+    own = fetch(renamed.port, "GET", "/own")
+    assert [v for n, v in own.headers if n == b"x-request-id"] == [b"from-app"]
+    assert own.header(b"x-correlation-id") is not None
+
+    off = h3_server(own_id, request_id=False)
+    response = fetch(off.port, "GET", "/")
+    assert response.header(b"x-request-id") is None
+    own = fetch(off.port, "GET", "/own")
+    assert [v for n, v in own.headers if n == b"x-request-id"] == [b"from-app"]
+
+
 def test_pipeline_health_and_compression(h3_server: Any) -> None:
     handle = h3_server(health_check_path="/healthz")
     health = fetch(handle.port, "GET", "/healthz")

@@ -305,6 +305,7 @@ class H3Connection:
         "_streams",
         "_timer",
         "_timer_at",
+        "_unseen",
         "_watched",
         "closed",
         "connection_id",
@@ -342,7 +343,12 @@ class H3Connection:
         self._goaway_sent = False
         self._closing = False  # close once everything sent was acknowledged
         self._heard = self._loop.time()  # when the peer last sent us a datagram
-        self._next_stream = 0  # lowest request stream id we have not seen (for GOAWAY)
+        self._next_stream = 0  # one past the highest request stream id seen (for GOAWAY)
+        # Request streams below _next_stream whose request has not arrived yet. QUIC delivers
+        # each stream on its own: when a packet is lost, stream 8's HEADERS may come before
+        # stream 4's. Bounded by the client's stream limit: the ids here are streams it has
+        # opened (RFC 9000 3.2), and they count against that limit until it uses or resets them.
+        self._unseen: set[int] = set()
         self._created = ctx.now
         self.closed = False
         self.requests_seen = 0
@@ -400,7 +406,7 @@ class H3Connection:
             if isinstance(event, HeadersReceived):
                 stream = streams.get(event.stream_id)
                 if stream is None:
-                    if event.stream_id >= self._next_stream:
+                    if event.stream_id >= self._next_stream or event.stream_id in self._unseen:
                         self._request(event)
                     # else: trailers (or worse) for a stream already answered: nobody reads
                 elif event.ended:
@@ -416,6 +422,8 @@ class H3Connection:
                 if stream is not None:
                     stream.lost()
                     self.forget(stream)
+                else:
+                    self._unseen.discard(event.stream_id)  # abandoned before its request
             elif isinstance(event, HandshakeDone):
                 self._handshaken = True
                 _logger.debug("QUIC handshake with %s done (ALPN %s)", self.peer, event.alpn)
@@ -446,7 +454,10 @@ class H3Connection:
         stream_id = event.stream_id
         ctx = self._ctx
         if stream_id >= self._next_stream:
+            self._unseen.update(range(self._next_stream, stream_id, 4))
             self._next_stream = stream_id + 4
+        else:
+            self._unseen.discard(stream_id)
         if ctx.draining or self._goaway_sent or len(self._streams) >= ctx.config.http3_max_streams:
             self._engine.reset_stream(stream_id, H3_REQUEST_REJECTED)
             self._schedule_flush()

@@ -117,8 +117,12 @@ class H3Client(QuicConnectionProtocol):
         trailers: Sequence[tuple[bytes, bytes]] = (),
         authority: str = "127.0.0.1",
         chunk: int = 64 * 1024,
+        stream_id: int | None = None,
     ) -> H3Response:
-        stream_id = self._quic.get_next_available_stream_id()
+        """One request; on ``stream_id`` when given (a test may skip ids, or use a lower one
+        after a higher one: QUIC streams need not be used in order)."""
+        if stream_id is None:
+            stream_id = self._quic.get_next_available_stream_id()
         done: asyncio.Future[H3Response] = asyncio.get_running_loop().create_future()
         self._pending[stream_id] = _Pending(H3Response(), done)
         head = [

@@ -368,23 +368,6 @@ def test_request_without_authority_closes_with_h3_message_error(h3_server: Any) 
     assert fetch(handle.port, "GET", "/still").body == b"3 GET /still"
 
 
-def test_extended_connect_is_refused(h3_server: Any) -> None:
-    handle = h3_server()
-
-    async def main() -> Any:
-        async with h3_client(handle.port) as client:
-            stream_id = client.send_raw_headers(
-                [(b":method", b"CONNECT"), (b":protocol", b"websocket"),
-                 (b":scheme", b"https"), (b":path", b"/ws"), (b":authority", b"x")],
-                end=False,
-            )  # fmt: skip
-            return await client.response(stream_id)
-
-    response = run(main())
-    assert response.status == 400
-    assert b"extended CONNECT" in response.body
-
-
 # ---------------------------------------------------------------------- Alt-Svc
 
 

@@ -50,7 +50,7 @@ from pounce.protocols.quic.engine import (
     QuicSettings,
     StreamReset,
 )
-from pounce.protocols.quic.qh3_server import ServerQuicConnection
+from pounce.protocols.quic.qh3_server import ServerH3Connection, ServerQuicConnection
 
 __all__ = ["Qh3Connection", "Qh3Engine"]
 
@@ -164,7 +164,7 @@ class Qh3Connection:
         while (event := quic.next_event()) is not None:
             if isinstance(event, quic_events.ProtocolNegotiated):
                 if event.alpn_protocol in self._settings.alpn and self._h3 is None:
-                    self._h3 = H3Connection(quic)
+                    self._h3 = ServerH3Connection(quic)
             elif isinstance(event, quic_events.HandshakeCompleted):
                 out.append(HandshakeDone(event.alpn_protocol))
             elif isinstance(event, quic_events.ConnectionIdIssued):

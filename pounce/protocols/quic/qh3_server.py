@@ -1,4 +1,7 @@
-"""qh3's server-side ``QuicConnection``, fixed for clients with zero-length connection ids.
+"""qh3's server-side connection classes, as pounce needs them: ``ServerQuicConnection``
+(clients with zero-length connection ids) and ``ServerH3Connection`` (extended CONNECT).
+
+**Zero-length connection ids.**
 
 A client may choose an empty source connection id (RFC 9000 5.1, 7.2), and Chromium does:
 its packets carry no connection id at all once the handshake is done, and it expects none
@@ -27,12 +30,20 @@ qh3's path unchanged.
 This reaches into qh3's private methods (``_create_core``, ``_create_tls``, ``_core``,
 ``_version``); tests/http3/test_chromium.py and the zero-length client test in
 tests/http3/test_http3.py fail if a qh3 release changes them.
+
+**Extended CONNECT (RFC 9220).** qh3's ``H3Connection`` never sends
+SETTINGS_ENABLE_CONNECT_PROTOCOL, and a client may send ``:protocol`` only after seeing it
+(RFC 9220 3, RFC 8441 3). ``ServerH3Connection`` adds it to the local settings; qh3 already
+accepts a CONNECT request with ``:protocol``, ``:scheme`` and ``:path`` (its request
+validation allows those pseudo-headers), and the carrier decides what to do with it, as the
+HTTP/2 carrier does for RFC 8441.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from qh3.h3.connection import H3Connection, Setting
 from qh3.quic.configuration import QuicConfiguration
 from qh3.quic.connection import NetworkAddress, QuicConnection
 from qh3.quic.crypto import CIPHER_SUITES, derive_key_iv_hp
@@ -40,7 +51,7 @@ from qh3.quic.packet import QuicProtocolVersion
 from qh3.quic.tls_bridge import QuicTlsBridge
 from qh3.tls import CipherSuite, Epoch, cipher_suite_hash, hkdf_expand_label, hkdf_extract
 
-__all__ = ["ServerQuicConnection", "initial_secrets"]
+__all__ = ["ServerH3Connection", "ServerQuicConnection", "initial_secrets"]
 
 # RFC 9001 5.2 (version 1) and RFC 9369 3.3.1 (version 2): the salts of the Initial secrets.
 _INITIAL_SALTS: Final = {
@@ -114,3 +125,12 @@ class ServerQuicConnection(QuicConnection):
                 secret,
                 version,
             )
+
+
+class ServerH3Connection(H3Connection):
+    """qh3's HTTP/3 layer, announcing extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)."""
+
+    def _get_local_settings(self) -> dict[int, int]:
+        settings = super()._get_local_settings()
+        settings[Setting.ENABLE_CONNECT_PROTOCOL] = 1
+        return settings

@@ -161,8 +161,14 @@ async def h3_load(
                 return
 
     async def one_connection() -> None:
-        async with connect("127.0.0.1", port, configuration=config, create_protocol=Client) as c:
-            await asyncio.gather(*(lane(c) for _ in range(streams)))  # type: ignore[arg-type]
+        try:
+            async with connect(
+                "127.0.0.1", port, configuration=config, create_protocol=Client
+            ) as c:
+                await asyncio.gather(*(lane(c) for _ in range(streams)))  # type: ignore[arg-type]
+        except ConnectionError:  # the handshake failed: every lane of it fails once
+            result.failed += streams
+            result.reasons["handshake failed"] = result.reasons.get("handshake failed", 0) + 1
 
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()

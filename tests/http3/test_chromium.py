@@ -40,8 +40,9 @@ EXPECTED = {"/", "/assets/site.css", "/assets/site.js", "/assets/logo.svg"}
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: chromium)")
+@pytest.mark.parametrize("retry", [False, True], ids=["direct", "after-retry"])
 def test_chromium_loads_a_page_and_its_assets_over_h3(
-    start: Any, pounce_logs: Any, tmp_path: Path
+    start: Any, pounce_logs: Any, tmp_path: Path, retry: bool
 ) -> None:
     site = tmp_path / "site"
     (site / "assets").mkdir(parents=True)
@@ -57,6 +58,7 @@ def test_chromium_loads_a_page_and_its_assets_over_h3(
         static_files=(("/", str(site)),),
         access_log=True,
         access_log_format="{method} {path} {http_version} {status}",
+        http3_retry=retry,  # with Retry, our first id is the one we chose in the Retry
     )
     port = handle.port
     net_log = tmp_path / "net-log.json"
@@ -92,4 +94,6 @@ def test_chromium_loads_a_page_and_its_assets_over_h3(
     assert not not_h3, f"requests not over HTTP/3: {not_h3}"
 
     assert_clean_quic(sessions)  # Chromium's side
+    for session in sessions:  # Retry happened exactly when asked for (RFC 9000 7.3)
+        assert ("retry_source_connection_id" in session["server_parameters"]) is retry, session
     assert not [r for r in pounce_logs.snapshot() if r.levelno >= logging.WARNING]

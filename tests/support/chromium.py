@@ -49,7 +49,8 @@ def chromium_argv(
 
 def quic_sessions(net_log: Path, port: int) -> list[dict[str, Any]]:
     """Chromium's QUIC sessions to 127.0.0.1:port: for each, the names of its events
-    (``events``) and the parameters of its close (``closed``, None if it was not closed)."""
+    (``events``), the parameters of its close (``closed``, None if it was not closed) and
+    the server's transport parameters as Chromium printed them (``server_parameters``)."""
     log = json.loads(net_log.read_text(errors="replace"))
     names = {number: name for name, number in log["constants"]["logEventTypes"].items()}
     sessions: dict[int, dict[str, Any]] = {}
@@ -58,13 +59,15 @@ def quic_sessions(net_log: Path, port: int) -> list[dict[str, Any]]:
         params = event.get("params", {})
         source = event["source"]["id"]
         if name == "QUIC_SESSION" and params.get("port") == port:
-            sessions[source] = {"events": set(), "closed": None}
+            sessions[source] = {"events": set(), "closed": None, "server_parameters": ""}
         session = sessions.get(source)
         if session is None:
             continue
         session["events"].add(name)
         if name == "QUIC_SESSION_CLOSED":
             session["closed"] = params
+        elif name == "QUIC_SESSION_TRANSPORT_PARAMETERS_RECEIVED":
+            session["server_parameters"] = str(params.get("quic_transport_parameters", ""))
     return list(sessions.values())
 
 

@@ -91,6 +91,12 @@ class ServerQuicConnection(QuicConnection):
         # The source id of the client's first Initial (the datagram that made us).
         self._client_source_cid = client_source_cid
 
+    def _log_packets(self, event: str, data: bytes) -> None:
+        # qh3 parses (and copies) every packet of every datagram it sends or receives for
+        # its packet log, and only then finds there is no log: with none, skip the work.
+        if self._quic_logger is not None:
+            super()._log_packets(event, data)
+
     def _create_tls(self, remote_source_cid: bytes | None) -> QuicTlsBridge:
         if remote_source_cid is None:
             remote_source_cid = self._client_source_cid  # qh3 would leave b"" as None

@@ -1,5 +1,6 @@
 """qh3's server-side connection classes, as pounce needs them: ``ServerQuicConnection``
-(clients with zero-length connection ids) and ``ServerH3Connection`` (extended CONNECT).
+(clients with zero-length connection ids; no per-packet log parsing without a log) and
+``ServerH3Connection`` (extended CONNECT).
 
 **Zero-length connection ids.**
 

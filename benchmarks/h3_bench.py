@@ -259,8 +259,10 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def _h2load(args: list[str]) -> tuple[float, int, str]:
-    out = subprocess.run(["h2load", *args], capture_output=True, text=True, check=True)
+def _h2load(args: list[str], duration: float) -> tuple[float, int, str]:
+    out = subprocess.run(
+        ["h2load", *args], capture_output=True, text=True, check=True, timeout=duration + 60
+    )
     match = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out.stdout)
     failed = re.search(r"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed",
                        out.stdout)  # fmt: skip
@@ -344,7 +346,7 @@ def main() -> None:
                             args = ["-c", str(c), "-m", str(m), "-D", str(int(d)), url]
                             if proto == "h1":
                                 args.insert(0, "--h1")
-                            rps, failed, raw = _h2load(args)
+                            rps, failed, raw = _h2load(args, d)
                             usage = usage_between(before, sample(proc.pid))
                             extra = {"h2load": raw[-1500:]}
                         cell = {

@@ -3,7 +3,8 @@
 #
 #   benchmarks/.venv-314   python3.14  (GIL build): uvicorn + httptools + uvloop, its best setup,
 #                          websockets + wsproto (uvicorn's two --ws back ends; the websocket
-#                          suite's load generator also runs here, on uvloop)
+#                          suite's load generator also runs here, on uvloop), hypercorn with
+#                          aioquic (its HTTP/3, --quic-bind: h3_bench.py)
 #   benchmarks/.venv-314t  python3.14t (free-threaded): uvicorn + h11, granian, hypercorn (its
 #                          WebSocket support is wsproto), uvloop (the bare WebSocket echo ceiling)
 #   both also get bengal-chirp (and its runtime deps) for the chirp suite, WITHOUT bengal-pounce
@@ -23,6 +24,8 @@ HTTPTOOLS="httptools==0.9.0"
 UVLOOP="uvloop==0.23.0"
 GRANIAN="granian==2.8.9"
 HYPERCORN="hypercorn==0.18.0"
+# hypercorn's HTTP/3 (its `h3` extra), run on the GIL build by h3_bench.py.
+AIOQUIC="aioquic==1.7.2"
 H11="h11==0.16.0"
 # The websocket suite: uvicorn --ws websockets / --ws wsproto; hypercorn depends on wsproto.
 WEBSOCKETS="websockets==17.4"
@@ -61,7 +64,7 @@ make_venv() {
     echo "ready: $dir ($("$dir/bin/python" -c 'import sys; print(sys.version.split()[0], "GIL" if sys._is_gil_enabled() else "free-threaded")'))"
 }
 
-make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "$HYPERCORN" "$WEBSOCKETS" \
+make_venv "$py314" "$here/.venv-314" "$UVICORN" "$HTTPTOOLS" "$UVLOOP" "$H11" "$HYPERCORN" "$AIOQUIC" "$WEBSOCKETS" \
     "$WSPROTO" "$STARLETTE" "$FASTAPI" "${CHIRP_DEPS[@]}"
 make_venv "$py314t" "$here/.venv-314t" "$UVICORN" "$H11" "$GRANIAN" "$HYPERCORN" "$BROTLICFFI" \
     "$UVLOOP" "$WSPROTO" "$STARLETTE" "$FASTAPI" "${CHIRP_DEPS[@]}"

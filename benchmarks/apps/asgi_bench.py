@@ -5,6 +5,7 @@ Routes (anything else is 404):
 - ``GET /``      13-byte ``text/plain`` hello
 - ``GET /json``  1 KiB ``application/json``
 - ``GET /10k``   10 KiB ``text/plain``
+- ``GET /1m``    1 MiB ``application/octet-stream`` (one body message)
 - ``POST /echo`` the request body, read to the end, sent back
 - ``GET /cpu``   ~2 ms of pure-Python CPU work (the worker scaling check)
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from apps.payloads import HELLO, JSON_1K, TEXT_10K, burn_cpu
+from apps.payloads import BODY_1M, HELLO, JSON_1K, TEXT_10K, burn_cpu
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -45,6 +46,7 @@ _STATIC_ROUTES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "/": (_start(b"text/plain", len(HELLO)), _body(HELLO)),
     "/json": (_start(b"application/json", len(JSON_1K)), _body(JSON_1K)),
     "/10k": (_start(b"text/plain", len(TEXT_10K)), _body(TEXT_10K)),
+    "/1m": (_start(b"application/octet-stream", len(BODY_1M)), _body(BODY_1M)),
 }
 _NOT_FOUND = (_start(b"text/plain", len(NOT_FOUND), 404), _body(NOT_FOUND))
 

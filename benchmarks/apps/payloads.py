@@ -11,6 +11,7 @@ import json
 import os
 
 __all__ = [
+    "BODY_1M",
     "CHIRP_ITEMS",
     "CHIRP_NOTE",
     "CHIRP_PAGE",
@@ -24,6 +25,8 @@ __all__ = [
 ]
 
 HELLO = b"Hello, world!"
+# A 1 MiB download (h3_bench.py's large-response workload): bytes that do not compress.
+BODY_1M = os.urandom(64) * (1 << 14)
 
 
 def _json_1k() -> tuple[dict[str, object], bytes]:

@@ -16,6 +16,12 @@ queue is below ``_LOW_WATER``. Request bodies are buffered per stream up to
 ``_MAX_BUFFERED`` bytes the app has not read; a client that sends more is told to stop
 (H3_EXCESSIVE_LOAD).
 
+A WebSocket (RFC 9220: ``CONNECT`` with ``:protocol websocket``, offered by
+SETTINGS_ENABLE_CONNECT_PROTOCOL) runs through the same ``WebSocketExchange`` as on HTTP/1.1
+and HTTP/2: until the app accepts, its ``H3Stream`` is the exchange's HTTP channel; after,
+its ``FramePipe``, the WebSocket frames travelling in the stream's DATA frames and the end
+of the stream (FIN) being the end of the transport.
+
 Everything here runs on the event-loop thread of the one worker that serves QUIC.
 """
 
@@ -31,10 +37,11 @@ from typing import Any, ClassVar, Final, cast
 
 from pounce.asgi.exchange import HTTPExchange
 from pounce.asgi.scope import ScopeFactory
+from pounce.asgi.websocket import FramePipe, WebSocketExchange
 from pounce.errors import LocalProtocolError, RemoteProtocolError
 from pounce.lifecycle import ConnectionOpened
 from pounce.observe.metrics import HTTP3
-from pounce.protocols.events import Data
+from pounce.protocols.events import Data, Request
 from pounce.protocols.h2 import request_from_headers
 from pounce.protocols.quic.engine import (
     H3_EXCESSIVE_LOAD,
@@ -54,6 +61,7 @@ from pounce.protocols.quic.engine import (
     StreamReset,
 )
 from pounce.protocols.quic.packet import destination_cid
+from pounce.protocols.ws.handshake import parse_handshake
 from pounce.workers.context import WorkerContext
 from pounce.workers.fields import check_fields, response_fields
 from pounce.workers.stream_channel import StreamChannelBase
@@ -75,7 +83,11 @@ _MAX_TRANSPORT_BUFFER: Final = 4 * 1024 * 1024
 
 
 class H3Stream(StreamChannelBase):
-    """One request stream: the exchange's ``Channel``. Owned by its connection."""
+    """One request stream: the exchange's ``Channel``. Owned by its connection.
+
+    An RFC 9220 WebSocket stream is also its session's ``FramePipe`` once accepted: DATA
+    frames carry the WebSocket frames both ways, FIN is the transport's close.
+    """
 
     __slots__ = (
         "_body",
@@ -87,12 +99,16 @@ class H3Stream(StreamChannelBase):
         "_ended",
         "_no_body",
         "_trailers",
+        "_ws_open",
+        "_ws_paused",
         "disconnected",
         "exchange",
         "head_sent",
         "paused_since",
         "response_done",
+        "response_id",
         "stream_id",
+        "websocket",
         "write_paused",
     )
 
@@ -115,11 +131,20 @@ class H3Stream(StreamChannelBase):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._disconnect_waiters: list[asyncio.Future[None]] = []
         self._trailers = False  # the app announced trailers: the body does not end the stream
+        # (name, value) of the request id field to send, unless the app sends one itself.
+        self.response_id: tuple[bytes, bytes] | None = None
+        self.websocket: WebSocketExchange | None = None  # an RFC 9220 stream's session
+        self._ws_open = False  # accepted: DATA goes to the session
+        self._ws_paused = False  # the session stopped reading: hold what arrives
 
     # ------------------------------------------------------------------ from the connection
 
     def data_received(self, data: bytes) -> None:
         if not data:
+            return
+        session = self.websocket
+        if self._ws_open and session is not None and not self._ws_paused and not self._body:
+            session.feed(data)
             return
         waiter = self._body_waiter
         if waiter is not None and not self._body:
@@ -142,6 +167,9 @@ class H3Stream(StreamChannelBase):
 
     def ended(self) -> None:
         self._ended = True
+        if self._ws_open:
+            self._ws_client_ended()
+            return
         waiter = self._body_waiter
         if waiter is not None:
             self._body_waiter = None
@@ -164,6 +192,8 @@ class H3Stream(StreamChannelBase):
         exchange = self.exchange
         if exchange is not None and exchange.task is not None:
             exchange.cancel()  # nobody will read the answer
+        if self.websocket is not None:
+            self.websocket.connection_lost()
 
     def check_sent(self, unsent: int) -> None:
         """After a flush: let the app write again once the engine's queue has drained."""
@@ -187,7 +217,7 @@ class H3Stream(StreamChannelBase):
     ) -> None:
         if self.disconnected:
             return
-        fields = response_fields(status, headers, self._conn.extra_fields)
+        fields = response_fields(status, headers, self._conn.extra_fields, self.response_id)
         if status in (204, 304):
             self._no_body = True
         elif not more and not trailers and not any(n == b"content-length" for n, _ in fields):
@@ -262,6 +292,67 @@ class H3Stream(StreamChannelBase):
                 conn.stop_receiving(self.stream_id)
         conn.forget(self)
 
+    # ------------------------------------------------------------------ RFC 9220 WebSocket
+
+    def accept_websocket(
+        self, headers: Sequence[tuple[bytes, bytes]], exchange: WebSocketExchange
+    ) -> tuple[FramePipe, bytes]:
+        """Answer 200 (RFC 9220 3, as RFC 8441 5: the stream stays open) and become the
+        session's pipe; DATA that came before the accept is the first frames."""
+        self._conn.send_headers(self.stream_id, response_fields(200, headers), False)
+        self.head_sent = True
+        self._ws_open = True
+        early = b"".join(self._body)
+        self._body.clear()
+        self._buffered = 0
+        if self._ended:
+            # The client ended its side already: the session sees the frames, then the end.
+            asyncio.get_running_loop().call_soon(self._ws_client_ended)
+        return self, early
+
+    def write(self, data: bytes) -> None:
+        if self.disconnected or self.response_done or not data:
+            return
+        conn = self._conn
+        conn.send_data(self.stream_id, data, False)
+        if conn.unsent(self.stream_id) > _HIGH_WATER and not self.write_paused:
+            self.write_paused = True
+            self.paused_since = conn.now
+            conn.watch(self)
+
+    def pause_reading(self) -> None:
+        self._ws_paused = True
+
+    def resume_reading(self) -> None:
+        self._ws_paused = False
+        body = self._body
+        session = self.websocket
+        while body and not self._ws_paused and not self.disconnected and session is not None:
+            data = body.popleft()
+            self._buffered -= len(data)
+            session.feed(data)
+
+    def close(self) -> None:
+        """End our side of the stream (the close handshake is done, or the session gave
+        up on it); what was written before goes first."""
+        if self.disconnected or self.response_done:
+            return
+        self._conn.send_data(self.stream_id, b"", True)
+        self._finish_response()
+        if self._ended:
+            self._conn.forget(self)  # both sides of the WebSocket stream have ended
+
+    def _ws_client_ended(self) -> None:
+        """FIN from the client: for the session, the transport's end."""
+        session = self.websocket
+        if session is None or self.disconnected:
+            return
+        self.resume_reading()  # frames held back by a paused session come first
+        self.close()
+        session.connection_lost()
+        if self.response_done:
+            self._conn.forget(self)
+
     # ------------------------------------------------------------------ internals
 
     def _finish_response(self) -> None:
@@ -302,6 +393,7 @@ class H3Connection:
         "_streams",
         "_timer",
         "_timer_at",
+        "_unseen",
         "_watched",
         "closed",
         "connection_id",
@@ -339,7 +431,12 @@ class H3Connection:
         self._goaway_sent = False
         self._closing = False  # close once everything sent was acknowledged
         self._heard = self._loop.time()  # when the peer last sent us a datagram
-        self._next_stream = 0  # lowest request stream id we have not seen (for GOAWAY)
+        self._next_stream = 0  # one past the highest request stream id seen (for GOAWAY)
+        # Request streams below _next_stream whose request has not arrived yet. QUIC delivers
+        # each stream on its own: when a packet is lost, stream 8's HEADERS may come before
+        # stream 4's. Bounded by the client's stream limit: the ids here are streams it has
+        # opened (RFC 9000 3.2), and they count against that limit until it uses or resets them.
+        self._unseen: set[int] = set()
         self._created = ctx.now
         self.closed = False
         self.requests_seen = 0
@@ -397,7 +494,7 @@ class H3Connection:
             if isinstance(event, HeadersReceived):
                 stream = streams.get(event.stream_id)
                 if stream is None:
-                    if event.stream_id >= self._next_stream:
+                    if event.stream_id >= self._next_stream or event.stream_id in self._unseen:
                         self._request(event)
                     # else: trailers (or worse) for a stream already answered: nobody reads
                 elif event.ended:
@@ -413,6 +510,8 @@ class H3Connection:
                 if stream is not None:
                     stream.lost()
                     self.forget(stream)
+                else:
+                    self._unseen.discard(event.stream_id)  # abandoned before its request
             elif isinstance(event, HandshakeDone):
                 self._handshaken = True
                 _logger.debug("QUIC handshake with %s done (ALPN %s)", self.peer, event.alpn)
@@ -443,7 +542,10 @@ class H3Connection:
         stream_id = event.stream_id
         ctx = self._ctx
         if stream_id >= self._next_stream:
+            self._unseen.update(range(self._next_stream, stream_id, 4))
             self._next_stream = stream_id + 4
+        else:
+            self._unseen.discard(stream_id)
         if ctx.draining or self._goaway_sent or len(self._streams) >= ctx.config.http3_max_streams:
             self._engine.reset_stream(stream_id, H3_REQUEST_REJECTED)
             self._schedule_flush()
@@ -456,10 +558,6 @@ class H3Connection:
             if len(headers) > ctx.config.max_header_count + 4:  # + pseudo-headers
                 raise RemoteProtocolError("too many request header fields", status_hint=431)
             request = request_from_headers(headers, end_stream=event.ended, http_version="3")
-            if request.upgrade is not None:
-                # Extended CONNECT (RFC 9220) is not offered: SETTINGS_ENABLE_CONNECT_PROTOCOL
-                # is never sent, so a client may not use it (RFC 9220 3).
-                raise RemoteProtocolError("extended CONNECT is not enabled", status_hint=400)
         except RemoteProtocolError as exc:
             self._reject(stream_id, exc, event.ended)
             return
@@ -467,14 +565,46 @@ class H3Connection:
         ctx.idle.pop(self, None)
         if ctx.quota is not None:
             ctx.quota.take()
+        if request.method == b"CONNECT":
+            self._start_websocket(stream_id, request, event.ended)
+            return
         stream = H3Stream(self, stream_id, head=request.method == b"HEAD", ended=event.ended)
         self._streams[stream_id] = stream
+        request_id = None
         ids = ctx.request_ids
-        scope = self._scopes.http(
-            request, ids.for_request(request.headers) if ids is not None else None
-        )
+        if ids is not None:
+            request_id = ids.for_request(request.headers)
+            stream.response_id = (ids.header, request_id.encode("ascii"))
+        scope = self._scopes.http(request, request_id)
         exchange = HTTPExchange(ctx, stream, scope, request.has_body, self.connection_id)
         stream.exchange = exchange
+        exchange.start()
+
+    def _start_websocket(self, stream_id: int, request: Request, ended: bool) -> None:
+        """An RFC 9220 extended CONNECT: a WebSocket on this stream, through the same session
+        exchange as an HTTP/1.1 upgrade. A bad handshake is answered here, without the app."""
+        ctx = self._ctx
+        try:
+            if request.upgrade != b"websocket" or ctx.websockets is None:
+                raise RemoteProtocolError(
+                    f"unsupported :protocol {request.upgrade!r}", status_hint=501
+                )
+            handshake = parse_handshake(request.method, request.headers, has_body=False, h1=False)
+        except RemoteProtocolError as exc:
+            self._reject(stream_id, exc, ended)
+            return
+        stream = H3Stream(self, stream_id, head=False, ended=ended)
+        self._streams[stream_id] = stream
+        ids = ctx.request_ids
+        scope = self._scopes.websocket(
+            request,
+            ids.for_request(request.headers) if ids is not None else None,
+            handshake.subprotocols,
+        )
+        exchange = WebSocketExchange(
+            ctx, stream, scope, handshake, ctx.websockets, self.connection_id
+        )
+        stream.websocket = exchange
         exchange.start()
 
     def _reject(self, stream_id: int, exc: RemoteProtocolError, ended: bool) -> None:
@@ -487,6 +617,8 @@ class H3Connection:
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", b"%d" % len(body)),
         ]
+        if exc.status_hint == 426:
+            fields.append((b"sec-websocket-version", b"13"))
         self._engine.send_headers(stream_id, fields, False)
         self._engine.send_data(stream_id, body, True)
         if not ended:
@@ -607,7 +739,7 @@ class H3Connection:
 
     def shutdown(self) -> None:
         """Drain: GOAWAY (streams in progress finish, new ones are refused), then close
-        when the last stream is done."""
+        when the last stream is done; WebSockets are closed with 1001."""
         if self.closed:
             return
         if not self._handshaken:
@@ -617,6 +749,9 @@ class H3Connection:
             self._goaway_sent = True
             self._engine.goaway(self._next_stream)
             self._schedule_flush()
+        for stream in list(self._streams.values()):
+            if stream.websocket is not None:
+                stream.websocket.going_away()
         self._went_quiet()
 
     def cancel(self) -> None:
@@ -624,6 +759,8 @@ class H3Connection:
             exchange = stream.exchange
             if exchange is not None:
                 exchange.cancel()
+            if stream.websocket is not None:
+                stream.websocket.cancel()
         self._close_now(H3_NO_ERROR)
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ streams and HTTP/3 streams (HTTP/1.1 serializes its own head, see ``protocols/h1
 Both protocols forbid the fields that describe an HTTP/1.1 connection (RFC 9113 8.2.2,
 RFC 9114 4.2): an app that sets them gets them dropped, not a broken stream. The worker's
 ``--header`` lines (``ResponseDefaults.extra_fields``, which carry ``Alt-Svc`` with
-``--http3``) are added unless the app sent a field of that name itself.
+``--http3``) and the request id field (``--request-id``: the id pounce gave the request,
+under the configured name) are added unless the app sent a field of that name itself.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def response_fields(
     status: int,
     headers: Sequence[Sequence[bytes]],
     extra: Sequence[tuple[bytes, bytes]] = (),
+    request_id: tuple[bytes, bytes] | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """``:status`` and the app's headers, lower-cased and checked, then ``extra``."""
+    """``:status`` and the app's headers, lower-cased and checked, then ``extra`` and
+    ``request_id`` (name, value), each unless the app sent a field of that name."""
     if not 100 <= status <= 999:
         raise LocalProtocolError(f"invalid status code {status}")
     fields = [(b":status", b"%d" % status)]
@@ -60,7 +63,9 @@ def response_fields(
         raise LocalProtocolError(
             f"response headers must be (bytes, bytes) pairs, got {headers!r}"
         ) from exc
-    if extra:
+    if extra or request_id is not None:
         names = {name for name, _ in fields}
         fields.extend(pair for pair in extra if pair[0] not in names)
+        if request_id is not None and request_id[0] not in names:
+            fields.append(request_id)
     return fields

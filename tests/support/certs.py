@@ -8,13 +8,21 @@ its only CA (``ssl.create_default_context(cafile=certfile)``).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-__all__ = ["client_ca_and_cert", "encrypted_key_copy", "needs_openssl", "self_signed_cert"]
+__all__ = [
+    "client_ca_and_cert",
+    "encrypted_key_copy",
+    "needs_openssl",
+    "self_signed_cert",
+    "spki_sha256",
+]
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 
@@ -35,6 +43,22 @@ def self_signed_cert(directory: Path) -> tuple[str, str]:
         timeout=30,
     )  # fmt: skip
     return str(certfile), str(keyfile)
+
+
+def spki_sha256(certfile: str) -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)) of a certificate: what Chromium's
+    ``--ignore-certificate-errors-spki-list`` takes. Its QUIC handshake does not honour
+    ``--ignore-certificate-errors`` alone (it aborts with 'certificate unknown'); a pinned
+    key is accepted."""
+    pem = subprocess.run(
+        ["openssl", "x509", "-in", certfile, "-pubkey", "-noout"],
+        check=True, capture_output=True, timeout=30,
+    ).stdout  # fmt: skip
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "der"],
+        input=pem, check=True, capture_output=True, timeout=30,
+    ).stdout  # fmt: skip
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 def _openssl(*args: str) -> None:

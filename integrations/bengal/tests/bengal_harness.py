@@ -24,6 +24,7 @@ import sysconfig
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Final
 
@@ -50,6 +51,7 @@ __all__ = [
     "free_port",
     "head_raw",
     "multipart_parts",
+    "page_assets",
     "pounce_command",
 ]
 
@@ -142,6 +144,34 @@ def build_site(root: Path) -> BuiltSite:
             f"--- stderr ---\n{err_path.read_text(errors='replace')[-3000:]}"
         )
     return site
+
+
+# ---------------------------------------------------------------------- pages
+
+
+class _Assets(HTMLParser):
+    """Local URLs a page loads for certain: stylesheets and scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        url = None
+        if tag == "link" and "stylesheet" in (found.get("rel") or "").split():
+            url = found.get("href")
+        elif tag == "script":
+            url = found.get("src")
+        if url and url.startswith("/") and not url.startswith("//"):
+            self.urls.add(url.split("#")[0])
+
+
+def page_assets(html: str) -> set[str]:
+    """The local stylesheets and scripts a page loads for certain (URL paths)."""
+    parser = _Assets()
+    parser.feed(html)
+    return parser.urls
 
 
 # ---------------------------------------------------------------------- processes

@@ -13,40 +13,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from bengal_harness import BuiltSite, ServerSet, child_env, free_port, pounce_command
+from bengal_harness import (
+    BuiltSite,
+    ServerSet,
+    child_env,
+    free_port,
+    page_assets,
+    pounce_command,
+)
 from support.certs import self_signed_cert
 
 pytestmark = pytest.mark.timeout(600)  # includes the session's site build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-class _Assets(HTMLParser):
-    """Local URLs a page loads for certain: stylesheets and scripts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        url = None
-        if tag == "link" and "stylesheet" in (found.get("rel") or "").split():
-            url = found.get("href")
-        elif tag == "script":
-            url = found.get("src")
-        if url and url.startswith("/") and not url.startswith("//"):
-            self.urls.add(url.split("#")[0])
-
-
-def _page_assets(html: str) -> set[str]:
-    parser = _Assets()
-    parser.feed(html)
-    return parser.urls
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: chromium)")
@@ -79,7 +61,7 @@ def test_chromium_loads_the_site_over_h2(
     assert "<html" in browser.stdout.lower()  # the page was rendered
 
     html = built_site.file(page, public).read_text(encoding="utf-8")
-    expected = _page_assets(html) | {built_site.asset_url("css/style.css", public)}
+    expected = page_assets(html) | {built_site.asset_url("css/style.css", public)}
 
     def requests() -> list[dict[str, object]]:
         return [

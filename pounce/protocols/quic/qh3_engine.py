@@ -5,7 +5,9 @@ anti-amplification (RFC 9000 8.1: at most three times the bytes received from an
 that is not validated yet) and flow control; its ``H3Connection`` does HTTP/3 framing and
 QPACK. This adapter maps both onto ``engine.py``'s interface and does the stateless part of
 an endpoint that qh3 leaves to its asyncio server: Version Negotiation for unknown versions
-and, with ``retry``, address validation by Retry tokens (RFC 9000 8.1.2).
+and, with ``retry``, address validation by Retry tokens (RFC 9000 8.1.2). Its connections
+are ``qh3_server.ServerQuicConnection``: qh3's, fixed for clients (Chromium) whose connection
+ids are empty.
 
 qh3's own exceptions stop here: a call the connection cannot honour any more (the stream
 was reset, the connection closed) is dropped, because the carrier learns of the cause from
@@ -48,6 +50,7 @@ from pounce.protocols.quic.engine import (
     QuicSettings,
     StreamReset,
 )
+from pounce.protocols.quic.qh3_server import ServerH3Connection, ServerQuicConnection
 
 __all__ = ["Qh3Connection", "Qh3Engine"]
 
@@ -124,8 +127,9 @@ class Qh3Engine:
                 original_dcid, retry_scid = self._retry.validate_token(addr, header.token)
             except ValueError:
                 return Accepted(dropped="invalid Retry token")
-        quic = QuicConnection(
+        quic = ServerQuicConnection(
             configuration=self._config,
+            client_source_cid=header.source_cid,
             original_destination_connection_id=original_dcid,
             retry_source_connection_id=retry_scid,
         )
@@ -160,7 +164,7 @@ class Qh3Connection:
         while (event := quic.next_event()) is not None:
             if isinstance(event, quic_events.ProtocolNegotiated):
                 if event.alpn_protocol in self._settings.alpn and self._h3 is None:
-                    self._h3 = H3Connection(quic)
+                    self._h3 = ServerH3Connection(quic)
             elif isinstance(event, quic_events.HandshakeCompleted):
                 out.append(HandshakeDone(event.alpn_protocol))
             elif isinstance(event, quic_events.ConnectionIdIssued):

@@ -364,17 +364,6 @@ class H2Stream(StreamChannelBase):
         self._pending_end = True
         self._conn.schedule(self)
 
-    def _ws_client_ended(self) -> None:
-        """END_STREAM from the client: for the session, the transport's end."""
-        session = self.websocket
-        if session is None or self.disconnected:
-            return
-        self.resume_reading()  # frames held back by a paused session come first
-        self.close()
-        session.connection_lost()
-        if self.response_done:
-            self._conn.forget(self)
-
     # ------------------------------------------------------------------ sending, for the connection
 
     def pump(self, window: int, max_frame: int) -> int:

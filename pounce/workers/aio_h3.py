@@ -342,17 +342,6 @@ class H3Stream(StreamChannelBase):
         if self._ended:
             self._conn.forget(self)  # both sides of the WebSocket stream have ended
 
-    def _ws_client_ended(self) -> None:
-        """FIN from the client: for the session, the transport's end."""
-        session = self.websocket
-        if session is None or self.disconnected:
-            return
-        self.resume_reading()  # frames held back by a paused session come first
-        self.close()
-        session.connection_lost()
-        if self.response_done:
-            self._conn.forget(self)
-
     # ------------------------------------------------------------------ internals
 
     def _finish_response(self) -> None:

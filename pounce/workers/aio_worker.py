@@ -455,7 +455,12 @@ class AsyncWorker:
         in a task of its own; a ``Server.close()`` before those tasks run makes them fail
         (``Server._attach`` asserts the server is open) and the client sees a reset. So stop
         the accept callback first, let the pending attachments run, then close. uvloop
-        attaches at once and has no reader to remove: the extra steps cost it nothing.
+        makes the transport at once but has no reader to remove, so it keeps accepting until
+        ``close()``, and it calls each new protocol's ``connection_made`` one callback later:
+        a connection accepted in the loop iteration that closes the listener is not among
+        ``ctx.connections`` yet. Yield once more after closing so those register before the
+        drain counts what is left; otherwise a drain that found no connection would exit and
+        drop a client whose request was already on its way.
         """
         loop = asyncio.get_running_loop()
         for server in self._servers:
@@ -465,6 +470,8 @@ class AsyncWorker:
             await asyncio.sleep(0)
         for server in self._servers:
             server.close()
+        for _ in range(2):  # connection_made of the last connections accepted (uvloop)
+            await asyncio.sleep(0)
 
     async def _wait_for_connections(self, timeout: float) -> None:
         ctx = self.ctx

@@ -55,7 +55,9 @@ def _refused(host: str, port: int) -> bool:
             except TimeoutError:
                 return False
             return data == b""
-    except ConnectionRefusedError:
+    except ConnectionRefusedError, ConnectionResetError:
+        # A reset can surface from connect() itself: the handshake completed in the
+        # listener's backlog and the listener closed before the (timed) connect polled.
         return True
 
 

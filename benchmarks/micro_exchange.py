@@ -5,6 +5,10 @@ through ``data_received`` and a fake transport, inside a running uvloop loop, an
 thread CPU time per request (``time.thread_time_ns``: other processes on a shared machine
 barely move it). ``--bare`` drives ``apps/bare_asgi.py``'s connection instead, so the
 difference between the two is what pounce's machinery costs on top of the same app.
+``--uvicorn`` drives uvicorn's ``HttpToolsProtocol`` (its fastest: httptools' C parser, as
+``uvicorn --http httptools`` with its defaults) the same way, in a venv that has uvicorn
+(``benchmarks/.venv-314``); uvicorn runs each request as a task, so every request is then
+followed by one loop turn, for pounce too (``--step``), to keep the comparison even.
 
     .venv/bin/python benchmarks/micro_exchange.py apps.starlette_bench:app
     .venv/bin/python benchmarks/micro_exchange.py apps.starlette_bench:app --bare
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import importlib
 import socket
@@ -26,7 +31,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +41,21 @@ REQUEST = b"GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n"
 
 
 class FakeTransport:
-    """Counts writes and keeps the last one; everything else is a no-op."""
+    """Counts writes and responses, keeps the last response head; the rest is a no-op."""
 
     def __init__(self) -> None:
         self.writes = 0
+        self.responses = 0
         self.last = b""
 
     def write(self, data: bytes) -> None:
         self.writes += 1
-        self.last = data
+        # Response heads (uvicorn writes its body separately; pounce may send several
+        # responses in one write).
+        heads = data.count(b"HTTP/1.1 ")
+        if heads:
+            self.last = data[data.rindex(b"HTTP/1.1 ") :]
+            self.responses += heads
 
     def get_extra_info(self, key: str, default: Any = None) -> Any:
         if key == "socket":
@@ -73,6 +84,8 @@ async def drive(
     rounds: int = 5,
     settings: dict[str, Any] | None = None,
     count: dict[str, float] | None = None,
+    server: str = "pounce",
+    step: bool = False,
 ) -> float:
     """Best of ``rounds`` rounds of ``n`` requests: CPU µs per request. With ``count``, also
     fill it with the Python bytecode instructions per request by where their code lives
@@ -82,6 +95,9 @@ async def drive(
         from apps.bare_asgi import Conn
 
         proto: Any = Conn(app, {})
+    elif server == "uvicorn":
+        proto = _uvicorn_protocol(app)
+        step = True
     else:
         from pounce.config import ServerConfig
         from pounce.workers.aio import H1Protocol
@@ -105,22 +121,50 @@ async def drive(
         await asyncio.sleep(0)
     if b" 200 " not in transport.last[:16]:
         raise SystemExit(f"not a 200: {transport.last[:200]!r}")
+    answered = transport.responses
     best = float("inf")
     for _ in range(rounds):
         t0 = time.thread_time_ns()
-        for _ in range(n):
-            proto.data_received(request)
-        await asyncio.sleep(0)
+        if step:
+            for _ in range(n):
+                proto.data_received(request)
+                await asyncio.sleep(0)
+        else:
+            for _ in range(n):
+                proto.data_received(request)
+            await asyncio.sleep(0)
         best = min(best, (time.thread_time_ns() - t0) / n / 1000)
+    if transport.responses - answered != rounds * n:
+        raise SystemExit(f"{transport.responses - answered} responses to {rounds * n} requests")
     if count is not None:
-        count.update(_count_instructions(lambda: proto.data_received(request), n))
+        per_code: Counter[Any] = Counter()
+        with _counting(per_code):
+            for _ in range(n):
+                proto.data_received(request)
+                if step:
+                    await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        count.update(_by_package(per_code, n))
     return best
 
 
-def _count_instructions(step: Callable[[], None], n: int) -> dict[str, float]:
+def _uvicorn_protocol(app: Any) -> Any:
+    """uvicorn's httptools protocol with its command-line defaults, minus the access log."""
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    config = Config(app=app, http="httptools", lifespan="off", access_log=False)
+    config.load()
+    return HttpToolsProtocol(config, ServerState(), {}, asyncio.get_running_loop())
+
+
+@contextlib.contextmanager
+def _counting(per_code: Counter[Any]) -> Iterator[None]:
+    """Count every Python bytecode instruction run meanwhile, by code object
+    (``sys.monitoring`` INSTRUCTION events: the loop's own Python code included)."""
     mon = sys.monitoring
     tool = mon.PROFILER_ID
-    per_code: Counter[Any] = Counter()
 
     def seen(code: Any, offset: int) -> None:
         per_code[code] += 1
@@ -129,17 +173,18 @@ def _count_instructions(step: Callable[[], None], n: int) -> dict[str, float]:
     mon.register_callback(tool, mon.events.INSTRUCTION, seen)
     mon.set_events(tool, mon.events.INSTRUCTION)
     try:
-        for _ in range(n):
-            step()
+        yield
     finally:
         mon.set_events(tool, 0)
         mon.free_tool_id(tool)
+
+
+def _by_package(per_code: Counter[Any], n: int) -> dict[str, float]:
     groups: Counter[str] = Counter()
+    packages = ("pounce", "uvicorn", "starlette", "fastapi", "chirp")
     for code, hits in per_code.items():
         where = code.co_filename
-        group = next(
-            (g for g in ("pounce", "starlette", "fastapi", "chirp") if f"/{g}/" in where), ""
-        )
+        group = next((g for g in packages if f"/{g}/" in where), "")
         groups[group or ("bare dispatch" if "bare_asgi" in where else "other")] += hits
     return {group: hits / n for group, hits in groups.most_common()}
 
@@ -150,6 +195,8 @@ def main() -> None:
     p.add_argument("--path", default="/")
     p.add_argument("--n", type=int, default=20000)
     p.add_argument("--bare", action="store_true", help="apps/bare_asgi.py instead of pounce")
+    p.add_argument("--uvicorn", action="store_true", help="uvicorn's httptools protocol instead")
+    p.add_argument("--step", action="store_true", help="one loop turn after every request")
     p.add_argument("--where", choices=("main", "thread", "thread-import"), default="main")
     p.add_argument("--no-gc", action="store_true")
     p.add_argument(
@@ -176,7 +223,16 @@ def main() -> None:
     counted: dict[str, float] | None = {} if args.count else None
 
     def serve(app: Any) -> None:
-        coro = drive(app, args.path, args.n, args.bare, settings=settings, count=counted)
+        coro = drive(
+            app,
+            args.path,
+            args.n,
+            args.bare,
+            settings=settings,
+            count=counted,
+            server="uvicorn" if args.uvicorn else "pounce",
+            step=args.step,
+        )
         out.append(asyncio.run(coro, loop_factory=uvloop.new_event_loop))
 
     if args.where == "main":
@@ -187,7 +243,9 @@ def main() -> None:
         th.start()
         th.join()
     build = "3.14t" if not sys._is_gil_enabled() else "3.14"
-    who = "bare" if args.bare else "pounce"
+    who = "bare" if args.bare else "uvicorn" if args.uvicorn else "pounce"
+    if args.step and not args.uvicorn:
+        who += " (stepped)"
     print(f"{build} {who} {args.app} {args.path} ({args.where}): {out[0]:.2f} µs CPU/request")
     if counted:
         print(

@@ -5,7 +5,10 @@ exchange (``asgi/exchange.py``, ``asgi/websocket.py``) the ``Channel`` it writes
 never runs the app itself. No coroutine runs per read: ``data_received`` feeds the parser,
 and the exchange starts the app as an *eager* task, so an app that never really suspends
 finishes inside ``data_received`` with no event-loop round trip, and its response leaves in
-one ``write``. A WebSocket the app accepts switches the connection (101) and hands the
+one ``write``, held with the other small writes of the loop's turn and sent at its end
+(``workers/write_batch.py``): every byte this carrier sends goes through ``_write`` (may
+wait for the turn's end) or ``_write_now`` (sends what is held, then itself), in order.
+A WebSocket the app accepts switches the connection (101) and hands the
 transport to a ``WebSocketPipe`` (``workers/aio_ws.py``).
 
 Timeouts are deadlines on the coarse per-worker clock, checked by the worker's tick (about
@@ -44,6 +47,7 @@ from pounce.workers.handoff import Handoff
 from pounce.workers.linger import LINGER_BYTES, LINGER_SECONDS
 from pounce.workers.scopes import connection_scopes
 from pounce.workers.waiters import wake, wake_all
+from pounce.workers.write_batch import BATCHED_BYTES
 
 __all__ = ["H1Protocol"]
 
@@ -75,6 +79,7 @@ class H1Protocol(asyncio.Protocol):
         "_eager",
         "_exchange",
         "_handoff",
+        "_held",
         "_linger_left",
         "_parse_ns",
         "_prefetched",
@@ -105,6 +110,9 @@ class H1Protocol(asyncio.Protocol):
             self.conn = handoff.conn
             self.conn.defaults = ctx.defaults
         self.transport: asyncio.Transport | None = None
+        # Written but not yet handed to the transport: the write batch sends it at the end
+        # of the loop's turn (workers/write_batch.py).
+        self._held = b""
         self.client: tuple[str, int] | None = None
         self.connection_id = 0
         self._scopes: ScopeFactory | None = None
@@ -198,6 +206,7 @@ class H1Protocol(asyncio.Protocol):
         if self.connection_id == 0:
             return  # refused at the connection limit: never registered
         self.disconnected = True
+        self._held = b""
         ctx = self._ctx
         waiter = self._body_waiter
         reading_body = waiter is not None
@@ -458,7 +467,7 @@ class H1Protocol(asyncio.Protocol):
         trailing = conn.trailing_data
         transport = self.transport
         assert transport is not None
-        transport.write(head)
+        self._write_now(head)
         ctx = self._ctx
         pipe = WebSocketPipe(
             ctx,
@@ -482,9 +491,8 @@ class H1Protocol(asyncio.Protocol):
     def _write_error(
         self, status: int, reason: str, extra: Sequence[tuple[bytes, bytes]] = ()
     ) -> None:
-        transport = self.transport
-        if transport is not None and not self.conn.response_started:
-            transport.write(
+        if self.transport is not None and not self.conn.response_started:
+            self._write_now(
                 error_response(status, reason, defaults=self._ctx.defaults, headers=extra)
             )
 
@@ -552,7 +560,7 @@ class H1Protocol(asyncio.Protocol):
         except LocalProtocolError:
             self.abort()
             return
-        self.transport.write(data)  # type: ignore[union-attr]
+        self._write(data)
 
     def _reject(self, exc: RemoteProtocolError) -> None:
         """Answer a malformed request with its status and a short reason, then close."""
@@ -586,7 +594,7 @@ class H1Protocol(asyncio.Protocol):
                 exc.status_hint,
             )
         if not self.conn.response_started and transport is not None:
-            transport.write(error_response(exc.status_hint, exc.message, defaults=ctx.defaults))
+            self._write_now(error_response(exc.status_hint, exc.message, defaults=ctx.defaults))
         self._linger()
         # From here the app sees a gone client: receive() answers http.disconnect and send()
         # raises, so nothing (a 500, the app's own answer) can follow our error response.
@@ -617,7 +625,7 @@ class H1Protocol(asyncio.Protocol):
         metrics = self._ctx.metrics
         if metrics is not None:
             metrics[BYTES_OUT] += len(data)
-        self.transport.write(data)  # type: ignore[union-attr]
+        self._write(data)
 
     def call_soon(self, callback: Callable[[], None]) -> None:
         asyncio.get_running_loop().call_soon(callback)
@@ -630,21 +638,21 @@ class H1Protocol(asyncio.Protocol):
             metrics = self._ctx.metrics
             if metrics is not None:
                 metrics[BYTES_OUT] += len(data)
-            self.transport.write(data)  # type: ignore[union-attr]
+            self._write(data)
 
     def send_trailers(self, headers: Sequence[Sequence[bytes]]) -> None:
         if self.disconnected:
             return
         data = self.conn.send_trailers(headers)
         if data:
-            self.transport.write(data)  # type: ignore[union-attr]
+            self._write(data)
 
     def send_interim(self, status: int, headers: Sequence[Sequence[bytes]]) -> None:
         if self.disconnected:
             return
         data = self.conn.send_interim(status, headers)
         if data:
-            self.transport.write(data)  # type: ignore[union-attr]
+            self._write(data)
 
     async def send_file(self, path: str, offset: int, count: int) -> None:
         """Send a file region as the rest of the body: ``loop.sendfile`` (zero-copy) on plain
@@ -653,6 +661,7 @@ class H1Protocol(asyncio.Protocol):
         transport = self.transport
         if self.disconnected or transport is None:
             raise ClientDisconnectedError("client disconnected")
+        self.flush_writes()  # the head (and any body before it) precedes the file's bytes
         with open(path, "rb") as file:
             if (
                 count > 0
@@ -725,7 +734,7 @@ class H1Protocol(asyncio.Protocol):
             return event  # type: ignore[return-value]
         cont = self.conn.continue_response()
         if cont:
-            self.transport.write(cont)  # type: ignore[union-attr]
+            self._write_now(cont)  # the client waits for it before sending the body
         if self._read_paused:
             self._read_paused = False
             self.transport.resume_reading()  # type: ignore[union-attr]
@@ -766,8 +775,40 @@ class H1Protocol(asyncio.Protocol):
 
     def abort(self) -> None:
         self.conn.keep_alive = False
+        # What was written goes first, as it did when every write reached the kernel at
+        # once (an app that fails after its complete response still gets that response out).
+        self.flush_writes()
         if self.transport is not None and not self.disconnected:
             self.transport.abort()
+
+    # ------------------------------------------------------------------ writing
+
+    def _write(self, data: bytes) -> None:
+        """Send ``data`` after everything written before it; small writes wait for the end of
+        the loop's turn (the write batch), larger ones go out at once with what is held."""
+        held = self._held
+        if len(held) + len(data) <= BATCHED_BYTES:
+            if not held:
+                self._ctx.write_batch.hold(self)
+            self._held = held + data
+            return
+        self._held = b""
+        self.transport.write(held + data if held else data)  # type: ignore[union-attr]
+
+    def _write_now(self, data: bytes) -> None:
+        """Send ``data`` at once, after what is held (errors, 100 Continue, a 101)."""
+        held = self._held
+        self._held = b""
+        self.transport.write(held + data if held else data)  # type: ignore[union-attr]
+
+    def flush_writes(self) -> None:
+        """Hand the held bytes to the transport (``Batched``; a no-op once closed)."""
+        held = self._held
+        if held:
+            self._held = b""
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(held)
 
     # ------------------------------------------------------------------ flow control
 
@@ -829,7 +870,7 @@ class H1Protocol(asyncio.Protocol):
                 "closing connection from %s: request head not received in time", _peer(self.client)
             )
             if self.transport is not None:
-                self.transport.write(
+                self._write_now(
                     error_response(
                         408, "request head not received in time", defaults=self._ctx.defaults
                     )
@@ -840,7 +881,7 @@ class H1Protocol(asyncio.Protocol):
                 "closing connection from %s: request body not received in time", _peer(self.client)
             )
             if not self.conn.response_started and self.transport is not None:
-                self.transport.write(
+                self._write_now(
                     error_response(
                         408, "request body not received in time", defaults=self._ctx.defaults
                     )
@@ -885,6 +926,7 @@ class H1Protocol(asyncio.Protocol):
             self._close()
             return
         self._ctx.idle.pop(self, None)
+        self.flush_writes()
         if transport.can_write_eof():  # not over TLS: the close_notify comes with the close
             transport.write_eof()
         self._linger_left = LINGER_BYTES
@@ -896,6 +938,7 @@ class H1Protocol(asyncio.Protocol):
 
     def _close(self) -> None:
         self._ctx.idle.pop(self, None)
+        self.flush_writes()  # the close follows the last response, never overtakes it
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()

@@ -20,6 +20,7 @@ from pounce.observe.metrics import CONNECTIONS, CONNECTIONS_OPEN
 from pounce.pipeline.forwarded import ProxyHeaders, TrustedPeers
 from pounce.pipeline.request_id import RequestIds
 from pounce.protocols.h1 import H1Limits, ResponseDefaults
+from pounce.workers.write_batch import WriteBatch
 
 if TYPE_CHECKING:
     import ssl
@@ -138,6 +139,8 @@ class WorkerContext:
         # idle (dict insertion order), so the oldest idle one can be closed under pressure.
         self.connections: set[ServedConnection] = set()
         self.idle: dict[ServedConnection, None] = {}
+        # Small writes of this loop turn, sent together at its end (workers/write_batch.py).
+        self.write_batch = WriteBatch()
         self.draining = False
         self.now = time.monotonic()  # coarse clock, advanced by the worker's tick
         self.defaults.tick(time.time())

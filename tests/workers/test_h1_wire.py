@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -77,6 +79,9 @@ class Routes:
                 }
             )
             await send({"type": "http.response.body", "body": b"x"})
+        elif path.startswith("/big/"):
+            size = int(path.rsplit("/", 1)[1])
+            await send_text(send, b"b" * size)
         elif path == "/refuse-upload":
             await send_text(send, b"no thanks", status=403)
         else:
@@ -126,6 +131,61 @@ def test_pipelined_requests_are_answered_in_order(client: RawClient) -> None:
     bodies = [client.read_response().body for _ in range(4)]
     assert bodies == [b"/slow/0.2", b"GET /fast", b"pipelined body", b"GET /last"]
     assert client.is_open_now()
+
+
+def _data_segments_received(sock: socket.socket) -> int:
+    """Linux ``tcp_info.tcpi_data_segs_in``: TCP segments with payload this socket got."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+    return int.from_bytes(info[152:156], sys.byteorder)
+
+
+def test_answers_to_one_read_leave_in_one_segment(client: RawClient) -> None:
+    """Small responses to the requests of one read are held to the end of the loop's turn
+    and written at once (workers/write_batch.py): one TCP segment carries all three, where
+    a write per response would send three."""
+    assert client.request("GET", "/warm").status == 200
+    before = _data_segments_received(client.sock)
+    client.send(
+        build_request("GET", "/a") + build_request("GET", "/b") + build_request("GET", "/c")
+    )
+    bodies = [client.read_response().body for _ in range(3)]
+    assert bodies == [b"GET /a", b"GET /b", b"GET /c"]
+    assert _data_segments_received(client.sock) - before == 1
+
+
+def test_held_and_written_through_responses_keep_their_order(client: RawClient) -> None:
+    """A response too large to hold goes out at once, after the ones held before it."""
+    big = 100 * 1024
+    client.send(
+        build_request("GET", "/n/1")
+        + build_request("GET", f"/big/{big}")
+        + build_request("GET", "/n/2")
+        + build_request("GET", f"/big/{big}")
+        + build_request("GET", "/n/3")
+    )
+    bodies = [client.read_response().body for _ in range(5)]
+    assert bodies == [b"GET /n/1", b"b" * big, b"GET /n/2", b"b" * big, b"GET /n/3"]
+    assert client.is_open_now()
+
+
+def test_held_response_precedes_a_refused_upgrade(client: RawClient) -> None:
+    """The answer held for a request goes before the next request's refusal, which is sent
+    at once: order on the wire is request order."""
+    upgrade = build_request(
+        "GET",
+        "/ws",
+        [
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", "13"),
+        ],
+    )
+    client.send(build_request("GET", "/n/1") + upgrade)
+    first = client.read_response()
+    assert first.body == b"GET /n/1"
+    second = client.read_response()
+    assert second.status == 403
 
 
 def test_pipelined_requests_split_at_odd_byte_boundaries(client: RawClient) -> None:

@@ -193,6 +193,8 @@ class H1Protocol(asyncio.Protocol):
             self.shutdown()
         if handoff is not None:
             self._handoff = None
+            if handoff.unsent:  # the sync worker's answers to earlier pipelined requests
+                self._write_now(handoff.unsent)
             if handoff.request is None:
                 self._process()
                 return

@@ -48,3 +48,5 @@ class Handoff:
     proxy_header: ProxyHeader | None = None
     # The id the sync worker gave ``request`` (handle_sync saw it; the ASGI app sees it too).
     request_id: str | None = None
+    # Answers to earlier pipelined requests the sync worker had not sent yet: written first.
+    unsent: bytes = b""

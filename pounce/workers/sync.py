@@ -80,6 +80,7 @@ from pounce.workers.budget import ConnectionBudget, RequestQuota
 from pounce.workers.context import limits_from_config, peer_policy, response_defaults
 from pounce.workers.handoff import H2, Handoff
 from pounce.workers.linger import LINGER_BYTES, LINGER_SECONDS
+from pounce.workers.write_batch import BATCHED_BYTES
 
 __all__ = ["SyncWorker"]
 
@@ -124,6 +125,7 @@ class _Conn:
         "fd",
         "file",
         "h1",
+        "held",
         "linger_after_write",
         "linger_left",
         "out",
@@ -153,6 +155,7 @@ class _Conn:
         self.client = client
         self.server = server
         self.out = b""  # bytes the socket did not take yet
+        self.held = b""  # small writes waiting for the end of this poll round (_send_held)
         self.file: tuple[int, int, int] | None = None  # (fd, offset, left) being sent
         self.request: Request | None = None  # request whose body is being read
         self.body_parts: list[bytes] = []
@@ -251,6 +254,9 @@ class SyncWorker:
         self._wake_closed = False
         self._conns: dict[int, _Conn] = {}
         self._idle: dict[int, None] = {}  # fds of idle keep-alive connections, oldest first
+        # Connections with small writes held until every event of this poll round is
+        # handled, then sent together (see workers/write_batch.py for why).
+        self._held_conns: list[_Conn] = []
         self._poller: Any = None
         self._draining = False
         self._stopped = False
@@ -409,6 +415,8 @@ class SyncWorker:
                     self._read_inbox()
                 elif fd in listening:
                     self._accept(fd)
+            if self._held_conns:
+                self._send_held()
             now = time.monotonic()
             self._now = now
             if now >= next_tick:
@@ -979,6 +987,10 @@ class SyncWorker:
         if metrics is not None:
             metrics[CONNECTIONS_OPEN + HTTP1] -= 1  # the pool's count from here
         sock = conn.sock
+        # Answers to earlier pipelined requests, held for this poll round: the pool sends
+        # them before anything of its own. (Nothing is ever in ``conn.out`` here: _process
+        # stops at a pending write before it reads the request that moves.)
+        unsent, conn.held = conn.held, b""
         handoff = Handoff(
             conn.h1,
             request,
@@ -986,6 +998,7 @@ class SyncWorker:
             admitted=admitted,
             proxy_header=conn.proxy_header,
             request_id=request_id,
+            unsent=unsent,
         )
         # The connection's slot in the budget moves with it; the pool releases it.
         if not self.pool.submit_connection(sock, handoff):
@@ -997,9 +1010,40 @@ class SyncWorker:
     # ------------------------------------------------------------------ writing
 
     def _write(self, conn: _Conn, data: bytes) -> None:
+        """Send ``data`` after everything written before it on ``conn``: small writes wait
+        for the end of the poll round (``_send_held``), larger ones go with what is held."""
         if conn.out:
             conn.out += data
             return
+        held = conn.held
+        if len(held) + len(data) <= BATCHED_BYTES:
+            if not held:
+                self._held_conns.append(conn)
+            conn.held = held + data
+            return
+        if held:
+            conn.held = b""
+            data = held + data
+        self._send(conn, data)
+
+    def _send_held(self) -> None:
+        conns = self._held_conns
+        self._held_conns = []
+        for conn in conns:
+            if conn.held:
+                self._send_now(conn)
+
+    def _send_now(self, conn: _Conn) -> None:
+        """Send what ``conn`` holds at once (before a file, a close, a linger)."""
+        held = conn.held
+        if held:
+            conn.held = b""
+            if conn.out:
+                conn.out += held
+            else:
+                self._send(conn, held)
+
+    def _send(self, conn: _Conn, data: bytes) -> None:
         try:
             sent = conn.sock.send(data)
         except BlockingIOError, InterruptedError:
@@ -1022,6 +1066,7 @@ class SyncWorker:
             self._write(conn, head)
             return
         self._write(conn, head)
+        self._send_now(conn)  # the head goes before the file's bytes
         if response.count == 0:
             h1.account_external_body(0, more=False)
             return
@@ -1107,6 +1152,7 @@ class SyncWorker:
             self._idle[conn.fd] = None
 
     def _close_when_written(self, conn: _Conn) -> None:
+        self._send_now(conn)
         if conn.out or conn.file is not None:
             conn.close_after_write = True
         else:
@@ -1114,6 +1160,7 @@ class SyncWorker:
 
     def _linger_when_written(self, conn: _Conn) -> None:
         """After an error response: once it is out, linger (``_linger``) instead of closing."""
+        self._send_now(conn)
         if conn.out or conn.file is not None:
             conn.close_after_write = True
             conn.linger_after_write = True
@@ -1289,6 +1336,12 @@ class SyncWorker:
     def _close(self, conn: _Conn) -> None:
         if conn.fd not in self._conns:
             return
+        if conn.held:  # a closing keep-alive connection's last answer (a drain): best effort
+            held, conn.held = conn.held, b""
+            try:
+                conn.sock.send(held)
+            except OSError:
+                pass
         self._forget(conn)
         self._budget.release()
         metrics = self._metrics

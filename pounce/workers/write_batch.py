@@ -16,6 +16,9 @@ task-per-request server such as uvicorn has by construction. Only small writes w
 carrier writes large ones (and everything after them) straight through, so the transport's
 flow control still sees big bodies as they are produced.
 
+The sync worker follows the same rule in its own poll loop (``_Conn.held``, sent after every
+event of a poll round is handled); it has no asyncio loop to schedule on.
+
 Per-thread state: one batch per worker, used only on that worker's loop thread.
 """
 

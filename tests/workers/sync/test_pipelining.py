@@ -4,6 +4,8 @@ sync worker included) is served there, in order, with nothing lost."""
 
 from __future__ import annotations
 
+import socket
+import sys
 from typing import Any
 
 import pytest
@@ -110,3 +112,19 @@ def test_pipelined_after_a_slow_fused_write(served: Any) -> None:
     assert len(big.body) == size
     behind = client.read_response()
     assert behind.body == b"sync GET /behind? HTTP/1.1"
+
+
+def test_answers_to_one_read_leave_in_one_segment(served: Any) -> None:
+    """Fused answers to the requests of one read are held to the end of the poll round and
+    sent with one ``send`` (see workers/write_batch.py): one TCP segment carries all three."""
+    client, _ = served
+    assert client.request("GET", "/warm").status == 200
+    info = client.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+    before = int.from_bytes(info[152:156], sys.byteorder)  # tcpi_data_segs_in
+    client.send(
+        build_request("GET", "/a") + build_request("GET", "/b") + build_request("GET", "/c")
+    )
+    bodies = [client.read_response().body for _ in range(3)]
+    assert bodies == [f"sync GET /{p}? HTTP/1.1".encode() for p in "abc"]
+    info = client.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+    assert int.from_bytes(info[152:156], sys.byteorder) - before == 1

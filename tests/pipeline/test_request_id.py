@@ -58,6 +58,17 @@ def test_header_name_is_configurable() -> None:
     assert ids.for_request([(b"x-request-id", b"nope"), (b"x-correlation-id", b"yes")]) == "yes"
 
 
+def test_generated_ids_count_up_across_the_blocks_they_are_built_in() -> None:
+    """Ids are built 256 at a time (a prefix per block, a table for the last byte): each
+    next id is the counter plus one in hex, also where one block ends and the next begins."""
+    ids = RequestIds("x-request-id")
+    generated = [ids.for_request(()) for _ in range(1_000)]
+    prefixes = {g[:16] for g in generated}
+    assert len(prefixes) == 1
+    assert [int(g[16:], 16) for g in generated] == list(range(1, 1_001))
+    assert all(len(g) == 24 for g in generated)
+
+
 def test_generated_ids_are_unique_across_threads() -> None:
     seen: list[list[str]] = []
 

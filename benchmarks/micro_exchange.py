@@ -199,8 +199,7 @@ def _by_function(per_code: Counter[Any], n: int) -> dict[str, float]:
     for code, hits in per_code.items():
         where = code.co_filename
         if "/pounce/" in where or "bare_asgi" in where or "/uvicorn/" in where:
-            name = f"{where.rsplit('/', 2)[-2]}/{where.rsplit('/', 1)[-1]}:{code.co_qualname}"
-            mine[name] += hits
+            mine["/".join(where.rsplit("/", 2)[-2:]) + ":" + code.co_qualname] += hits
     return {name: hits / n for name, hits in mine.most_common()}
 
 
@@ -224,7 +223,7 @@ def main() -> None:
         type=int,
         default=0,
         metavar="N",
-        help="with --count: the N server functions that run the most instructions",
+        help="count as --count does and list the N server functions that run the most",
     )
     p.add_argument(
         "--set",
@@ -242,8 +241,8 @@ def main() -> None:
     if args.no_gc:
         gc.disable()
     out: list[float] = []
-    counted: dict[str, float] | None = {} if args.count else None
-    functions: dict[str, float] | None = {} if args.count and args.top else None
+    counted: dict[str, float] | None = {} if args.count or args.top else None
+    functions: dict[str, float] | None = {} if args.top else None
 
     def serve(app: Any) -> None:
         coro = drive(

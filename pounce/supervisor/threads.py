@@ -37,6 +37,7 @@ from pounce.supervisor.lifecycle import ServerLifecycle
 from pounce.workers.distributor import AcceptDistributor
 from pounce.workers.factory import WorkerFactory, WorkerHandle
 from pounce.workers.loops import new_event_loop
+from pounce.workers.shared_constants import immortalize_constants
 
 __all__ = ["ThreadSupervisor"]
 
@@ -112,6 +113,10 @@ class ThreadSupervisor:
         """Serve until told to stop. Reloads happen in place (see ``_reload``)."""
         self.lifecycle.dispatch("startup", f"{self.worker_count} worker thread(s)")
         try:
+            # Before any worker or lifespan thread runs the app: workers/shared_constants.py.
+            changed = immortalize_constants()
+            if changed:
+                _logger.debug("gave %d functions immortal constants", changed)
             if self.worker_count > 1:
                 self._start_shared_lifespan()
             for worker_id in range(self.worker_count):

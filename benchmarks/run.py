@@ -632,6 +632,24 @@ def rerender(json_path: Path, docs: bool = False) -> int:
     return 0
 
 
+def compile_bench_apps() -> None:
+    """Write the ``.pyc`` of the benchmark apps before any server imports them.
+
+    Why: on 3.14t the constants of a module compiled from source are mortal, and threads that
+    run its functions fight over their reference counts (docs/benchmarks.md, "Constants
+    shared between threads"); loaded from a ``.pyc`` they are immortal. An installed app has
+    its ``.pyc`` (pip writes them); without this, every server's app here would be compiled
+    from source whenever ``PYTHONDONTWRITEBYTECODE`` is set, and the multi-threaded servers of
+    the scaling suite would measure that instead of themselves. ``compileall`` writes even
+    with that variable set; 3.14 and 3.14t share the ``cpython-314`` cache tag.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parent / "apps")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pounce_settings = PounceSettings(
@@ -686,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else min(3.0, max(1.0, duration * 0.2))
     wait_quiet = args.wait_quiet if args.wait_quiet is not None else (5.0 if args.quick else 15.0)
     raise_fd_limit()
+    compile_bench_apps()
 
     run: dict[str, Any] = {
         "suite": suite.key,

@@ -229,6 +229,9 @@ class ThreadSupervisor:
         factory = self.reloader() if self.reloader is not None else self.factory
         if factory is None:
             return False  # did not import; the reloader said why
+        # Modules imported since start-up, the re-imported app's among them, before the new
+        # workers run them (workers/shared_constants.py).
+        immortalize_constants()
         config = self.config
         state: dict[str, Any] = {}
         lifespan: Lifespan | None = None

@@ -25,8 +25,8 @@ import marshal
 import sys
 import threading
 import types
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 __all__ = ["immortalize_constants"]
 
@@ -39,6 +39,8 @@ _CONSTANT_TYPES: Final = (bytes, int, float, complex, tuple, frozenset, str)
 # module is skipped, never that a function is changed twice.
 _looked_at: set[tuple[str, int]] = set()
 _lock = threading.Lock()
+
+_MODULE_DICT: Final[Any] = vars(types.ModuleType)["__dict__"]
 
 
 def immortalize_constants(modules: dict[str, types.ModuleType] | None = None) -> int:
@@ -62,45 +64,58 @@ def _immortalize(
     changed = 0
     for name, module in list(modules.items()):
         key = (name, id(module))
-        namespace = getattr(module, "__dict__", None)
-        if key in _looked_at or not isinstance(namespace, dict):
+        if key in _looked_at or not issubclass(type(module), types.ModuleType):
+            continue  # sys.modules may hold other objects; they are not touched
+        # The descriptor, not module.__dict__: a lazy module's __getattribute__ would import.
+        namespace = _MODULE_DICT.__get__(module)
+        if type(namespace) is not dict:
             continue
         _looked_at.add(key)
-        for value in list(namespace.values()):
-            for function in _functions_of(value, module):
-                if id(function) in seen:
-                    continue
-                seen.add(id(function))
-                code = function.__code__
-                if not _has_mortal_constant(code, is_immortal):
-                    continue
-                try:
-                    function.__code__ = marshal.loads(marshal.dumps(code))
-                except ValueError:
-                    continue  # a constant marshal cannot write (code built by .replace())
-                changed += 1
+        try:
+            functions = [
+                f for value in list(namespace.values()) for f in _functions_of(value, name)
+            ]
+        except Exception:  # a module's odd object must never stop a server from starting
+            continue
+        for function in functions:
+            if id(function) in seen:
+                continue
+            seen.add(id(function))
+            code = function.__code__
+            if not _has_mortal_constant(code, is_immortal):
+                continue
+            try:
+                function.__code__ = marshal.loads(marshal.dumps(code))
+            except ValueError:
+                continue  # a constant marshal cannot write (code built by .replace())
+            changed += 1
     return changed
 
 
-def _functions_of(value: object, module: types.ModuleType) -> list[types.FunctionType]:
+def _functions_of(value: object, module_name: str) -> list[types.FunctionType]:
     """The Python functions behind a module-level name: a function, or the methods (plain,
-    static, class, property accessors) of a class defined in that module."""
-    if isinstance(value, types.FunctionType):
-        return [value]
-    if not isinstance(value, type) or value.__module__ != module.__name__:
+    static, class, property accessors) of a class defined in that module.
+
+    Only exact types and ``__dict__`` lookups: ``isinstance`` and attribute access would run
+    code of the module's own objects (a lazy object such as Django's ``settings`` raises
+    when anything but its owner touches it)."""
+    kind = type(value)
+    if kind is types.FunctionType:
+        return [value]  # type: ignore[list-item]
+    if not issubclass(kind, type):
+        return []
+    members: Mapping[str, object] = type.__dict__["__dict__"].__get__(value)
+    if members.get("__module__") != module_name:
         return []
     found: list[types.FunctionType] = []
-    for attribute in list(vars(value).values()):
-        member = (
-            attribute.__func__ if isinstance(attribute, (staticmethod, classmethod)) else attribute
-        )
-        if isinstance(member, property):
-            found.extend(
-                f
-                for f in (member.fget, member.fset, member.fdel)
-                if isinstance(f, types.FunctionType)
-            )
-        elif isinstance(member, types.FunctionType):
+    for attribute in list(members.values()):
+        member = attribute
+        if type(member) is staticmethod or type(member) is classmethod:
+            member = member.__func__
+        if type(member) is property:
+            accessors = (member.fget, member.fset, member.fdel)
+            found.extend(f for f in accessors if type(f) is types.FunctionType)
+        elif type(member) is types.FunctionType:
             found.append(member)
     return found
 

@@ -101,6 +101,30 @@ def test_a_constant_marshal_cannot_write_leaves_the_function_alone() -> None:
     assert module.plain() == (0x7FFFFFFF, b"plain-bytes")
 
 
+class _Untouchable:
+    """Raises when anything reads an attribute, as Django's unconfigured ``settings`` does."""
+
+    def __getattribute__(self, name: str) -> object:
+        raise RuntimeError(f"touched: {name}")
+
+
+class _LazyModule(types.ModuleType):
+    """Imports on any attribute access, as importlib's LazyLoader modules do."""
+
+    def __getattribute__(self, name: str) -> object:
+        raise RuntimeError(f"imported by reading {name}")
+
+
+@pytest.mark.skipif(not FREE_THREADED, reason="a no-op with the GIL on")
+def test_objects_that_run_code_when_touched_are_not_touched() -> None:
+    module = _module("shared_constants_with_lazy_objects")
+    module.settings = _Untouchable()
+    lazy = _LazyModule("shared_constants_lazy")
+    modules = {module.__name__: module, "shared_constants_lazy": lazy, "odd": _Untouchable()}
+    assert immortalize_constants(modules) == 6  # the rest of the module is still done
+    assert _constants(module.plain()) == [True, True]
+
+
 @pytest.mark.skipif(FREE_THREADED, reason="the GIL build has nothing to gain")
 def test_the_gil_build_leaves_code_as_it_is() -> None:
     module = _module("shared_constants_gil")

@@ -80,6 +80,7 @@ from pounce.workers.budget import ConnectionBudget, RequestQuota
 from pounce.workers.context import limits_from_config, peer_policy, response_defaults
 from pounce.workers.handoff import H2, Handoff
 from pounce.workers.linger import LINGER_BYTES, LINGER_SECONDS
+from pounce.workers.raw_request import new_raw_request
 from pounce.workers.write_batch import BATCHED_BYTES
 
 __all__ = ["SyncWorker"]
@@ -692,7 +693,7 @@ class SyncWorker:
         if ids is not None:
             request_id = ids.for_request(request.headers)
             conn.h1.response_id = request_id.encode("ascii")
-        raw = RawRequest(
+        raw = new_raw_request(
             request.method,
             request.path,
             request.query,

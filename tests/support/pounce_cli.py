@@ -16,7 +16,7 @@ from pathlib import Path
 
 from support.subprocess_server import ChildServer, ServerGroup, child_env, free_port
 
-__all__ = ["SCRIPT", "PounceServer", "pounce_env", "pounce_servers", "write"]
+__all__ = ["SCRIPT", "PounceServer", "pounce_env", "pounce_servers", "write", "write_report_app"]
 
 SCRIPT = Path(sys.executable).parent / "pounce"
 
@@ -33,6 +33,23 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
+
+
+def write_report_app(path: Path, prelude: str, report: str) -> Path:
+    """An ASGI app module that answers every http request with ``report``, a Python
+    expression evaluated per request inside the served process (after ``prelude``, module
+    code run at import), as text: how a test reads a fact of the server's process."""
+    app = (
+        textwrap.dedent(prelude)
+        + "\n\nasync def app(scope, receive, send):\n"
+        + "    if scope['type'] != 'http':\n"
+        + "        return\n"
+        + f"    body = str({report}).encode()\n"
+        + "    await send({'type': 'http.response.start', 'status': 200,\n"
+        + "                'headers': [(b'content-type', b'text/plain')]})\n"
+        + "    await send({'type': 'http.response.body', 'body': body})\n"
+    )
+    return write(path, app)
 
 
 class PounceServer(ChildServer):

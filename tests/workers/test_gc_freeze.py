@@ -14,23 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.pounce_cli import PounceServer, launch, pounce_servers, write
+from support.pounce_cli import PounceServer, launch, pounce_servers, write_report_app
 from support.subprocess_server import ServerGroup
 
-APP = """
+PRELUDE = """
 import gc
 
 # Long-lived objects made at import: far more than the interpreter's own start-up garbage.
 ROUTES = [{"path": f"/r{i}", "items": [i, str(i)]} for i in range(5000)]
-
-
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = str(gc.get_freeze_count()).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": body})
 """
 
 
@@ -41,7 +32,7 @@ def servers() -> Iterator[ServerGroup[PounceServer]]:
 
 
 def _frozen(servers: ServerGroup[PounceServer], tmp_path: Path, *flags: str) -> int:
-    write(tmp_path / "gcapp.py", APP)
+    write_report_app(tmp_path / "gcapp.py", PRELUDE, "gc.get_freeze_count()")
     server = launch(servers, ["gcapp:app", "--workers", "1", *flags], cwd=tmp_path)
     server.wait_listening()
     response = httpx.get(server.url + "/", timeout=30)

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import FREE_THREADED
-from support.pounce_cli import PounceServer, launch, pounce_servers, write
+from support.pounce_cli import PounceServer, launch, pounce_servers, write_report_app
 from support.subprocess_server import ServerGroup
 
 from pounce.workers.shared_constants import immortalize_constants
@@ -133,22 +133,14 @@ def test_the_gil_build_leaves_code_as_it_is() -> None:
     assert module.plain.__code__ is code
 
 
-APP = """
+PRELUDE = """
 import sys
 
 
 def handler_constant():
     return 0xFEEDFACE  # an int past 256: mortal when this module is compiled from source
-
-
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = b"immortal" if sys._is_immortal(handler_constant()) else b"mortal"
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": body})
 """
+REPORT = "'immortal' if sys._is_immortal(handler_constant()) else 'mortal'"
 
 
 @pytest.fixture
@@ -162,11 +154,13 @@ def test_a_served_app_runs_with_immortal_constants_on_worker_threads(
     servers: ServerGroup[PounceServer], tmp_path: Path, mode: str
 ) -> None:
     # A fresh directory: the app module has no .pyc, so the server compiles it from source.
-    write(tmp_path / "constapp.py", APP)
+    write_report_app(tmp_path / "constapp.py", PRELUDE, REPORT)
     server = launch(
         servers, ["constapp:app", "--workers", "2", "--worker-mode", mode], cwd=tmp_path
     )
-    server.wait_listening()
+    # Every worker up (a listening port is not that with worker processes): a stop before
+    # then is a Ctrl-C during start-up, which exits 130 by design.
+    server.wait_listening().wait_text("serving on")
     response = httpx.get(server.url + "/", timeout=30)
     code, _ = server.stop()
     assert code == 0, server.describe()

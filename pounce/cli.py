@@ -944,9 +944,11 @@ def _run(choice: _AppChoice, app: object, config: ServerConfig) -> int:
             server.run()
         except KeyboardInterrupt:
             # Only during start-up: once serving, Ctrl-C drains and run() returns.
+            # Not "nothing was served": with worker processes, one that is up may already
+            # have answered while another was still starting.
             return _interrupted(
-                "during start-up, before the server was ready (the app's lifespan startup "
-                "may not have finished); nothing was served"
+                "during start-up, before every worker was ready (the app's lifespan startup "
+                "may not have finished)"
             )
     except LifespanError as exc:
         return _fail(str(exc), EXIT_LIFESPAN, cause=exc.__cause__)

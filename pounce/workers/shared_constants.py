@@ -28,6 +28,8 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from pounce._runtime import gil_enabled
+
 __all__ = ["immortalize_constants"]
 
 # The constant types a compiler emits that can be mortal (str constants are interned and
@@ -50,8 +52,7 @@ def immortalize_constants(modules: dict[str, types.ModuleType] | None = None) ->
     A no-op (0) where the interpreter cannot say what is immortal (before 3.14) or where a
     GIL serialises the threads anyway."""
     is_immortal = getattr(sys, "_is_immortal", None)
-    gil_probe = getattr(sys, "_is_gil_enabled", None)
-    if is_immortal is None or gil_probe is None or gil_probe():
+    if is_immortal is None or gil_enabled():
         return 0
     with _lock:
         return _immortalize(modules if modules is not None else sys.modules, is_immortal)

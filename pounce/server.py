@@ -20,6 +20,7 @@ import sys
 import sysconfig
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -91,6 +92,50 @@ _READINESS_OF: Final = {
     Phase.STOPPED: READINESS.index("draining"),
     Phase.FAILED: READINESS.index("draining"),
 }
+
+
+# What the exit hook adds to shutdown_timeout: one drain of the workers and one lifespan
+# shutdown, each bounded by shutdown_timeout, plus the supervisor's join grace for each.
+_EXIT_HOLD_GRACE_S: Final = 10.0
+
+
+def _hold_interpreter_exit(server: Server, finished: threading.Event) -> None:
+    """Make the interpreter's exit wait for a ``run()`` still in progress, after asking it
+    to stop.
+
+    Bengal's "serve-first" mode runs ``run()`` on a daemon thread, calls ``shutdown()``
+    (which must not block) and lets its main thread return. Python then finalises while our
+    worker threads drain: their event loops sit in C (uvloop's poll) and, when a timer
+    fires, take the GIL of an interpreter that is gone, and the process dies of SIGSEGV at
+    exit. Hooks registered here run when the main thread is done, before non-daemon threads
+    are joined and before finalisation, like ``concurrent.futures``' own.
+
+    The hook holds only a weak reference: a server that ran and was dropped is not kept.
+    When ``run()`` has returned (the usual case, and always when it ran on the main thread)
+    the hook does nothing. Otherwise a graceful stop: in-flight requests get
+    ``shutdown_timeout``, lifespan shutdown runs, then the process exits.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        return
+    server_ref = weakref.ref(server)
+    bound_s = 2 * server.config.shutdown_timeout + _EXIT_HOLD_GRACE_S
+
+    def stop_before_exit() -> None:
+        if finished.is_set():
+            return
+        running = server_ref()
+        if running is not None:
+            running.shutdown()
+        if not finished.wait(bound_s):
+            _logger.error("the server did not stop within %.0fs of the interpreter's exit", bound_s)
+
+    try:
+        register(stop_before_exit)
+    except RuntimeError:
+        # The interpreter is already exiting (run() started from another exit hook): there
+        # is nothing to hold any more.
+        pass
 
 
 class Server:
@@ -214,18 +259,23 @@ class Server:
         return (str(host), int(port))
 
     def run(self) -> None:
-        self._log_output = configure_logging(self.config, embedded=self._cli_display is None)
-        self._notifier = SystemdNotifier.from_environ()
-        # The watcher is running before the port is bound: whoever sees the port open (a
-        # person, an editor plugin, a test) may save a file at once, and that save must not
-        # fall into the gap before the watches exist.
-        watcher = self._start_watcher() if self.config.reload else None
+        finished = threading.Event()
+        _hold_interpreter_exit(self, finished)
         try:
-            with self._signal_handlers(), pid_file(self.config.pid_file):
-                self._run()
+            self._log_output = configure_logging(self.config, embedded=self._cli_display is None)
+            self._notifier = SystemdNotifier.from_environ()
+            # The watcher is running before the port is bound: whoever sees the port open (a
+            # person, an editor plugin, a test) may save a file at once, and that save must
+            # not fall into the gap before the watches exist.
+            watcher = self._start_watcher() if self.config.reload else None
+            try:
+                with self._signal_handlers(), pid_file(self.config.pid_file):
+                    self._run()
+            finally:
+                if watcher is not None:
+                    watcher.stop()
         finally:
-            if watcher is not None:
-                watcher.stop()
+            finished.set()
 
     # ------------------------------------------------------------------ the run
 

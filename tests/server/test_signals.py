@@ -71,8 +71,26 @@ APP_SOURCE = textwrap.dedent(
             shutdown_timeout=shutdown_timeout,
             log_level="info",
         )
-        Server(config, app).run()
-        mark("RUN-RETURNED")
+        server = Server(config, app)
+        mode = sys.argv[4] if len(sys.argv) > 4 else "main"
+        if mode == "main":
+            server.run()
+            mark("RUN-RETURNED")
+        else:
+            # Embedded as bengal's serve-first mode does: run() on a daemon thread, and the
+            # main thread returns once the server answered /hang (with or without asking it
+            # to stop first).
+            import threading
+
+            def serve():
+                server.run()
+                mark("RUN-RETURNED")
+
+            threading.Thread(target=serve, daemon=True).start()
+            sys.stdin.readline()
+            if mode == "thread-shutdown":
+                server.shutdown()
+            mark("MAIN-RETURNS")
     '''
 )
 
@@ -88,6 +106,7 @@ class Proc:
             args,
             cwd=cwd,
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -166,11 +185,12 @@ def app_dir(tmp_path: Path) -> Path:
 
 
 def _start_script(
-    app_dir: Path, shutdown_timeout: float = 10.0, workers: int = 1
+    app_dir: Path, shutdown_timeout: float = 10.0, workers: int = 1, mode: str = "main"
 ) -> tuple[Proc, int]:
     port = _free_port()
     proc = Proc(
-        [sys.executable, "sigapp.py", str(port), str(shutdown_timeout), str(workers)], app_dir
+        [sys.executable, "sigapp.py", str(port), str(shutdown_timeout), str(workers), mode],
+        app_dir,
     )
     if not wait_until(lambda: _serving(port) or proc.popen.poll() is not None, timeout=60):
         proc.kill()
@@ -257,4 +277,33 @@ def test_python_dash_m_pounce_sigterm_exits_zero(app_dir: Path) -> None:
         assert proc.wait_exit(60) == 0, proc.stderr
         assert "LIFESPAN-SHUTDOWN" in proc.drain_lines()
     finally:
+        proc.kill()
+
+
+@pytest.mark.parametrize("mode", ["thread-shutdown", "thread-return"])
+@pytest.mark.parametrize("workers", [1, 2], ids=["1-worker", "2-workers"])
+def test_main_thread_returning_waits_for_a_server_on_another_thread(
+    app_dir: Path, mode: str, workers: int
+) -> None:
+    """run() on a daemon thread, a request in flight, and the main thread returns (after
+    shutdown() or without it): the interpreter's exit waits for a graceful stop. Before the
+    fix, finalisation raced the draining workers (lifespan shutdown never ran; on the GIL
+    build uvloop's threads now and then crashed the process with SIGSEGV at exit)."""
+    proc, port = _start_script(app_dir, shutdown_timeout=1.0, workers=workers, mode=mode)
+    client = RawClient("127.0.0.1", port, timeout=30)
+    try:
+        client.send(build_request("GET", "/hang"))
+        assert proc.wait_line("HANG-STARTED")
+        assert proc.popen.stdin is not None
+        proc.popen.stdin.write("go\n")
+        proc.popen.stdin.flush()
+        assert proc.wait_exit(60) == 0, proc.stderr
+        lines = proc.drain_lines()
+        assert "MAIN-RETURNS" in lines
+        # The hook stopped the server (the /hang request was cancelled after 1 s) and its
+        # lifespan shutdown ran before the interpreter went away.
+        assert "LIFESPAN-SHUTDOWN" in lines, lines
+        assert "RUN-RETURNED" in lines, lines
+    finally:
+        client.close()
         proc.kill()
